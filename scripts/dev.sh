@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Run the whole stack locally: the origin (`edgeauth serve`) and the edge worker under
+# `wrangler dev` in front of it. Ctrl-C stops both.
+#
+#   bash scripts/dev.sh
+#
+# Environment (all optional):
+#   EDGEAUTH_LISTEN   where the origin listens          (default 127.0.0.1:3000)
+#   EDGE_PORT         where wrangler dev serves the edge (default 8787)
+# The edge reads its [vars] from wrangler.toml and its secrets from .dev.vars, created from
+# .dev.vars.example on first run.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+prefer_rustup_path
+
+export EDGEAUTH_LISTEN="${EDGEAUTH_LISTEN:-127.0.0.1:3000}"
+EDGE_PORT="${EDGE_PORT:-8787}"
+export WRANGLER_SEND_METRICS=false
+
+bash scripts/setup.sh
+bash scripts/build-edge.sh
+
+if [ ! -f .dev.vars ]; then
+  log "creating .dev.vars from .dev.vars.example (local secrets for wrangler dev; gitignored)"
+  cp .dev.vars.example .dev.vars
+fi
+
+# Compile the origin before starting anything, so wrangler does not wait on a long build.
+log "building the origin"
+run cargo build -p edgeauth-origin --bin edgeauth
+
+# Each child runs in its own session (setsid), so it is its own process group: stopping the
+# group also stops what it spawned (cargo's child binary; wrangler's workerd).
+pids=()
+# shellcheck disable=SC2329  # invoked by the traps below
+stop_all() {
+  trap - INT TERM EXIT
+  local pid
+  for pid in "${pids[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  # workerd may outlive wrangler by a moment: give each group 5 s, then SIGKILL what is left.
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do
+      kill -0 -- "-$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  log "stopped the origin and the edge"
+}
+trap 'log "interrupted"; stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap stop_all EXIT
+
+log "starting the origin on http://$EDGEAUTH_LISTEN"
+setsid cargo run -p edgeauth-origin --bin edgeauth -- serve &
+pids+=("$!")
+
+log "starting the edge (wrangler dev) on http://127.0.0.1:$EDGE_PORT"
+setsid npx --no-install wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" \
+  --show-interactive-dev-session=false </dev/null &
+pids+=("$!")
+
+log "edge: http://127.0.0.1:$EDGE_PORT/__edge/ok   origin: http://$EDGEAUTH_LISTEN   (Ctrl-C stops both)"
+# Return as soon as either one exits (or Ctrl-C arrives); the EXIT trap stops the other.
+status=0
+wait -n "${pids[@]}" || status=$?
+log "the origin or the edge exited (status $status): stopping the other"
+exit "$status"

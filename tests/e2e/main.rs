@@ -1,0 +1,10 @@
+//! Cross-component tests, in one binary (each extra test binary costs a link on a 2-core
+//! machine): the real `edgeauth` binary, the real worker bundle under `wrangler dev`, real
+//! HTTP. Run by `bash scripts/test.sh`, which builds the binaries and the bundle first.
+
+// Helpers outside `#[test]` functions fail tests loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod edge;
+mod origin;

@@ -1,0 +1,293 @@
+//! Harness for edgeauth's cross-component tests: find the built binaries, pick free loopback
+//! ports, run real processes (the origin, `wrangler dev`) in their own process groups, and
+//! stop them whole when a test ends, pass or fail.
+
+use std::fs::{self, File};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+
+/// The repository root: the parent of the `tests/` crate.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The cargo profile directory the running test binary was built into (`target/debug`).
+pub fn profile_dir() -> Result<PathBuf> {
+    // The test binary lives in `<target>/<profile>/deps/`.
+    let exe = std::env::current_exe().context("locating the test binary")?;
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .context("test binary is not inside <target>/<profile>/deps")
+}
+
+/// A directory under the target dir for this run's logs and state.
+pub fn scratch_dir(name: &str) -> Result<PathBuf> {
+    let dir = profile_dir()?.join("e2e").join(name);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The `edgeauth` binary built by `cargo build --bins` (the test command builds it first).
+pub fn edgeauth_bin() -> Result<PathBuf> {
+    let bin = profile_dir()?.join("edgeauth");
+    ensure!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build -p edgeauth-origin --bins` \
+         (bash scripts/test.sh does)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding 127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A child process in its own process group, output captured to a log file. Dropping it
+/// sends SIGTERM to the whole group, then SIGKILL if it lingers.
+pub struct Process {
+    name: String,
+    child: Child,
+    log_path: PathBuf,
+}
+
+impl Process {
+    /// Starts `command` with stdin closed and stdout/stderr appended to `<log_dir>/<name>.log`.
+    pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> Result<Self> {
+        let log_path = log_dir.join(format!("{name}.log"));
+        let log =
+            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {name}: {command:?}"))?;
+        Ok(Process {
+            name: name.into(),
+            child,
+            log_path,
+        })
+    }
+
+    /// The process id (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until `port` on 127.0.0.1 accepts connections, failing early if the process
+    /// exits. The error carries the end of the process's log.
+    pub fn wait_for_port(&mut self, port: u16, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited early ({status})\n{}", self.name, self.log_tail());
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not open port {port} within {timeout:?}\n{}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends SIGTERM to the process group and waits (bounded) for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        signal_group(self.pid(), "TERM");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} ignored SIGTERM for {timeout:?}\n{}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last lines of the process's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(40);
+        format!(
+            "--- last lines of {} ---\n{}",
+            self.log_path.display(),
+            lines[start..].join("\n")
+        )
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            // The leader exited; children it left in the group still get the signal.
+            signal_group(self.pid(), "KILL");
+            return;
+        }
+        signal_group(self.pid(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        signal_group(self.pid(), "KILL");
+        let _ = self.child.wait();
+    }
+}
+
+/// `kill -SIG -PGID`: signals every process of the group (no libc binding needed).
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The `edgeauth` origin server on a free loopback port.
+pub struct Origin {
+    /// The server process.
+    pub process: Process,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl Origin {
+    /// Starts `edgeauth serve` with `env` and waits until it listens.
+    pub fn start(env: &[(&str, &str)]) -> Result<Self> {
+        let port = free_port()?;
+        let mut command = Command::new(edgeauth_bin()?);
+        command
+            .arg("serve")
+            .env("EDGEAUTH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut process =
+            Process::spawn(&format!("origin-{port}"), command, &scratch_dir("logs")?)?;
+        process.wait_for_port(port, Duration::from_secs(30))?;
+        Ok(Origin {
+            process,
+            url: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}
+
+/// Polls `url` until it answers with any HTTP response, failing early if `process` exits.
+pub async fn wait_for_http(process: &mut Process, url: &str, timeout: Duration) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = process.child.try_wait()? {
+            bail!(
+                "{} exited early ({status})\n{}",
+                process.name,
+                process.log_tail()
+            );
+        }
+        if client.get(url).send().await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} did not answer {url} within {timeout:?}\n{}",
+                process.name,
+                process.log_tail()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The edge worker bundle (`edge/build/`) served by `wrangler dev` (workerd) on a free
+/// loopback port, with its own Miniflare state directory, removed on drop.
+pub struct WranglerDev {
+    /// The wrangler process (its group includes workerd).
+    pub process: Process,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    state_dir: PathBuf,
+}
+
+impl WranglerDev {
+    /// How long wrangler may take to bundle and start workerd.
+    pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+    /// Starts `wrangler dev` from the repository root (where `wrangler.toml` is), with extra
+    /// `--var NAME:VALUE` bindings, and waits until it answers HTTP.
+    pub async fn start(vars: &[(&str, &str)]) -> Result<Self> {
+        let root = repo_root();
+        let entry = root.join("edge/build/index.js");
+        ensure!(
+            entry.is_file(),
+            "{} is missing: run `bash scripts/build-edge.sh` first (bash scripts/test.sh does)",
+            entry.display()
+        );
+        let wrangler = root.join("node_modules/.bin/wrangler");
+        ensure!(
+            wrangler.exists(),
+            "{} is missing: run `bash scripts/setup.sh` (npm ci) first",
+            wrangler.display()
+        );
+        let port = free_port()?;
+        let state_dir =
+            scratch_dir("wrangler-state")?.join(format!("{}-{port}", std::process::id()));
+        let mut command = Command::new(&wrangler);
+        command
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--persist-to")
+            .arg(&state_dir)
+            .arg("--show-interactive-dev-session=false")
+            .current_dir(&root)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "true");
+        for (name, value) in vars {
+            command.arg("--var").arg(format!("{name}:{value}"));
+        }
+        let mut process =
+            Process::spawn(&format!("wrangler-{port}"), command, &scratch_dir("logs")?)?;
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for_http(&mut process, &url, Self::STARTUP_TIMEOUT).await?;
+        Ok(WranglerDev {
+            process,
+            url,
+            state_dir,
+        })
+    }
+}
+
+impl Drop for WranglerDev {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.state_dir);
+    }
+}
