@@ -5,6 +5,10 @@
 // Helpers outside `#[test]` functions fail tests loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api;
 mod cli;
 mod edge;
+mod operations;
 mod origin;
+mod postgres;
+mod sliding;

@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
+pub mod client;
+
+pub use client::{AuthClient, Reply};
+
+pub mod postgres;
+
+pub use postgres::Postgres;
+
 /// The repository root: the parent of the `tests/` crate.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -289,5 +297,44 @@ impl WranglerDev {
 impl Drop for WranglerDev {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// The origin library served in this process on a free loopback port, so tests can drive
+/// its clock. Started from `edgeauth serve`'s own argument parser and set-up code.
+pub struct InProcessOrigin {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The app state (database, configuration) the server runs with.
+    pub state: edgeauth_origin::http::AppState,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl InProcessOrigin {
+    /// Starts a server with `edgeauth serve ARGS...` semantics and the given clock.
+    pub async fn start(
+        args: &[&str],
+        clock: std::sync::Arc<dyn edgeauth_origin::clock::Clock>,
+    ) -> Result<Self> {
+        use clap::Parser;
+        use edgeauth_origin::cli::{Cli, Command};
+        let cli = Cli::try_parse_from(["edgeauth", "serve"].iter().chain(args))?;
+        let Command::Serve(serve_args) = cli.command else {
+            bail!("not a serve command line");
+        };
+        let state = edgeauth_origin::server::prepare(&serve_args, clock).await?;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let app = edgeauth_origin::http::app(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = edgeauth_origin::http::serve(listener, app, std::future::pending()).await;
+        });
+        Ok(InProcessOrigin { url, state, server })
+    }
+}
+
+impl Drop for InProcessOrigin {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }

@@ -3,12 +3,17 @@
 //! Every subcommand is a plain function over parsed arguments, so the binary's `main` is one
 //! line and the commands are testable.
 
+mod database;
 mod serve;
 mod token;
 
+use std::future::Future;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::ServeArgs;
 
 /// edgeauth: Better Auth-compatible authentication, verified at the edge.
 #[derive(Debug, Parser)]
@@ -23,7 +28,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the origin server (Better Auth's API under /api/auth).
-    Serve(serve::ServeArgs),
+    Serve(ServeArgs),
+    /// Apply the database migrations (Better Auth's schema) and exit.
+    Migrate(database::MigrateArgs),
+    /// Manage the JWT signing keys.
+    #[command(subcommand)]
+    Keys(database::KeysCommand),
     /// Inspect tokens with the same verifier the edge and the origin use.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -33,6 +43,39 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Migrate(args) => database::migrate(args),
+        Command::Keys(command) => database::keys(command),
         Command::Token(command) => token::run(command),
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .try_init();
+}
+
+/// Runs `future` on a multi-threaded runtime; an error is logged and exits 1.
+fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(future) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

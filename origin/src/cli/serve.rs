@@ -1,52 +1,48 @@
 //! `edgeauth serve`: run the origin.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::Args;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
+use crate::clock::SystemClock;
+use crate::config::{Config, ServeArgs, DEFAULT_SECRET};
 use crate::http;
+use crate::server;
 
-/// Options of `edgeauth serve`.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address to listen on (host:port).
-    #[arg(long, env = "EDGEAUTH_LISTEN", default_value = "127.0.0.1:3000")]
-    pub listen: SocketAddr,
-}
-
-/// Starts the server and runs until SIGINT or SIGTERM.
+/// Starts the server and runs until SIGINT or SIGTERM. A configuration the server must not
+/// run with (a missing or weak secret in production, a bad URL) exits 2 before anything
+/// starts.
 pub fn run(args: ServeArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+    super::init_logging();
+    match Config::from_args(&args) {
+        Ok(config) if config.secret == DEFAULT_SECRET => tracing::warn!(
+            "BETTER_AUTH_SECRET is not set: using Better Auth's public default (development only)"
+        ),
+        Ok(_) => {}
         Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "server stopped");
-            ExitCode::FAILURE
+            tracing::error!("invalid configuration: {e}");
+            return ExitCode::from(2);
         }
     }
+    super::block_on(serve(args))
 }
 
-async fn serve(args: ServeArgs) -> std::io::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let state = server::prepare(&args, Arc::new(SystemClock)).await?;
+    let config = state.config();
+    tracing::info!(
+        database = state.db().dialect(),
+        base_url = %config.base_url,
+        env = ?config.env,
+        rate_limit = config.rate_limit,
+        "starting"
+    );
+    let db = state.db().clone();
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "edgeauth origin listening");
-    http::serve(listener, http::app(), shutdown_signal()).await?;
+    http::serve(listener, http::app(state), shutdown_signal()).await?;
+    db.close().await;
     tracing::info!("edgeauth origin stopped");
     Ok(())
 }

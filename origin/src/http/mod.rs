@@ -1,24 +1,247 @@
-//! The HTTP application: Better Auth's API under `/api/auth`.
+//! The HTTP application: Better Auth's API under `/api/auth`, plus `/healthz` and `/readyz`.
+//!
+//! One file per endpoint group; [`error`] is the only place errors become responses.
+
+mod auth;
+mod body;
+mod cookies;
+pub mod error;
+mod jwt;
+mod origin_check;
+mod redirect;
+mod session;
+mod sessions;
+mod user;
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use edgeauth_token::ClaimsBuilder;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use self::cookies::CookieJar;
+use self::error::{messages, ApiError};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::{Db, SessionWithUser};
+use crate::password::{HashPool, PasswordPolicy};
+use crate::signing::{KeyStore, KeyStoreError};
 
 /// The path prefix of every auth endpoint (Better Auth's default `basePath`).
 pub const BASE_PATH: &str = "/api/auth";
 
-/// The application router.
-pub fn app() -> Router {
-    Router::new().nest(BASE_PATH, Router::new().route("/ok", get(ok)))
+/// How long one request may take before it is answered with 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything a handler needs, shared by all requests.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    db: Db,
+    passwords: HashPool,
+    policy: PasswordPolicy,
+    keys: KeyStore,
+    clock: Arc<dyn Clock>,
+    cookies: CookieJar,
 }
 
-/// `GET /api/auth/ok`: liveness, as Better Auth answers it.
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        config: Config,
+        db: Db,
+        passwords: HashPool,
+        keys: KeyStore,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let policy = PasswordPolicy {
+            min_length: config.password_min_length,
+            max_length: config.password_max_length,
+        };
+        let cookies = CookieJar {
+            secure: config.secure_cookies,
+        };
+        AppState(Arc::new(Inner {
+            config,
+            db,
+            passwords,
+            policy,
+            keys,
+            clock,
+            cookies,
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    /// The bounded password-hashing pool.
+    pub fn passwords(&self) -> &HashPool {
+        &self.0.passwords
+    }
+
+    /// The password policy for new passwords.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.0.policy
+    }
+
+    /// The JWT signing keys.
+    pub fn keys(&self) -> &KeyStore {
+        &self.0.keys
+    }
+
+    /// Cookie names and attributes.
+    pub fn cookies(&self) -> &CookieJar {
+        &self.0.cookies
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0.clock.now()
+    }
+
+    /// Refuses a redirect target that is not a safe relative path or a trusted origin.
+    pub fn check_redirect(&self, target: &str) -> Result<(), ApiError> {
+        if redirect::is_allowed(self.config(), target) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                messages::INVALID_CALLBACK_URL,
+            ))
+        }
+    }
+
+    /// A JWT in the JWT plugin's format for this session: the user object plus `sub`, `iat`,
+    /// `exp`, `iss` and `aud` (the base URL's origin), and `sid`, the session id, so the
+    /// edge can refuse the JWTs of a revoked session.
+    pub async fn mint_jwt(
+        &self,
+        found: &SessionWithUser,
+        now: DateTime<Utc>,
+    ) -> Result<String, ApiError> {
+        let key = self.keys().signer(now).await?;
+        let Value::Object(user) = json!(found.user) else {
+            return Err(ApiError::internal("user did not serialise to an object"));
+        };
+        let origin = &self.config().base_origin;
+        let iat = u64::try_from(now.timestamp()).unwrap_or(0);
+        let claims = ClaimsBuilder::better_auth(
+            user,
+            &found.user.id,
+            iat,
+            self.config().jwt_expires_in,
+            origin,
+            &[origin],
+        )
+        .insert("sid", found.session.id.as_str());
+        Ok(key.sign(&claims))
+    }
+}
+
+impl From<KeyStoreError> for ApiError {
+    fn from(e: KeyStoreError) -> Self {
+        match e {
+            KeyStoreError::Db(e) => e.into(),
+            KeyStoreError::Key(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// The application router.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/ok", get(ok))
+        .route("/sign-up/email", post(auth::sign_up))
+        .route("/sign-in/email", post(auth::sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/get-session", get(sessions::get_session))
+        .route("/list-sessions", get(sessions::list_sessions))
+        .route("/revoke-session", post(sessions::revoke_session))
+        .route("/revoke-sessions", post(sessions::revoke_sessions))
+        .route(
+            "/revoke-other-sessions",
+            post(sessions::revoke_other_sessions),
+        )
+        .route("/update-user", post(user::update_user))
+        .route("/change-password", post(user::change_password))
+        .route("/token", get(jwt::token))
+        .route("/jwks", get(jwt::jwks))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin_check::check,
+        ));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .nest(BASE_PATH, api)
+        .route("/healthz", get(ok))
+        .route("/readyz", get(ready))
+        .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .extensions()
+                    .get::<RequestId>()
+                    .and_then(|id| id.header_value().to_str().ok())
+                    .unwrap_or("-")
+                    .to_string();
+                // The path only: query strings may carry tokens.
+                tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+        .with_state(state)
+}
+
+/// Request ids: 16 random alphanumerics, unless the caller sent one.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        crate::ids::random_string(16)
+            .parse()
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// `GET /api/auth/ok` and `/healthz`: liveness, as Better Auth answers it.
 async fn ok() -> Json<Value> {
     Json(json!({ "ok": true }))
+}
+
+/// `GET /readyz`: 200 when the database answers, else 503.
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.db().ping().await {
+        Ok(()) => Json(json!({ "ok": true, "database": state.db().dialect() })).into_response(),
+        Err(e) => ApiError::unavailable(e).into_response(),
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight requests.
@@ -30,25 +253,4 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use tower::ServiceExt;
-
-    #[tokio::test]
-    async fn ok_answers_like_better_auth() {
-        let response = app()
-            .oneshot(Request::get("/api/auth/ok").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        assert_eq!(&body[..], br#"{"ok":true}"#);
-    }
 }

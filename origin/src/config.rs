@@ -1,0 +1,360 @@
+//! The origin's configuration: environment variables (Better Auth's names where Better Auth
+//! has one) and the matching flags, parsed once into a typed [`Config`].
+//!
+//! Secrets are never printed: [`Config`]'s `Debug` redacts the secret, and nothing logs it.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use clap::{Args, ValueEnum};
+
+/// Better Auth's hard-coded fallback secret. Accepted in development (with a warning) so a
+/// new user can start without configuring anything; refused in production.
+pub const DEFAULT_SECRET: &str = "better-auth-secret-12345678901234567890";
+
+/// Shortest secret accepted in production, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Where the embedded SQLite database lives when `DATABASE_URL` is not set.
+pub const DEFAULT_SQLITE_URL: &str = "sqlite://edgeauth.db?mode=rwc";
+
+/// Deployment mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Local development: permissive defaults (rate limiting off, default secret allowed).
+    Development,
+    /// Production: secure cookies, rate limiting on, a real secret required.
+    Production,
+}
+
+/// An on/off switch that can also be left to the environment's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// The password hash new passwords are written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PasswordHashSetting {
+    /// argon2id (m=19456 KiB, t=2, p=1): the default. Weaker stored hashes, Better Auth's
+    /// scrypt included, are upgraded on the next successful sign-in.
+    Argon2id,
+    /// Better Auth's scrypt format, for deployments whose Better Auth server must still read
+    /// the hashes edgeauth writes.
+    Scrypt,
+}
+
+/// Options shared by every subcommand that touches the database or signs tokens.
+#[derive(Clone, Args)]
+pub struct CommonArgs {
+    /// Secret for signing cookies and encrypting the JWT signing keys (shared with Better
+    /// Auth). At least 32 bytes of randomness; required in production.
+    #[arg(long, env = "BETTER_AUTH_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// Database URL: `postgres://...` for PostgreSQL, `sqlite://FILE` for SQLite. Unset: an
+    /// embedded SQLite database in ./edgeauth.db.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// Options of `edgeauth serve`.
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Public base URL of the auth server (its origin is the JWT issuer and audience, and
+    /// an https URL makes cookies `Secure`).
+    #[arg(long, env = "BETTER_AUTH_URL", default_value = "http://localhost:3000")]
+    pub base_url: String,
+
+    /// Extra trusted origins, comma-separated (the base URL's origin is always trusted).
+    #[arg(long, env = "BETTER_AUTH_TRUSTED_ORIGINS", value_delimiter = ',')]
+    pub trusted_origins: Vec<String>,
+
+    /// Address to listen on (host:port).
+    #[arg(long, env = "EDGEAUTH_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Deployment mode.
+    #[arg(long, env = "EDGEAUTH_ENV", value_enum, default_value = "development")]
+    pub env: Environment,
+
+    /// Rate limiting; by default on in production and off in development.
+    #[arg(long, env = "EDGEAUTH_RATE_LIMIT", value_enum)]
+    pub rate_limit: Option<Switch>,
+
+    /// Apply database migrations at start-up.
+    #[arg(long, env = "EDGEAUTH_MIGRATE", value_enum, default_value = "on")]
+    pub migrate: Switch,
+
+    /// Hash scheme for new passwords.
+    #[arg(
+        long,
+        env = "EDGEAUTH_PASSWORD_HASH",
+        value_enum,
+        default_value = "argon2id"
+    )]
+    pub password_hash: PasswordHashSetting,
+
+    /// Minimum password length (JavaScript string length, as Better Auth counts).
+    #[arg(long, env = "EDGEAUTH_PASSWORD_MIN_LENGTH", default_value_t = 8)]
+    pub password_min_length: usize,
+
+    /// Maximum password length.
+    #[arg(long, env = "EDGEAUTH_PASSWORD_MAX_LENGTH", default_value_t = 128)]
+    pub password_max_length: usize,
+
+    /// Password hashes computed at once (the rest queue); default: the number of CPUs.
+    #[arg(long, env = "EDGEAUTH_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+
+    /// JWT lifetime in seconds (Better Auth's JWT plugin: 15 minutes).
+    #[arg(long, env = "EDGEAUTH_JWT_EXPIRES_IN", default_value_t = 900)]
+    pub jwt_expires_in: u64,
+}
+
+impl fmt::Debug for CommonArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommonArgs")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("common", &self.common)
+            .field("base_url", &self.base_url)
+            .field("listen", &self.listen)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Production without `BETTER_AUTH_SECRET`.
+    #[error("BETTER_AUTH_SECRET is required in production")]
+    MissingSecret,
+    /// Production with Better Auth's public default secret.
+    #[error("BETTER_AUTH_SECRET is Better Auth's public default; set a random secret")]
+    DefaultSecret,
+    /// Production with a short secret.
+    #[error("BETTER_AUTH_SECRET must be at least {MIN_SECRET_LEN} bytes in production")]
+    ShortSecret,
+    /// An unusable URL.
+    #[error("{0}")]
+    InvalidUrl(String),
+    /// Inconsistent password length limits.
+    #[error("password length limits must satisfy 1 <= min <= max")]
+    PasswordLimits,
+}
+
+/// The secret, resolved: the configured one, or Better Auth's default in development.
+pub fn resolve_secret(secret: Option<&str>, env: Environment) -> Result<String, ConfigError> {
+    match (secret, env) {
+        (None, Environment::Production) => Err(ConfigError::MissingSecret),
+        (Some(DEFAULT_SECRET), Environment::Production) => Err(ConfigError::DefaultSecret),
+        (Some(s), Environment::Production) if s.len() < MIN_SECRET_LEN => {
+            Err(ConfigError::ShortSecret)
+        }
+        (Some(s), _) => Ok(s.to_string()),
+        (None, Environment::Development) => Ok(DEFAULT_SECRET.to_string()),
+    }
+}
+
+/// The origin (`scheme://host[:port]`) of an http(s) URL, lower-cased, without a default
+/// port, or `None` when the text is not an absolute http(s) URL with a plain host.
+pub fn url_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let authority = match (scheme.as_str(), authority.rsplit_once(':')) {
+        ("http", Some((host, "80"))) | ("https", Some((host, "443"))) => host.to_string(),
+        _ => authority,
+    };
+    if !authority
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    {
+        return None;
+    }
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// The validated settings the server runs with.
+#[derive(Clone)]
+pub struct Config {
+    /// The secret (cookie HMAC key; SHA-256 of it encrypts the signing keys).
+    pub secret: String,
+    /// `BETTER_AUTH_URL` as configured.
+    pub base_url: String,
+    /// Origin of the base URL: the JWT issuer and audience.
+    pub base_origin: String,
+    /// Every trusted origin, the base URL's first.
+    pub trusted_origins: Vec<String>,
+    /// Deployment mode.
+    pub env: Environment,
+    /// Whether cookies get `Secure` and the `__Secure-` prefix.
+    pub secure_cookies: bool,
+    /// Whether rate limiting is on.
+    pub rate_limit: bool,
+    /// Hash scheme for new passwords.
+    pub password_hash: PasswordHashSetting,
+    /// Password length limits.
+    pub password_min_length: usize,
+    /// Password length limits.
+    pub password_max_length: usize,
+    /// Concurrent password hashes.
+    pub hash_concurrency: usize,
+    /// JWT lifetime in seconds.
+    pub jwt_expires_in: u64,
+    /// Session lifetime in seconds (Better Auth: 7 days).
+    pub session_expires_in: i64,
+    /// Session refresh age in seconds (Better Auth: 1 day).
+    pub session_update_age: i64,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("secret", &"<redacted>")
+            .field("base_url", &self.base_url)
+            .field("trusted_origins", &self.trusted_origins)
+            .field("env", &self.env)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("rate_limit", &self.rate_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Validates `serve`'s arguments.
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let secret = resolve_secret(args.common.secret.as_deref(), args.env)?;
+        let base_origin = url_origin(&args.base_url).ok_or_else(|| {
+            ConfigError::InvalidUrl(format!(
+                "BETTER_AUTH_URL must be an absolute http(s) URL, got {:?}",
+                args.base_url
+            ))
+        })?;
+        let mut trusted_origins = vec![base_origin.clone()];
+        for entry in args
+            .trusted_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+        {
+            let origin = url_origin(entry).ok_or_else(|| {
+                ConfigError::InvalidUrl(format!(
+                    "BETTER_AUTH_TRUSTED_ORIGINS entries must be http(s) origins, got {entry:?}"
+                ))
+            })?;
+            if !trusted_origins.contains(&origin) {
+                trusted_origins.push(origin);
+            }
+        }
+        if args.password_min_length == 0 || args.password_min_length > args.password_max_length {
+            return Err(ConfigError::PasswordLimits);
+        }
+        let production = args.env == Environment::Production;
+        Ok(Config {
+            secret,
+            secure_cookies: base_origin.starts_with("https://") || production,
+            base_url: args.base_url.clone(),
+            base_origin,
+            trusted_origins,
+            env: args.env,
+            rate_limit: match args.rate_limit {
+                Some(switch) => switch == Switch::On,
+                None => production,
+            },
+            password_hash: args.password_hash,
+            password_min_length: args.password_min_length,
+            password_max_length: args.password_max_length,
+            hash_concurrency: args
+                .hash_concurrency
+                .filter(|n| *n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            jwt_expires_in: args.jwt_expires_in,
+            session_expires_in: 7 * 24 * 60 * 60,
+            session_update_age: 24 * 60 * 60,
+        })
+    }
+
+    /// Whether `origin` (an `Origin` header value) is trusted: exact match on the parsed
+    /// origin, never a prefix or substring.
+    pub fn is_trusted_origin(&self, origin: &str) -> bool {
+        url_origin(origin).is_some_and(|o| self.trusted_origins.contains(&o))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_weak_secrets() {
+        let prod = Environment::Production;
+        assert_eq!(resolve_secret(None, prod), Err(ConfigError::MissingSecret));
+        assert_eq!(
+            resolve_secret(Some(DEFAULT_SECRET), prod),
+            Err(ConfigError::DefaultSecret)
+        );
+        assert_eq!(
+            resolve_secret(Some("short"), prod),
+            Err(ConfigError::ShortSecret)
+        );
+        assert!(resolve_secret(Some(&"x".repeat(32)), prod).is_ok());
+        assert_eq!(
+            resolve_secret(None, Environment::Development).unwrap(),
+            DEFAULT_SECRET
+        );
+    }
+
+    #[test]
+    fn origins_are_parsed_not_prefix_matched() {
+        assert_eq!(
+            url_origin("https://App.Example.com/x?y").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            url_origin("http://localhost:3000").unwrap(),
+            "http://localhost:3000"
+        );
+        assert_eq!(
+            url_origin("https://a.example:443/").unwrap(),
+            "https://a.example"
+        );
+        for bad in [
+            "//evil.example",
+            "https:evil.example",
+            "https://user@evil.example",
+            "https://a.example\\@evil",
+            "javascript:alert(1)",
+            "ftp://a.example",
+            "https://",
+            "/relative",
+        ] {
+            assert_eq!(url_origin(bad), None, "{bad}");
+        }
+    }
+}

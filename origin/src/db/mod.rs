@@ -1,0 +1,154 @@
+//! The database: Better Auth's schema on PostgreSQL or the embedded SQLite, and every SQL
+//! statement the origin runs (one file per table).
+//!
+//! [`Db`] holds either pool. Statements are written once in the subset both dialects
+//! accept (quoted camelCase identifiers, `$n` placeholders) and run through [`on_pool!`],
+//! which expands the same code for each pool type. Time comparisons are done in Rust, not in
+//! SQL, so the two dialects' timestamp types never have to agree.
+
+mod account;
+mod jwks;
+mod models;
+mod session;
+mod user;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+
+pub use jwks::JwkRow;
+pub use models::{Account, NewUser, Session, SessionWithUser, User};
+
+/// How long a request waits for a connection before the database counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// A database failure, classified for the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached (down, pool exhausted, timed out): retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A unique constraint refused the write (for example a second user with one email).
+    #[error("unique constraint violated")]
+    Conflict,
+    /// Anything else: a bug or a schema mismatch.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Conflict,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => DbError::Unavailable(e.to_string()),
+            sqlx::Error::Database(db)
+                // Connection-class and shutdown SQLSTATEs: the server is going away.
+                if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+            {
+                DbError::Unavailable(db.to_string())
+            }
+            other => DbError::Other(other.to_string()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// A connection pool to PostgreSQL or SQLite.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: Pool,
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` holds.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match &$db.pool {
+            $crate::db::Pool::Postgres($pool) => $body,
+            $crate::db::Pool::Sqlite($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl Db {
+    /// Connects lazily (the first query opens connections), so the server can start while
+    /// the database is still coming up; readiness reports it.
+    pub fn connect(url: Option<&str>) -> Result<Self, DbError> {
+        let url = url.unwrap_or(crate::config::DEFAULT_SQLITE_URL);
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| DbError::Other(format!("invalid DATABASE_URL: {e}")))?;
+            Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options),
+            )
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| DbError::Other(format!("invalid DATABASE_URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options),
+            )
+        } else {
+            return Err(DbError::Other(
+                "DATABASE_URL must start with postgres://, postgresql:// or sqlite:".into(),
+            ));
+        };
+        Ok(Db { pool })
+    }
+
+    /// `"postgres"` or `"sqlite"`.
+    pub fn dialect(&self) -> &'static str {
+        match self.pool {
+            Pool::Postgres(_) => "postgres",
+            Pool::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Applies the migrations in `migrations/<dialect>/` that have not run yet.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match &self.pool {
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        }
+        .map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => DbError::from(e),
+            other => DbError::Other(other.to_string()),
+        })
+    }
+
+    /// One round trip to the database, for readiness.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}

@@ -1,0 +1,143 @@
+//! SQL on `session`.
+
+use chrono::{DateTime, Utc};
+
+use super::models::{Session, SessionWithUser, User};
+use super::{on_pool, Db, DbError};
+
+const SESSION_COLUMNS: &str =
+    r#""id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId""#;
+
+/// One row of the session-and-user join.
+#[derive(sqlx::FromRow)]
+struct Joined {
+    #[sqlx(flatten)]
+    session: Session,
+    u_id: String,
+    u_name: String,
+    u_email: String,
+    u_email_verified: bool,
+    u_image: Option<String>,
+    u_created_at: DateTime<Utc>,
+    u_updated_at: DateTime<Utc>,
+}
+
+/// The `INSERT` of a session, bound, ready to run on a pool or a transaction of either
+/// dialect (a macro because the query's database type is only known where it runs).
+macro_rules! insert_session {
+    ($s:expr) => {
+        sqlx::query(
+            r#"INSERT INTO "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        )
+        .bind(&$s.id)
+        .bind($s.expires_at)
+        .bind(&$s.token)
+        .bind($s.created_at)
+        .bind($s.updated_at)
+        .bind(&$s.ip_address)
+        .bind(&$s.user_agent)
+        .bind(&$s.user_id)
+    };
+}
+pub(super) use insert_session;
+
+impl Db {
+    /// Creates a session.
+    pub async fn create_session(&self, session: &Session) -> Result<(), DbError> {
+        on_pool!(self, pool => insert_session!(session).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The session with this token and its user, whatever its expiry (the caller decides).
+    pub async fn find_session(&self, token: &str) -> Result<Option<SessionWithUser>, DbError> {
+        let sql = r#"SELECT s."id", s."expiresAt", s."token", s."createdAt", s."updatedAt",
+                            s."ipAddress", s."userAgent", s."userId",
+                            u."id" AS u_id, u."name" AS u_name, u."email" AS u_email,
+                            u."emailVerified" AS u_email_verified, u."image" AS u_image,
+                            u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at
+                     FROM "session" s JOIN "user" u ON u."id" = s."userId"
+                     WHERE s."token" = $1"#;
+        let row = on_pool!(self, pool => sqlx::query_as::<_, Joined>(sql).bind(token).fetch_optional(pool).await)?;
+        Ok(row.map(|j| SessionWithUser {
+            session: j.session,
+            user: User {
+                id: j.u_id,
+                name: j.u_name,
+                email: j.u_email,
+                email_verified: j.u_email_verified,
+                image: j.u_image,
+                created_at: j.u_created_at,
+                updated_at: j.u_updated_at,
+            },
+        }))
+    }
+
+    /// All of a user's sessions, newest first.
+    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, DbError> {
+        let sql = format!(
+            r#"SELECT {SESSION_COLUMNS} FROM "session" WHERE "userId" = $1 ORDER BY "createdAt" DESC"#
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, Session>(&sql).bind(user_id).fetch_all(pool).await)?,
+        )
+    }
+
+    /// Moves a session's expiry (the sliding refresh).
+    pub async fn extend_session(
+        &self,
+        token: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_pool!(self, pool => sqlx::query(
+            r#"UPDATE "session" SET "expiresAt" = $2, "updatedAt" = $3 WHERE "token" = $1"#,
+        )
+        .bind(token)
+        .bind(expires_at)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Deletes the session with this token. Returns whether one was deleted.
+    pub async fn delete_session(&self, token: &str) -> Result<bool, DbError> {
+        let done = on_pool!(self, pool => sqlx::query(r#"DELETE FROM "session" WHERE "token" = $1"#)
+            .bind(token)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// Deletes the session with this token if it belongs to `user_id`.
+    pub async fn delete_user_session(&self, user_id: &str, token: &str) -> Result<bool, DbError> {
+        let done = on_pool!(self, pool => sqlx::query(
+            r#"DELETE FROM "session" WHERE "token" = $1 AND "userId" = $2"#,
+        )
+        .bind(token)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// Deletes every session of a user except the one with `keep_token` (if given).
+    pub async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep_token: Option<&str>,
+    ) -> Result<u64, DbError> {
+        Ok(on_pool!(self, pool => sqlx::query(
+            r#"DELETE FROM "session" WHERE "userId" = $1 AND ($2 IS NULL OR "token" <> $2)"#,
+        )
+        .bind(user_id)
+        .bind(keep_token)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+}

@@ -1,0 +1,164 @@
+//! `POST /sign-up/email`, `POST /sign-in/email`, `POST /sign-out`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::body::{is_valid_email, optional_bool, optional_str, required_str, RawBody};
+use super::error::{messages, ApiError};
+use super::session::{self, CookieHeaders, Lookup};
+use super::AppState;
+use crate::db::{DbError, NewUser, User};
+use crate::ids;
+use crate::password::Verified;
+
+/// `POST /sign-up/email`: creates the user, its credential account and a session.
+pub async fn sign_up(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body = body.object(true, false)?;
+    let name = required_str(&body, "name")?;
+    let email = required_str(&body, "email")?;
+    let password = required_str(&body, "password")?;
+    let image = optional_str(&body, "image")?;
+    let remember = optional_bool(&body, "rememberMe")?.unwrap_or(true);
+    if let Some(callback) = optional_str(&body, "callbackURL")? {
+        state.check_redirect(callback)?;
+    }
+    if !is_valid_email(email) {
+        return Err(ApiError::validation("[body.email] Invalid email address"));
+    }
+    state.password_policy().check_new(password)?;
+
+    let email = email.to_lowercase();
+    // Hash before the uniqueness check too, so a taken address answers no faster.
+    let hash = state.passwords().hash(password.to_string()).await?;
+    let now = state.now();
+    let user = User {
+        id: ids::generate_id(),
+        name: name.to_string(),
+        email,
+        email_verified: false,
+        image: image.map(str::to_string),
+        created_at: now,
+        updated_at: now,
+    };
+    let session = session::new_session(&state, &headers, &user.id, remember, now);
+    let new = NewUser {
+        user: user.clone(),
+        password_hash: hash,
+    };
+    match state.db().create_user(&new, Some(&session)).await {
+        Ok(()) => {}
+        Err(DbError::Conflict) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                messages::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user = %user.id, "sign-up");
+    let cookies =
+        CookieHeaders::session(&state, &session.token, session.expires_at, now, !remember)?;
+    Ok(cookies.apply(Json(json!({ "token": session.token, "user": user }))))
+}
+
+/// `POST /sign-in/email`: checks the password and creates a session. Unknown address,
+/// missing credential account and wrong password answer alike, after the same hashing work.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body = body.object(true, false)?;
+    let email = required_str(&body, "email")?;
+    let password = required_str(&body, "password")?;
+    let remember = optional_bool(&body, "rememberMe")?.unwrap_or(true);
+    let callback = optional_str(&body, "callbackURL")?;
+    if let Some(callback) = callback {
+        state.check_redirect(callback)?;
+    }
+    if !is_valid_email(email) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            messages::INVALID_EMAIL,
+        ));
+    }
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            messages::INVALID_EMAIL_OR_PASSWORD,
+        )
+    };
+
+    let user = state.db().find_user_by_email(&email.to_lowercase()).await?;
+    let account = match &user {
+        Some(user) => state.db().find_credential_account(&user.id).await?,
+        None => None,
+    };
+    let (Some(user), Some(account), Some(stored)) =
+        (user, account.clone(), account.and_then(|a| a.password))
+    else {
+        state.passwords().dummy_verify(password.to_string()).await?;
+        tracing::info!("sign-in refused");
+        return Err(refused());
+    };
+    match state
+        .passwords()
+        .verify(password.to_string(), stored)
+        .await?
+    {
+        Verified::NoMatch => {
+            tracing::info!(user = %user.id, "sign-in refused");
+            return Err(refused());
+        }
+        Verified::Match { needs_rehash } => {
+            if needs_rehash {
+                let hash = state.passwords().hash(password.to_string()).await?;
+                state
+                    .db()
+                    .set_account_password(&account.id, &hash, state.now())
+                    .await?;
+                tracing::info!(user = %user.id, "password hash upgraded");
+            }
+        }
+    }
+    let now = state.now();
+    let session = session::new_session(&state, &headers, &user.id, remember, now);
+    state.db().create_session(&session).await?;
+    tracing::info!(user = %user.id, "sign-in");
+    let cookies =
+        CookieHeaders::session(&state, &session.token, session.expires_at, now, !remember)?;
+    let body = match callback {
+        Some(url) => json!({ "redirect": true, "token": session.token, "url": url, "user": user }),
+        None => json!({ "redirect": false, "token": session.token, "user": user }),
+    };
+    let mut response = cookies.apply(Json(body));
+    if let Some(url) = callback.and_then(|u| HeaderValue::from_str(u).ok()) {
+        response.headers_mut().insert(header::LOCATION, url);
+    }
+    Ok(response)
+}
+
+/// `POST /sign-out`: ends the session named by a genuine credential and clears the cookies.
+/// Always `{"success":true}`.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Lookup::Live(current) = session::lookup(&state, &headers, state.now()).await? {
+        state
+            .db()
+            .delete_session(&current.found.session.token)
+            .await?;
+        tracing::info!(user = %current.found.user.id, "sign-out");
+    }
+    Ok(CookieHeaders::clear(&state)
+        .apply(Json(json!({ "success": true })))
+        .into_response())
+}

@@ -1,0 +1,220 @@
+//! The one place errors become HTTP responses.
+//!
+//! Better Auth 1.4 answers errors as `{"code","message"}` where better-call derives `code`
+//! from the message: upper-case, spaces to `_`, then everything outside `[A-Z0-9_]` dropped
+//! ("User already exists. Use another email." → `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`).
+//! [`ApiError::new`] applies the same rule, so every message below yields 1.4's code. A bare
+//! 401 (no session) is an empty body, as 1.4 sends it. Internal failures answer a generic
+//! body; their detail goes to the log, never to the client.
+
+use std::borrow::Cow;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::db::DbError;
+use crate::password::{HashError, PolicyError};
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    /// `None`: an empty body (1.4's bare `APIError("UNAUTHORIZED")`).
+    body: Option<(Cow<'static, str>, Cow<'static, str>)>,
+}
+
+/// better-call's rule: upper-case, spaces to `_`, keep only `[A-Z0-9_]`.
+pub fn derive_code(message: &str) -> String {
+    message
+        .to_uppercase()
+        .replace(' ', "_")
+        .chars()
+        .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+        .collect()
+}
+
+impl ApiError {
+    /// An error whose code is derived from `message`.
+    pub fn new(status: StatusCode, message: &'static str) -> Self {
+        ApiError {
+            status,
+            body: Some((derive_code(message).into(), message.into())),
+        }
+    }
+
+    /// An error with an explicit code.
+    pub fn with_code(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        ApiError {
+            status,
+            body: Some((code.into(), message.into())),
+        }
+    }
+
+    /// 401 with an empty body: the endpoint needs a session and there is none.
+    pub fn unauthorized() -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            body: None,
+        }
+    }
+
+    /// 400 `VALIDATION_ERROR` with a zod-style message such as
+    /// `[body.email] Invalid email address`.
+    pub fn validation(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::with_code(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+    }
+
+    /// 500 with a generic body; `detail` is logged, never sent.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::with_code(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error",
+        )
+    }
+
+    /// 503: a dependency (the database) is unavailable; the client may retry.
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %detail, "service unavailable");
+        Self::with_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "Service temporarily unavailable, try again",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The code, if the answer has a body.
+    pub fn code(&self) -> Option<&str> {
+        self.body.as_ref().map(|(code, _)| code.as_ref())
+    }
+}
+
+/// Better Auth's error messages (1.4 `BASE_ERROR_CODES`), used with [`ApiError::new`].
+pub mod messages {
+    /// 401 on sign-in, whatever was wrong.
+    pub const INVALID_EMAIL_OR_PASSWORD: &str = "Invalid email or password";
+    /// 400 on sign-in with a malformed address.
+    pub const INVALID_EMAIL: &str = "Invalid email";
+    /// 400 on change-password with a wrong current password.
+    pub const INVALID_PASSWORD: &str = "Invalid password";
+    /// 422 on sign-up with a taken address.
+    pub const USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL: &str =
+        "User already exists. Use another email.";
+    /// 422 when the user row cannot be written.
+    pub const FAILED_TO_CREATE_USER: &str = "Failed to create user";
+    /// 400 when the user has no email-and-password account.
+    pub const CREDENTIAL_ACCOUNT_NOT_FOUND: &str = "Credential account not found";
+    /// 400 on update-user with `email`.
+    pub const EMAIL_CAN_NOT_BE_UPDATED: &str = "Email can not be updated";
+    /// 400 on update-user with nothing to change.
+    pub const NO_FIELDS_TO_UPDATE: &str = "No fields to update";
+    /// 400 on update-user with a body that is not an object.
+    pub const BODY_MUST_BE_AN_OBJECT: &str = "Body must be an object";
+    /// 403 on a redirect target that is not trusted.
+    pub const INVALID_CALLBACK_URL: &str = "Invalid callbackURL";
+    /// 413 on a body over the size limit.
+    pub const PAYLOAD_TOO_LARGE: &str = "Payload too large";
+    /// 415 on a body in an unsupported format.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "Unsupported media type";
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self.body {
+            None => self.status.into_response(),
+            Some((code, message)) => {
+                let mut response = (
+                    self.status,
+                    axum::Json(json!({ "code": code, "message": message })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+            }
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(detail) => ApiError::unavailable(detail),
+            DbError::Conflict => ApiError::with_code(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                "The request conflicts with existing data",
+            ),
+            DbError::Other(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<PolicyError> for ApiError {
+    fn from(e: PolicyError) -> Self {
+        ApiError::with_code(StatusCode::BAD_REQUEST, e.code(), e.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_derived_as_better_call_does() {
+        assert_eq!(
+            derive_code("User already exists. Use another email."),
+            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"
+        );
+        assert_eq!(derive_code("Invalid callbackURL"), "INVALID_CALLBACKURL");
+        assert_eq!(
+            derive_code("Session expired. Re-authenticate to perform this action."),
+            "SESSION_EXPIRED_REAUTHENTICATE_TO_PERFORM_THIS_ACTION"
+        );
+        assert_eq!(
+            derive_code(messages::INVALID_EMAIL_OR_PASSWORD),
+            "INVALID_EMAIL_OR_PASSWORD"
+        );
+    }
+
+    #[test]
+    fn statuses_map_as_documented() {
+        assert_eq!(
+            ApiError::from(DbError::Unavailable("down".into())).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ApiError::from(DbError::Other("bug".into())).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let unauthorized = ApiError::unauthorized();
+        assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(unauthorized.code(), None);
+        assert_eq!(
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                messages::INVALID_EMAIL_OR_PASSWORD
+            )
+            .code(),
+            Some("INVALID_EMAIL_OR_PASSWORD")
+        );
+    }
+}

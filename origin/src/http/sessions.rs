@@ -1,0 +1,136 @@
+//! `GET /get-session`, `GET /list-sessions`, `POST /revoke-session`, `POST /revoke-sessions`,
+//! `POST /revoke-other-sessions`.
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Duration;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::body::{required_str, RawBody};
+use super::error::ApiError;
+use super::session::{self, CookieHeaders, Lookup};
+use super::AppState;
+
+/// `get-session`'s query flags (coerced booleans, as Better Auth reads them). Better Auth's
+/// `disableCookieCache` needs no field: edgeauth has no cookie cache.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetSessionQuery {
+    disable_refresh: Option<String>,
+}
+
+fn flag(value: &Option<String>) -> bool {
+    matches!(value.as_deref(), Some("true" | "1" | ""))
+}
+
+/// `GET /get-session`: `{session, user}` or JSON `null` (status 200).
+///
+/// Sliding expiry as Better Auth does it: once a day of the session's 7-day lifetime has
+/// passed (`expiresAt - expiresIn + updateAge <= now`), the row's `expiresAt` moves to
+/// `now + expiresIn` and the cookie is set again. `?disableRefresh=true` and sessions created
+/// with `rememberMe: false` are never extended. `disableCookieCache` is accepted and has no
+/// effect: edgeauth has no cookie cache, every call reads the session row.
+pub async fn get_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<GetSessionQuery>,
+) -> Result<Response, ApiError> {
+    let now = state.now();
+    let current = match session::lookup(&state, &headers, now).await? {
+        Lookup::Anonymous => return Ok(Json(Value::Null).into_response()),
+        Lookup::Ended => return Ok(CookieHeaders::clear(&state).apply(Json(Value::Null))),
+        Lookup::Live(current) => *current,
+    };
+    let mut found = current.found;
+    let config = state.config();
+    let refresh_due = found.session.expires_at - Duration::seconds(config.session_expires_in)
+        + Duration::seconds(config.session_update_age)
+        <= now;
+    let cookies = if refresh_due && !flag(&query.disable_refresh) && !current.dont_remember {
+        let expires_at = now + Duration::seconds(config.session_expires_in);
+        state
+            .db()
+            .extend_session(&found.session.token, expires_at, now)
+            .await?;
+        found.session.expires_at = expires_at;
+        found.session.updated_at = now;
+        CookieHeaders::session(&state, &found.session.token, expires_at, now, false)?
+    } else {
+        CookieHeaders::default()
+    };
+    let jwt = state.mint_jwt(&found, now).await?;
+    Ok(cookies.with_jwt(jwt).apply(Json(json!(found))))
+}
+
+/// `GET /list-sessions`: the caller's unexpired sessions.
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let now = state.now();
+    let current = session::require(&state, &headers, now).await?;
+    let sessions: Vec<_> = state
+        .db()
+        .list_sessions(&current.found.user.id)
+        .await?
+        .into_iter()
+        .filter(|s| s.expires_at > now)
+        .collect();
+    Ok(Json(json!(sessions)).into_response())
+}
+
+/// `POST /revoke-session {token}`: ends one of the caller's sessions (a token that is not
+/// the caller's is silently ignored, as Better Auth does).
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let now = state.now();
+    let current = session::require(&state, &headers, now).await?;
+    let body = body.object(false, false)?;
+    let token = required_str(&body, "token")?;
+    let revoked_own = state
+        .db()
+        .delete_user_session(&current.found.user.id, token)
+        .await?
+        && token == current.found.session.token;
+    let response = Json(json!({ "status": true }));
+    Ok(if revoked_own {
+        CookieHeaders::clear(&state).apply(response)
+    } else {
+        response.into_response()
+    })
+}
+
+/// `POST /revoke-sessions`: ends all of the caller's sessions and clears the caller's
+/// cookies (Better Auth 1.7's behaviour; 1.4 left the dead cookie in place).
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let now = state.now();
+    let current = session::require(&state, &headers, now).await?;
+    state
+        .db()
+        .delete_user_sessions(&current.found.user.id, None)
+        .await?;
+    Ok(CookieHeaders::clear(&state).apply(Json(json!({ "status": true }))))
+}
+
+/// `POST /revoke-other-sessions`: ends every session of the caller but this one.
+pub async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let now = state.now();
+    let current = session::require(&state, &headers, now).await?;
+    state
+        .db()
+        .delete_user_sessions(&current.found.user.id, Some(&current.found.session.token))
+        .await?;
+    Ok(Json(json!({ "status": true })).into_response())
+}

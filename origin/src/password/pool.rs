@@ -1,0 +1,290 @@
+//! Running password hashing off the async runtime, a bounded number at a time.
+//!
+//! One argon2id hash or scrypt verification takes tens of milliseconds of CPU and 19 to 32 MiB
+//! of memory. Run on a tokio worker it would stall every other request scheduled on that
+//! worker for as long, and a flood of sign-ins would starve cheap requests such as
+//! `get-session`. So:
+//!
+//! - jobs run on tokio's blocking thread pool ([`tokio::task::spawn_blocking`]), never on the
+//!   async workers;
+//! - at most `size` jobs run at once (default: the number of CPUs), bounding CPU and memory
+//!   use; the rest wait in the semaphore's queue, which is FIFO, so every waiting sign-in is
+//!   served in turn and none starves. Waiting costs no thread.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::{HashError, Hasher, Verified};
+
+/// A [`Hasher`] behind a concurrency limit, with async methods. Cheap to share: wrap it in an
+/// `Arc` (or clone the pool: clones share the hasher and the limit).
+#[derive(Debug, Clone)]
+pub struct HashPool {
+    hasher: Arc<Hasher>,
+    permits: Arc<Semaphore>,
+    size: usize,
+}
+
+impl HashPool {
+    /// A pool running at most [`HashPool::default_size`] jobs at once.
+    pub fn new(hasher: Hasher) -> Self {
+        Self::with_size(hasher, Self::default_size())
+    }
+
+    /// A pool running at most `size` jobs at once (0 is taken as 1).
+    pub fn with_size(hasher: Hasher, size: usize) -> Self {
+        let size = size.clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            hasher: Arc::new(hasher),
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+        }
+    }
+
+    /// The hasher (its scheme and parameters).
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    /// The maximum number of jobs running at once.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The default limit: the number of CPUs ([`std::thread::available_parallelism`], 1 when
+    /// it is unknown). More would only make each hash slower and use more memory.
+    pub fn default_size() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// How many more jobs could start right now (0 when saturated). For metrics.
+    pub fn available_permits(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    /// [`Hasher::hash`] on the pool.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.run(move |hasher| hasher.hash(&password)).await?
+    }
+
+    /// [`Hasher::verify`] on the pool.
+    pub async fn verify(&self, password: String, stored: String) -> Result<Verified, HashError> {
+        self.run(move |hasher| hasher.verify(&password, &stored))
+            .await?
+    }
+
+    /// [`Hasher::dummy_verify`] on the pool. Returns an error only when the job itself could
+    /// not run ([`HashError::TaskFailed`]), so the unknown-user path can fail exactly like the
+    /// known-user path does.
+    pub async fn dummy_verify(&self, password: String) -> Result<(), HashError> {
+        self.run(move |hasher| hasher.dummy_verify(&password)).await
+    }
+
+    /// Waits for a permit (FIFO), then runs `job` on the blocking pool.
+    ///
+    /// The permit moves into the blocking task and is released when the job ends, not when
+    /// this future does: if the caller is cancelled (client gone, timeout) the job keeps
+    /// running to completion, and it must keep counting against the limit until then, or
+    /// cancelled requests would let more than `size` jobs run at once.
+    async fn run<T, F>(&self, job: F) -> Result<T, HashError>
+    where
+        F: FnOnce(&Hasher) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::TaskFailed)?;
+        let hasher = Arc::clone(&self.hasher);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job(&hasher)
+        })
+        .await
+        .map_err(|e| {
+            // A panic in the hashing libraries, or the runtime shutting down. The JoinError
+            // says which; it holds no input.
+            tracing::error!(panicked = e.is_panic(), "password hashing task failed");
+            HashError::TaskFailed
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::password::{Argon2Params, HashScheme};
+
+    /// A generous bound so a broken pool fails the test instead of hanging it. Not a timing
+    /// assertion: every step below normally takes microseconds to milliseconds.
+    const DEADLINE: Duration = Duration::from_secs(60);
+
+    fn cheap_hasher() -> Hasher {
+        Hasher::with_argon2_params(
+            HashScheme::Argon2id,
+            Argon2Params {
+                m_cost_kib: 256,
+                t_cost: 1,
+                p_cost: 1,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn default_size_is_at_least_one() {
+        assert!(HashPool::new(cheap_hasher()).size() >= 1);
+        assert_eq!(HashPool::with_size(cheap_hasher(), 0).size(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pool_of_one_completes_concurrent_verifies() {
+        let pool = HashPool::with_size(cheap_hasher(), 1);
+        let stored = pool.hash("hunter2hunter2".into()).await.unwrap();
+        let (a, b, c) = tokio::time::timeout(DEADLINE, async {
+            tokio::join!(
+                pool.verify("hunter2hunter2".into(), stored.clone()),
+                pool.verify("wrong password".into(), stored.clone()),
+                pool.dummy_verify("whoever".into()),
+            )
+        })
+        .await
+        .unwrap();
+        assert!(a.unwrap().is_match());
+        assert_eq!(b.unwrap(), Verified::NoMatch);
+        c.unwrap();
+        assert_eq!(pool.available_permits(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pool_reports_malformed_hashes() {
+        let pool = HashPool::with_size(cheap_hasher(), 1);
+        assert_eq!(
+            pool.verify("x".into(), "not a hash".into()).await,
+            Err(HashError::Malformed)
+        );
+    }
+
+    /// Saturate the pool with jobs that block until the test releases them, then show that
+    /// an ordinary async task still runs to completion, with a single async worker thread:
+    /// if the jobs ran on the runtime's workers, that task could never be polled and the
+    /// test would hit its deadline. Also checks that at most `size` jobs ran at once and
+    /// that the waiting ones ran after release.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn saturated_pool_does_not_starve_async_tasks() {
+        const SIZE: usize = 2;
+        const JOBS: usize = 5;
+        let pool = HashPool::with_size(cheap_hasher(), SIZE);
+        let running = Arc::new(AtomicUsize::new(0));
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+
+        let mut releases = Vec::new();
+        let mut jobs = Vec::new();
+        for i in 0..JOBS {
+            let (release_tx, release_rx) = mpsc::channel::<()>();
+            releases.push(release_tx);
+            let (pool, running, max_running, finished, started_tx) = (
+                pool.clone(),
+                Arc::clone(&running),
+                Arc::clone(&max_running),
+                Arc::clone(&finished),
+                started_tx.clone(),
+            );
+            jobs.push(tokio::spawn(async move {
+                pool.run(move |hasher| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_running.fetch_max(now, Ordering::SeqCst);
+                    let _ = started_tx.send(i);
+                    // Blocks this thread until released: a stand-in for a slow hash.
+                    let _ = release_rx.recv();
+                    // Real work too, to be sure the hasher is usable from the blocking pool.
+                    hasher.dummy_verify("x");
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    finished.fetch_add(1, Ordering::SeqCst);
+                })
+                .await
+            }));
+        }
+
+        // Wait until SIZE jobs are running: the pool is saturated.
+        let mut started = Vec::new();
+        for _ in 0..SIZE {
+            let i = tokio::time::timeout(DEADLINE, started_rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            started.push(i);
+        }
+        assert_eq!(pool.available_permits(), 0);
+
+        // A plain async task (what get-session would be) completes while every permit is
+        // held and no job has finished.
+        let plain = tokio::spawn(async {
+            tokio::task::yield_now().await;
+            "session"
+        });
+        let out = tokio::time::timeout(DEADLINE, plain)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, "session");
+        assert_eq!(finished.load(Ordering::SeqCst), 0);
+        assert!(started_rx.try_recv().is_err(), "a job ran past the limit");
+
+        // Release everything; the queued jobs run in turn, never more than SIZE at once.
+        for release in &releases {
+            release.send(()).unwrap();
+        }
+        for job in jobs {
+            tokio::time::timeout(DEADLINE, job)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(finished.load(Ordering::SeqCst), JOBS);
+        assert!(max_running.load(Ordering::SeqCst) <= SIZE);
+        assert_eq!(pool.available_permits(), SIZE);
+    }
+
+    /// A cancelled caller does not free the permit while its job is still running.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn cancelled_caller_keeps_permit_until_job_ends() {
+        let pool = HashPool::with_size(cheap_hasher(), 1);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+        let caller = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(move |_| {
+                    let _ = started_tx.send(());
+                    let _ = release_rx.recv();
+                })
+                .await
+            })
+        };
+        tokio::time::timeout(DEADLINE, started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        caller.abort();
+        assert!(caller.await.unwrap_err().is_cancelled());
+        // The job is still running: its permit is still taken.
+        assert_eq!(pool.available_permits(), 0);
+
+        release_tx.send(()).unwrap();
+        // The permit comes back once the job ends; a new job can then run.
+        let again = tokio::time::timeout(DEADLINE, pool.run(|_| 7))
+            .await
+            .unwrap();
+        assert_eq!(again, Ok(7));
+        assert_eq!(pool.available_permits(), 1);
+    }
+}

@@ -1,0 +1,956 @@
+//! Better Auth's HTTP API on the real `edgeauth` binary, over real HTTP, against both
+//! databases: the same suite runs on the embedded SQLite and on a throwaway PostgreSQL.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use edgeauth_tests::{scratch_dir, AuthClient, Origin, Postgres, Reply};
+use edgeauth_token::{cookie, KeySet, Validation};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const BASE_URL: &str = "http://localhost:3000";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A client that sends the trusted `Origin` a browser on the app would send.
+pub fn browser(url: &str) -> AuthClient {
+    let mut client = AuthClient::new(url);
+    client.headers.insert("origin", BASE_URL.parse().unwrap());
+    client
+}
+
+/// A unique address per call (tests share databases).
+pub fn email(tag: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}-{}-{n}@example.com", std::process::id())
+}
+
+/// The origin's environment for tests: a fixed secret and base URL, `database_url`.
+pub fn origin_env(database_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("BETTER_AUTH_SECRET", SECRET.to_string()),
+        ("BETTER_AUTH_URL", BASE_URL.to_string()),
+        (
+            "BETTER_AUTH_TRUSTED_ORIGINS",
+            "http://app.localhost:5173".to_string(),
+        ),
+        ("DATABASE_URL", database_url.to_string()),
+        ("EDGEAUTH_HASH_CONCURRENCY", "2".to_string()),
+    ]
+}
+
+pub fn start_origin(database_url: &str) -> Origin {
+    let env = origin_env(database_url);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Origin::start(&env).unwrap()
+}
+
+pub fn sqlite_url(name: &str) -> String {
+    let path = scratch_dir("sqlite")
+        .unwrap()
+        .join(format!("{name}-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+#[tokio::test]
+async fn api_on_sqlite() {
+    let origin = start_origin(&sqlite_url("api"));
+    suite(&origin).await;
+}
+
+#[tokio::test]
+async fn api_on_postgres() {
+    let pg = Postgres::start().await.unwrap();
+    let origin = start_origin(&pg.url());
+    suite(&origin).await;
+}
+
+async fn suite(origin: &Origin) {
+    let url = origin.url.as_str();
+    sign_up_sets_better_auth_cookies(url).await;
+    sign_up_refusals(url).await;
+    sign_in_and_refusals(url).await;
+    get_session_and_bearer(url).await;
+    session_listing_and_revocation(url).await;
+    sign_out_ends_the_session(url).await;
+    update_user(url).await;
+    change_password(url).await;
+    jwt_plugin(url).await;
+    malformed_requests(url).await;
+    csrf_origin_checks(url).await;
+    concurrent_duplicate_sign_ups(url).await;
+}
+
+#[track_caller]
+fn expect(reply: &Reply, status: u16, code: Option<&str>) {
+    assert_eq!(reply.status.as_u16(), status, "body: {}", reply.text);
+    assert_eq!(reply.code().as_deref(), code, "body: {}", reply.text);
+}
+
+/// The session cookie: `better-auth.session_token=<token>.<base64 HMAC>` percent-encoded,
+/// with Better Auth's attributes in its order, and `set-auth-token` carrying the same value.
+async fn sign_up_sets_better_auth_cookies(url: &str) {
+    let mut client = browser(url);
+    let address = email("signup");
+    let reply = client
+        .sign_up("Ada Lovelace", &address, PASSWORD)
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    let body = reply.json();
+    let token = body["token"].as_str().unwrap().to_string();
+    assert_eq!(token.len(), 32);
+    assert!(token.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let user = &body["user"];
+    assert_eq!(user["email"], address.to_lowercase());
+    assert_eq!(user["name"], "Ada Lovelace");
+    assert_eq!(user["emailVerified"], false);
+    assert_eq!(user["image"], Value::Null);
+    assert_eq!(user["id"].as_str().unwrap().len(), 32);
+    let created = user["createdAt"].as_str().unwrap();
+    assert!(
+        created.ends_with('Z') && created.len() == 24,
+        "JS Date#toJSON format: {created}"
+    );
+
+    let expected_value = cookie::sign_value(SECRET.as_bytes(), &token).unwrap();
+    assert_eq!(
+        reply.set_cookie("better-auth.session_token").unwrap(),
+        format!("better-auth.session_token={expected_value}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax")
+    );
+    assert_eq!(reply.header("set-auth-token").unwrap(), expected_value);
+    assert_eq!(
+        reply.header("access-control-expose-headers").unwrap(),
+        "set-auth-token"
+    );
+    // The cookie is what Better Auth's own verification accepts.
+    assert_eq!(
+        cookie::verify_signed_value(SECRET.as_bytes(), &expected_value).unwrap(),
+        token
+    );
+
+    // rememberMe: false: a browser-session cookie plus a signed dont_remember marker.
+    let mut forgetful = browser(url);
+    let reply = forgetful
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name": "F", "email": email("forget"), "password": PASSWORD, "rememberMe": false}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    let session_cookie = reply.set_cookie("better-auth.session_token").unwrap();
+    assert!(!session_cookie.contains("Max-Age"), "{session_cookie}");
+    let marker = cookie::sign_value(SECRET.as_bytes(), "true").unwrap();
+    assert_eq!(
+        reply.set_cookie("better-auth.dont_remember").unwrap(),
+        format!("better-auth.dont_remember={marker}; Path=/; HttpOnly; SameSite=Lax")
+    );
+
+    // Form-encoded sign-up, as a plain HTML form posts it.
+    let mut form = browser(url);
+    let body = format!(
+        "name=Form+User&email={}&password=correct+horse+battery+staple",
+        email("form")
+    );
+    let reply = form
+        .send(
+            Method::POST,
+            "/api/auth/sign-up/email",
+            Some(("application/x-www-form-urlencoded", body.into_bytes())),
+            &[],
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    assert_eq!(reply.json()["user"]["name"], "Form User");
+}
+
+async fn sign_up_refusals(url: &str) {
+    let mut client = browser(url);
+    let address = email("dup");
+    expect(
+        &client.sign_up("A", &address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    // Same address in another case: still the same user.
+    let reply = client
+        .sign_up("B", &address.to_uppercase(), PASSWORD)
+        .await
+        .unwrap();
+    expect(&reply, 422, Some("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL"));
+    assert_eq!(
+        reply.json()["message"],
+        "User already exists. Use another email."
+    );
+
+    let reply = client.sign_up("A", "not-an-email", PASSWORD).await.unwrap();
+    expect(&reply, 400, Some("VALIDATION_ERROR"));
+    assert_eq!(
+        reply.json()["message"],
+        "[body.email] Invalid email address"
+    );
+    expect(
+        &client.sign_up("A", &email("short"), "short").await.unwrap(),
+        400,
+        Some("PASSWORD_TOO_SHORT"),
+    );
+    expect(
+        &client
+            .sign_up("A", &email("long"), &"x".repeat(129))
+            .await
+            .unwrap(),
+        400,
+        Some("PASSWORD_TOO_LONG"),
+    );
+    let reply = client
+        .sign_up("A", &email("common"), "password123")
+        .await
+        .unwrap();
+    expect(&reply, 400, Some("PASSWORD_COMPROMISED"));
+    // 128 characters is allowed; length is counted as JavaScript does (UTF-16 units).
+    expect(
+        &client
+            .sign_up("A", &email("max"), &"é".repeat(128))
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    expect(
+        &client
+            .sign_up("A", &email("astral"), &"😀".repeat(65))
+            .await
+            .unwrap(),
+        400,
+        Some("PASSWORD_TOO_LONG"),
+    );
+    // Untrusted callbackURL.
+    let reply = client
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name":"A","email":email("cb"),"password":PASSWORD,"callbackURL":"https://evil.example/"}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 403, Some("INVALID_CALLBACKURL"));
+}
+
+async fn sign_in_and_refusals(url: &str) {
+    let mut client = browser(url);
+    let address = email("signin");
+    expect(
+        &client.sign_up("S", &address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+
+    let mut fresh = browser(url);
+    let reply = fresh
+        .sign_in(&address.to_uppercase(), PASSWORD)
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    let body = reply.json();
+    assert_eq!(body["redirect"], false);
+    assert_eq!(body["user"]["email"], address);
+    assert!(fresh.cookies.contains_key("better-auth.session_token"));
+
+    // Wrong password and unknown address: the same status and body.
+    let wrong = fresh
+        .sign_in(&address, "not the password at all")
+        .await
+        .unwrap();
+    let unknown = fresh.sign_in(&email("nobody"), PASSWORD).await.unwrap();
+    expect(&wrong, 401, Some("INVALID_EMAIL_OR_PASSWORD"));
+    assert_eq!(wrong.text, unknown.text);
+    assert_eq!(wrong.status, unknown.status);
+    assert!(wrong.set_cookies().is_empty());
+
+    expect(
+        &fresh.sign_in("nope", PASSWORD).await.unwrap(),
+        400,
+        Some("INVALID_EMAIL"),
+    );
+
+    // A trusted callbackURL: redirect true, url and Location; an untrusted one: 403.
+    let reply = fresh
+        .post(
+            "/api/auth/sign-in/email",
+            &json!({"email": address, "password": PASSWORD, "callbackURL": "http://app.localhost:5173/home"}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    assert_eq!(reply.json()["redirect"], true);
+    assert_eq!(reply.json()["url"], "http://app.localhost:5173/home");
+    assert_eq!(
+        reply.header("location").unwrap(),
+        "http://app.localhost:5173/home"
+    );
+    for evil in [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "https:evil.example",
+    ] {
+        let reply = fresh
+            .post(
+                "/api/auth/sign-in/email",
+                &json!({"email": address, "password": PASSWORD, "callbackURL": evil}),
+            )
+            .await
+            .unwrap();
+        expect(&reply, 403, Some("INVALID_CALLBACKURL"));
+    }
+
+    // Form-encoded sign-in with rememberMe as text.
+    let mut form = browser(url);
+    let body = format!(
+        "email={}&password=correct+horse+battery+staple&rememberMe=false",
+        address
+    );
+    let reply = form
+        .send(
+            Method::POST,
+            "/api/auth/sign-in/email",
+            Some(("application/x-www-form-urlencoded", body.into_bytes())),
+            &[],
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    assert!(reply.set_cookie("better-auth.dont_remember").is_some());
+}
+
+async fn get_session_and_bearer(url: &str) {
+    let mut anonymous = browser(url);
+    let reply = anonymous.get("/api/auth/get-session").await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text, "null");
+
+    let mut client = browser(url);
+    let address = email("session");
+    let signed_up = client.sign_up("G", &address, PASSWORD).await.unwrap();
+    let token = signed_up.json()["token"].as_str().unwrap().to_string();
+    let reply = client.get("/api/auth/get-session").await.unwrap();
+    expect(&reply, 200, None);
+    let body = reply.json();
+    assert_eq!(body["session"]["token"], token);
+    assert_eq!(body["user"]["email"], address);
+    for field in [
+        "id",
+        "token",
+        "userId",
+        "expiresAt",
+        "createdAt",
+        "updatedAt",
+        "ipAddress",
+        "userAgent",
+    ] {
+        assert!(
+            body["session"].get(field).is_some(),
+            "session.{field} missing: {body}"
+        );
+    }
+    // A fresh session is not refreshed: no cookie is set again.
+    assert!(reply.set_cookie("better-auth.session_token").is_none());
+    // The JWT plugin's header.
+    let jwt = reply.header("set-auth-jwt").expect("set-auth-jwt");
+    assert_eq!(
+        reply.header("access-control-expose-headers").unwrap(),
+        "set-auth-jwt"
+    );
+    let keys = fetch_keys(url).await;
+    let claims =
+        edgeauth_token::verify(&jwt, &keys, &Validation::new(BASE_URL, BASE_URL), now()).unwrap();
+    assert_eq!(claims.subject(), body["user"]["id"].as_str().unwrap());
+    assert_eq!(claims.session_id(), body["session"]["id"].as_str());
+    assert_eq!(claims.get_str("email"), Some(address.as_str()));
+
+    // Bearer with the signed value (encoded and decoded) and with the raw token.
+    let signed = cookie::sign_value(SECRET.as_bytes(), &token).unwrap();
+    let decoded = signed
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
+    for bearer in [signed.as_str(), decoded.as_str(), token.as_str()] {
+        let mut api = browser(url);
+        let reply = api
+            .send(
+                Method::GET,
+                "/api/auth/get-session",
+                None,
+                &[("authorization", &format!("Bearer {bearer}"))],
+            )
+            .await
+            .unwrap();
+        expect(&reply, 200, None);
+        assert_eq!(reply.json()["session"]["token"], token, "bearer {bearer}");
+    }
+    // A forged cookie or bearer is no session.
+    let mut forged = browser(url);
+    forged.cookies.insert(
+        "better-auth.session_token".into(),
+        format!("{token}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%3D"),
+    );
+    assert_eq!(
+        forged.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+    let reply = browser(url)
+        .send(
+            Method::GET,
+            "/api/auth/get-session",
+            None,
+            &[("authorization", "Bearer abc.def")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "null");
+}
+
+async fn session_listing_and_revocation(url: &str) {
+    let address = email("revoke");
+    let mut first = browser(url);
+    expect(
+        &first.sign_up("R", &address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let mut second = browser(url);
+    let second_token = second.sign_in(&address, PASSWORD).await.unwrap().json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut third = browser(url);
+    expect(&third.sign_in(&address, PASSWORD).await.unwrap(), 200, None);
+
+    let list = first.get("/api/auth/list-sessions").await.unwrap();
+    expect(&list, 200, None);
+    assert_eq!(list.json().as_array().unwrap().len(), 3);
+    assert_eq!(
+        browser(url)
+            .get("/api/auth/list-sessions")
+            .await
+            .unwrap()
+            .status,
+        401
+    );
+
+    // Revoking another user's token is a silent no-op.
+    let mut stranger = browser(url);
+    expect(
+        &stranger
+            .sign_up("X", &email("stranger"), PASSWORD)
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    let reply = stranger
+        .post("/api/auth/revoke-session", &json!({"token": second_token}))
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    assert_eq!(reply.json(), json!({"status": true}));
+    assert_ne!(
+        second.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+
+    // The owner revokes it: gone at once.
+    let reply = first
+        .post("/api/auth/revoke-session", &json!({"token": second_token}))
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    assert_eq!(
+        second.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+
+    // revoke-other-sessions keeps only the caller's.
+    expect(
+        &first
+            .post_empty("/api/auth/revoke-other-sessions")
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    assert_eq!(
+        third.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+    assert_ne!(
+        first.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+
+    // revoke-sessions ends everything, the caller's included, and clears its cookie.
+    let reply = first.post_empty("/api/auth/revoke-sessions").await.unwrap();
+    expect(&reply, 200, None);
+    assert!(reply
+        .set_cookie("better-auth.session_token")
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(
+        first.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+}
+
+async fn sign_out_ends_the_session(url: &str) {
+    let mut client = browser(url);
+    expect(
+        &client
+            .sign_up("O", &email("signout"), PASSWORD)
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    let stolen = client.clone();
+    let reply = client.post_empty("/api/auth/sign-out").await.unwrap();
+    expect(&reply, 200, None);
+    assert_eq!(reply.json(), json!({"success": true}));
+    assert_eq!(
+        reply.set_cookie("better-auth.session_token").unwrap(),
+        "better-auth.session_token=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
+    );
+    // The old cookie, replayed, is dead: the row is gone.
+    let mut replay = stolen;
+    assert_eq!(
+        replay.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+    // Signing out without a session still answers success.
+    expect(
+        &browser(url).post_empty("/api/auth/sign-out").await.unwrap(),
+        200,
+        None,
+    );
+}
+
+async fn update_user(url: &str) {
+    let mut client = browser(url);
+    expect(
+        &client
+            .sign_up("Before", &email("update"), PASSWORD)
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    let reply = client
+        .post(
+            "/api/auth/update-user",
+            &json!({"name": "After", "image": "https://img.example/a.png"}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    assert_eq!(reply.json(), json!({"status": true}));
+    assert!(reply.set_cookie("better-auth.session_token").is_some());
+    let user = client.get("/api/auth/get-session").await.unwrap().json()["user"].clone();
+    assert_eq!(user["name"], "After");
+    assert_eq!(user["image"], "https://img.example/a.png");
+    expect(
+        &client
+            .post("/api/auth/update-user", &json!({"image": null}))
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    assert_eq!(
+        client.get("/api/auth/get-session").await.unwrap().json()["user"]["image"],
+        Value::Null
+    );
+
+    expect(
+        &client
+            .post("/api/auth/update-user", &json!({"email": "x@example.com"}))
+            .await
+            .unwrap(),
+        400,
+        Some("EMAIL_CAN_NOT_BE_UPDATED"),
+    );
+    expect(
+        &client
+            .post("/api/auth/update-user", &json!({}))
+            .await
+            .unwrap(),
+        400,
+        Some("NO_FIELDS_TO_UPDATE"),
+    );
+    let reply = browser(url)
+        .post("/api/auth/update-user", &json!({"name": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.text, "");
+}
+
+async fn change_password(url: &str) {
+    let address = email("password");
+    let mut client = browser(url);
+    expect(
+        &client.sign_up("P", &address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let mut other = browser(url);
+    expect(&other.sign_in(&address, PASSWORD).await.unwrap(), 200, None);
+
+    let reply = client
+        .post(
+            "/api/auth/change-password",
+            &json!({"currentPassword": "wrong password here", "newPassword": "a brand new passphrase"}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 400, Some("INVALID_PASSWORD"));
+    let reply = client
+        .post(
+            "/api/auth/change-password",
+            &json!({"currentPassword": PASSWORD, "newPassword": "short"}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 400, Some("PASSWORD_TOO_SHORT"));
+
+    let reply = client
+        .post(
+            "/api/auth/change-password",
+            &json!({"currentPassword": PASSWORD, "newPassword": "a brand new passphrase"}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    assert_eq!(reply.json()["token"], Value::Null);
+    assert_eq!(reply.json()["user"]["email"], address);
+    expect(
+        &browser(url).sign_in(&address, PASSWORD).await.unwrap(),
+        401,
+        Some("INVALID_EMAIL_OR_PASSWORD"),
+    );
+    expect(
+        &browser(url)
+            .sign_in(&address, "a brand new passphrase")
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    // Without revokeOtherSessions the other session lives on.
+    assert_ne!(
+        other.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+
+    let reply = client
+        .post(
+            "/api/auth/change-password",
+            &json!({"currentPassword": "a brand new passphrase", "newPassword": "another fine passphrase", "revokeOtherSessions": true}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    let new_token = reply.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        other.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+    let mine = client.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(mine["session"]["token"], new_token);
+}
+
+async fn jwt_plugin(url: &str) {
+    let reply = browser(url).get("/api/auth/jwks").await.unwrap();
+    expect(&reply, 200, None);
+    let jwks = reply.json();
+    let key = &jwks["keys"][0];
+    let members: Vec<&String> = key.as_object().unwrap().keys().collect();
+    assert_eq!(
+        members,
+        ["alg", "crv", "x", "kty", "kid"],
+        "Better Auth's member order: {key}"
+    );
+    assert_eq!(key["alg"], "EdDSA");
+    assert_eq!(key["crv"], "Ed25519");
+    assert_eq!(key["kid"].as_str().unwrap().len(), 32);
+
+    let mut client = browser(url);
+    expect(
+        &client.sign_up("J", &email("jwt"), PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let reply = client.get("/api/auth/token").await.unwrap();
+    expect(&reply, 200, None);
+    let token = reply.json()["token"].as_str().unwrap().to_string();
+    let claims = edgeauth_token::verify(
+        &token,
+        &fetch_keys(url).await,
+        &Validation::new(BASE_URL, BASE_URL),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(claims.expires_at() - claims.issued_at().unwrap(), 900);
+    assert_eq!(claims.get_str("iss"), Some(BASE_URL));
+    let header = edgeauth_token::UntrustedToken::parse(&token, 8192).unwrap();
+    assert_eq!(header.kid(), key["kid"].as_str().unwrap());
+    assert_eq!(
+        browser(url).get("/api/auth/token").await.unwrap().status,
+        401
+    );
+}
+
+async fn malformed_requests(url: &str) {
+    let mut client = browser(url);
+    let send = |content_type: &'static str, body: Vec<u8>| (content_type, body);
+    for (path, (content_type, body), status, code) in [
+        (
+            "/api/auth/sign-up/email",
+            send("application/json", b"{not json".to_vec()),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/sign-up/email",
+            send("application/json", b"[]".to_vec()),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/sign-up/email",
+            send(
+                "application/json",
+                br#"{"name":1,"email":"a@b.co","password":"x"}"#.to_vec(),
+            ),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/sign-in/email",
+            send(
+                "application/json",
+                br#"{"email":["a@b.co"],"password":"x"}"#.to_vec(),
+            ),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/sign-in/email",
+            send("application/json", br#"{"email":"a@b.co"}"#.to_vec()),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/auth/sign-in/email",
+            send("text/plain", b"hello".to_vec()),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "/api/auth/sign-in/email",
+            send("application/json", vec![b' '; 70 * 1024]),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+    ] {
+        let reply = client
+            .send(Method::POST, path, Some((content_type, body)), &[])
+            .await
+            .unwrap();
+        expect(&reply, status, Some(code));
+    }
+    let reply = client
+        .send(
+            Method::POST,
+            "/api/auth/sign-in/email",
+            Some((
+                "application/json",
+                br#"{"email":1,"password":"x"}"#.to_vec(),
+            )),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.json()["message"],
+        "[body.email] Invalid input: expected string, received number"
+    );
+    assert_eq!(
+        browser(url)
+            .get("/api/auth/no-such-endpoint")
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+}
+
+/// Fifty sign-ups of one address at once: exactly one user, every other answer a 422.
+async fn concurrent_duplicate_sign_ups(url: &str) {
+    let address = email("race");
+    let attempts = (0..50).map(|i| {
+        let address = address.clone();
+        let url = url.to_string();
+        tokio::spawn(async move {
+            browser(&url)
+                .sign_up(&format!("Racer {i}"), &address, PASSWORD)
+                .await
+                .unwrap()
+        })
+    });
+    let replies: Vec<Reply> = futures_join(attempts).await;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let taken = replies
+        .iter()
+        .filter(|r| {
+            r.status == 422 && r.code().as_deref() == Some("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")
+        })
+        .count();
+    let other: Vec<_> = replies
+        .iter()
+        .filter(|r| r.status != 200 && r.status != 422)
+        .map(|r| format!("{} {}", r.status, r.text))
+        .collect();
+    assert!(other.is_empty(), "unexpected answers: {other:?}");
+    assert_eq!((ok, taken), (1, 49));
+    expect(
+        &browser(url).sign_in(&address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+}
+
+async fn futures_join<T: Send + 'static>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
+
+pub async fn fetch_keys(url: &str) -> KeySet {
+    let reply = browser(url).get("/api/auth/jwks").await.unwrap();
+    KeySet::from_jwks_json(&reply.text).unwrap()
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tokens minted by the real server carry real time"
+)]
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Cookie-bearing state changes need a trusted Origin; cookie-less API calls don't; form
+/// login from a cross-site navigation is refused.
+async fn csrf_origin_checks(url: &str) {
+    let mut user = browser(url);
+    expect(
+        &user.sign_up("C", &email("csrf"), PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let body = json!({"name": "Mallory"});
+
+    let mut no_origin = user.clone();
+    no_origin.headers.remove("origin");
+    let reply = no_origin
+        .post("/api/auth/update-user", &body)
+        .await
+        .unwrap();
+    expect(&reply, 403, Some("MISSING_OR_NULL_ORIGIN"));
+    for evil in [
+        "https://evil.example",
+        "http://localhost:3000.evil.example",
+        "null",
+        "http://localhost:3001",
+    ] {
+        let mut attacker = user.clone();
+        attacker.headers.insert("origin", evil.parse().unwrap());
+        let reply = attacker.post("/api/auth/update-user", &body).await.unwrap();
+        let code = if evil == "null" {
+            "MISSING_OR_NULL_ORIGIN"
+        } else {
+            "INVALID_ORIGIN"
+        };
+        expect(&reply, 403, Some(code));
+    }
+    // A Referer from a trusted origin stands in for a missing Origin.
+    let reply = no_origin
+        .send(
+            Method::POST,
+            "/api/auth/update-user",
+            Some(("application/json", body.to_string().into_bytes())),
+            &[("referer", "http://app.localhost:5173/settings")],
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    // GET needs no origin.
+    assert_ne!(
+        no_origin.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+
+    // Without cookies (a bearer API client) no Origin is needed.
+    let token = user.get("/api/auth/get-session").await.unwrap().json()["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reply = AuthClient::new(url)
+        .send(
+            Method::POST,
+            "/api/auth/update-user",
+            Some(("application/json", body.to_string().into_bytes())),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+
+    // Login CSRF: a cross-site form navigation is refused; other Fetch Metadata needs Origin.
+    let form = "email=a%40b.co&password=x".as_bytes().to_vec();
+    let reply = AuthClient::new(url)
+        .send(
+            Method::POST,
+            "/api/auth/sign-in/email",
+            Some(("application/x-www-form-urlencoded", form.clone())),
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", "navigate"),
+            ],
+        )
+        .await
+        .unwrap();
+    expect(
+        &reply,
+        403,
+        Some("CROSSSITE_NAVIGATION_LOGIN_BLOCKED_THIS_REQUEST_APPEARS_TO_BE_A_CSRF_ATTACK"),
+    );
+    let reply = AuthClient::new(url)
+        .send(
+            Method::POST,
+            "/api/auth/sign-in/email",
+            Some(("application/x-www-form-urlencoded", form)),
+            &[("sec-fetch-site", "same-site"), ("sec-fetch-mode", "cors")],
+        )
+        .await
+        .unwrap();
+    expect(&reply, 403, Some("MISSING_OR_NULL_ORIGIN"));
+}

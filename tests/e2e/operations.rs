@@ -1,0 +1,432 @@
+//! Running the origin as an operator does: on a database Better Auth created, as two
+//! processes on one PostgreSQL, through a database outage, in production mode, and with the
+//! `migrate` and `keys rotate` subcommands.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use edgeauth_tests::{edgeauth_bin, AuthClient, Origin, Postgres};
+use edgeauth_token::{cookie, KeySet, Validation};
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Executor, PgPool};
+
+use crate::api::{browser, email, fetch_keys, now, sqlite_url, start_origin, BASE_URL};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// The secret the Better Auth fixture rows were written under.
+const BA_SECRET: &str = "edgeauth-kat-secret-0123456789abcdef";
+/// A Better Auth scrypt hash of "correct horse" (salt = the ASCII of the hex string),
+/// computed by Python's hashlib.scrypt and Node's crypto.scryptSync alike.
+const BA_SCRYPT: &str = "0123456789abcdef0123456789abcdef:c967f8a4438e68448871a4fbb9b41b2aacaa6d9d98bf76d9740467af6a3305c6601235ae3706eaeaafd4c037201f630b3c3670caf74d8be1d22256672828773e";
+/// RFC 8037's Ed25519 key as a Better Auth `jwks` row: public JWK, and the private JWK
+/// encrypted under `BA_SECRET` (XChaCha20-Poly1305, key = SHA-256(secret)) by libsodium.
+const BA_PUBLIC: &str =
+    r#"{"crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kty":"OKP"}"#;
+const BA_PRIVATE: &str = concat!(
+    "\"000102030405060708090a0b0c0d0e0f10111213141516170d1347260a9de35d357e626444753b40",
+    "5cdff849d2787e0d72432b152178194b4ba12d4868b6371ae4ea1fb28ee8b10fe17ac28c60af744c23",
+    "1f3591f37a4990b98cdd1bf4c05689de28b4b52540ba3d263610b51805b2430d3d6b92e4aa5fbbaaa1",
+    "ad8a110cf0e82bcc05bfa869b3365f2ef19002b73236c7f1f74c7498f8645378fed898f2500233f40d",
+    "df3f2ddc608c\"",
+);
+
+async fn pool(url: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+async fn columns(pool: &PgPool) -> Vec<(String, String, String, String)> {
+    sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text
+         FROM information_schema.columns WHERE table_schema = 'public'
+           AND table_name IN ('user','session','account','verification','jwks','rateLimit')
+         ORDER BY table_name, ordinal_position",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// A database Better Auth created and filled: edgeauth starts on it without altering its
+/// tables, accepts Better Auth's session cookie, signs with Better Auth's key, verifies
+/// Better Auth's scrypt hash and upgrades it to argon2id.
+#[tokio::test]
+async fn runs_on_a_database_better_auth_created() {
+    let pg = Postgres::start().await.unwrap();
+    let db = pool(&pg.url()).await;
+    let schema = include_str!("../fixtures/better-auth-1.4-postgres.sql");
+    db.execute(schema).await.unwrap();
+    let before = columns(&db).await;
+    db.execute(
+        format!(
+            r#"INSERT INTO "user" VALUES ('BaUser0000000000000000000000001', 'Ada', 'ada@example.com', false, NULL, now(), now());
+               INSERT INTO "account" ("id","accountId","providerId","userId","password","createdAt","updatedAt")
+                 VALUES ('BaAccount00000000000000000000001', 'BaUser0000000000000000000000001', 'credential', 'BaUser0000000000000000000000001', '{BA_SCRYPT}', now(), now());
+               INSERT INTO "session" VALUES ('BaSession00000000000000000000001', now() + interval '7 days', 'BaToken000000000000000000000001', now(), now(), '', 'node', 'BaUser0000000000000000000000001');
+               INSERT INTO "jwks" VALUES ('kat-key', '{BA_PUBLIC}', '{BA_PRIVATE}', now() - interval '1 day', NULL);"#
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+
+    let origin = Origin::start(&[
+        ("BETTER_AUTH_SECRET", BA_SECRET),
+        ("BETTER_AUTH_URL", BASE_URL),
+        ("DATABASE_URL", &pg.url()),
+    ])
+    .unwrap();
+    let url = origin.url.as_str();
+    assert_eq!(
+        columns(&db).await,
+        before,
+        "Better Auth's tables were altered"
+    );
+
+    // Better Auth's own session cookie.
+    let mut ba_browser = browser(url);
+    ba_browser.cookies.insert(
+        "better-auth.session_token".into(),
+        cookie::sign_value(BA_SECRET.as_bytes(), "BaToken000000000000000000000001").unwrap(),
+    );
+    let session = ba_browser.get("/api/auth/get-session").await.unwrap();
+    assert_eq!(
+        session.json()["user"]["email"],
+        "ada@example.com",
+        "{}",
+        origin.process.log_tail()
+    );
+
+    // Better Auth's signing key keeps signing; /jwks serves it in Better Auth's shape.
+    let jwks = browser(url).get("/api/auth/jwks").await.unwrap().json();
+    assert_eq!(
+        jwks,
+        json!({"keys": [{"alg": "EdDSA", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kty": "OKP", "kid": "kat-key"}]})
+    );
+    let jwt = ba_browser.get("/api/auth/token").await.unwrap().json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let keys = KeySet::from_jwks_json(&jwks.to_string()).unwrap();
+    let claims =
+        edgeauth_token::verify(&jwt, &keys, &Validation::new(BASE_URL, BASE_URL), now()).unwrap();
+    assert_eq!(claims.key_id(), "kat-key");
+
+    // Better Auth's scrypt hash verifies, and is upgraded to argon2id on success.
+    let mut signing_in = browser(url);
+    assert_eq!(
+        signing_in
+            .sign_in("ada@example.com", "correct horse")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let stored: String = sqlx::query_scalar(
+        r#"SELECT "password" FROM "account" WHERE "id" = 'BaAccount00000000000000000000001'"#,
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert_eq!(
+        signing_in
+            .sign_in("ada@example.com", "correct horse")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        signing_in
+            .sign_in("ada@example.com", "wrong horse")
+            .await
+            .unwrap()
+            .status,
+        401
+    );
+    db.close().await;
+}
+
+/// `EDGEAUTH_PASSWORD_HASH=scrypt` writes Better Auth's format, which Better Auth can read,
+/// and leaves scrypt hashes as they are.
+#[tokio::test]
+async fn scrypt_mode_writes_better_auth_hashes() {
+    let pg = Postgres::start().await.unwrap();
+    let origin = Origin::start(&[
+        ("BETTER_AUTH_SECRET", BA_SECRET),
+        ("BETTER_AUTH_URL", BASE_URL),
+        ("DATABASE_URL", &pg.url()),
+        ("EDGEAUTH_PASSWORD_HASH", "scrypt"),
+    ])
+    .unwrap();
+    let address = email("scrypt");
+    let mut client = browser(&origin.url);
+    assert_eq!(
+        client
+            .sign_up("S", &address, PASSWORD)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        client.sign_in(&address, PASSWORD).await.unwrap().status,
+        200
+    );
+    let db = pool(&pg.url()).await;
+    let stored: String = sqlx::query_scalar(
+        r#"SELECT a."password" FROM "account" a JOIN "user" u ON u."id" = a."userId" WHERE u."email" = $1"#,
+    )
+    .bind(&address)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let (salt, key) = stored.split_once(':').unwrap();
+    assert_eq!((salt.len(), key.len()), (32, 128), "{stored}");
+    assert!(stored
+        .bytes()
+        .all(|b| b == b':' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    db.close().await;
+}
+
+/// Two origin processes on one database: a session made on one is valid on the other, a
+/// sign-out on one ends it on both, and both serve the same key set.
+#[tokio::test]
+async fn two_processes_share_one_postgres() {
+    let pg = Postgres::start().await.unwrap();
+    let a = start_origin(&pg.url());
+    let b = start_origin(&pg.url());
+    let address = email("shared");
+    let mut on_a = browser(&a.url);
+    assert_eq!(
+        on_a.sign_up("Two", &address, PASSWORD)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let mut on_b = browser(&b.url);
+    on_b.cookies = on_a.cookies.clone();
+    assert_eq!(
+        on_b.get("/api/auth/get-session").await.unwrap().json()["user"]["email"],
+        address
+    );
+    assert_eq!(fetch_keys(&a.url).await, fetch_keys(&b.url).await);
+    assert_eq!(
+        on_b.post_empty("/api/auth/sign-out").await.unwrap().status,
+        200
+    );
+    assert_eq!(
+        on_a.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+}
+
+/// The database stops mid-run: database-backed endpoints answer 503 within the pool's
+/// acquire timeout (never a hang, never a crash), liveness stays up, readiness reports it,
+/// and everything works again once the database is back.
+#[tokio::test]
+async fn database_outage_is_a_503_and_recovers() {
+    let pg = Postgres::start().await.unwrap();
+    let origin = start_origin(&pg.url());
+    let url = origin.url.as_str();
+    let mut client = browser(url);
+    let address = email("outage");
+    assert_eq!(
+        client
+            .sign_up("O", &address, PASSWORD)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(client.get("/readyz").await.unwrap().status, 200);
+
+    pg.stop().unwrap();
+    let started = Instant::now();
+    let reply = client.get("/api/auth/get-session").await.unwrap();
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.code().as_deref(), Some("SERVICE_UNAVAILABLE"));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    let reply = browser(url).sign_in(&address, PASSWORD).await.unwrap();
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(client.get("/readyz").await.unwrap().status, 503);
+    assert_eq!(client.get("/api/auth/ok").await.unwrap().status, 200);
+
+    pg.restart().unwrap();
+    let reply = client.get("/api/auth/get-session").await.unwrap();
+    assert_eq!(
+        reply.json()["user"]["email"],
+        address,
+        "{}",
+        origin.process.log_tail()
+    );
+    assert_eq!(
+        browser(url)
+            .sign_in(&address, PASSWORD)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(client.get("/readyz").await.unwrap().status, 200);
+}
+
+/// Production refuses to start without a real secret, and uses secure cookies.
+#[tokio::test]
+async fn production_requires_a_real_secret_and_secure_cookies() {
+    let database = sqlite_url("production");
+    for (secret, why) in [
+        (None, "BETTER_AUTH_SECRET is required"),
+        (
+            Some("better-auth-secret-12345678901234567890"),
+            "public default",
+        ),
+        (Some("too-short"), "at least 32 bytes"),
+    ] {
+        let mut command = Command::new(edgeauth_bin().unwrap());
+        command
+            .arg("serve")
+            .env_remove("BETTER_AUTH_SECRET")
+            .env("EDGEAUTH_ENV", "production")
+            .env("DATABASE_URL", &database)
+            .env("EDGEAUTH_LISTEN", "127.0.0.1:0");
+        if let Some(secret) = secret {
+            command.env("BETTER_AUTH_SECRET", secret);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(
+            !stderr.contains("too-short"),
+            "the secret was logged: {stderr}"
+        );
+    }
+    let strong = "0123456789abcdef0123456789abcdef-production";
+    let origin = Origin::start(&[
+        ("EDGEAUTH_ENV", "production"),
+        ("BETTER_AUTH_SECRET", strong),
+        ("BETTER_AUTH_URL", BASE_URL),
+        ("DATABASE_URL", &database),
+    ])
+    .unwrap();
+    let mut client = browser(&origin.url);
+    let reply = client.sign_up("P", &email("prod"), PASSWORD).await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let set = reply
+        .set_cookie("__Secure-better-auth.session_token")
+        .unwrap();
+    assert!(
+        set.ends_with("; Path=/; HttpOnly; Secure; SameSite=Lax"),
+        "{set}"
+    );
+    assert!(
+        !origin.process.log_tail().contains(strong),
+        "the secret was logged"
+    );
+}
+
+/// `edgeauth migrate` creates the schema and is idempotent; `edgeauth keys rotate` adds a
+/// signing key while the old public key stays published, so its tokens still verify.
+#[tokio::test]
+async fn migrate_and_rotate_keys() {
+    let database = sqlite_url("rotate");
+    let secret = crate::api::SECRET;
+    for _ in 0..2 {
+        let out = Command::new(edgeauth_bin().unwrap())
+            .arg("migrate")
+            .env("DATABASE_URL", &database)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let first = start_origin(&database);
+    let mut client = browser(&first.url);
+    assert_eq!(
+        client
+            .sign_up("K", &email("keys"), PASSWORD)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let old_jwt = client.get("/api/auth/token").await.unwrap().json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_kid = edgeauth_token::UntrustedToken::parse(&old_jwt, 8192)
+        .unwrap()
+        .kid()
+        .to_string();
+
+    let out = Command::new(edgeauth_bin().unwrap())
+        .args(["keys", "rotate"])
+        .env("DATABASE_URL", &database)
+        .env("BETTER_AUTH_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_kid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(new_kid.len(), 32);
+    assert_ne!(new_kid, old_kid);
+
+    // A wrong secret cannot rotate (it could not open the keys it would retire).
+    let out = Command::new(edgeauth_bin().unwrap())
+        .args(["keys", "rotate"])
+        .env("DATABASE_URL", &database)
+        .env(
+            "BETTER_AUTH_SECRET",
+            "a-different-secret-a-different-secret",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong BETTER_AUTH_SECRET"));
+
+    // A process started after the rotation (others pick it up within the key cache TTL).
+    drop(first);
+    let second = start_origin(&database);
+    let keys = fetch_keys(&second.url).await;
+    assert!(keys.get(&old_kid).is_some() && keys.get(&new_kid).is_some());
+    let mut client2 = AuthClient::new(&second.url);
+    client2.cookies = client.cookies.clone();
+    let new_jwt = client2.get("/api/auth/token").await.unwrap().json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rules = Validation::new(BASE_URL, BASE_URL);
+    assert_eq!(
+        edgeauth_token::verify(&new_jwt, &keys, &rules, now())
+            .unwrap()
+            .key_id(),
+        new_kid
+    );
+    assert_eq!(
+        edgeauth_token::verify(&old_jwt, &keys, &rules, now())
+            .unwrap()
+            .key_id(),
+        old_kid
+    );
+}
