@@ -6,6 +6,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use axum::http::HeaderName;
 use clap::{Args, ValueEnum};
 
 /// Better Auth's hard-coded fallback secret. Accepted in development (with a warning) so a
@@ -35,6 +36,30 @@ pub enum Switch {
     /// Disabled.
     Off,
 }
+
+/// Where rate-limit counters live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RateLimitStorage {
+    /// In this process's memory: each origin process counts on its own.
+    Memory,
+    /// In the database's `rateLimit` table (Better Auth's): every origin process on the
+    /// database shares one budget per client.
+    Database,
+}
+
+/// Default of `EDGEAUTH_SIGNIN_FAILURE_LIMIT`.
+pub const DEFAULT_SIGNIN_FAILURE_LIMIT: u32 = 10;
+
+/// Highest `EDGEAUTH_SIGNIN_FAILURE_LIMIT` accepted: NIST SP 800-63B's ceiling of 100
+/// consecutive failed attempts per account.
+pub const MAX_SIGNIN_FAILURE_LIMIT: u32 = 100;
+
+/// Default of `EDGEAUTH_SIGNIN_FAILURE_WINDOW`, in seconds (15 minutes).
+pub const DEFAULT_SIGNIN_FAILURE_WINDOW: u64 = 15 * 60;
+
+/// Longest `EDGEAUTH_SIGNIN_FAILURE_WINDOW` accepted, in seconds (one day): a lock an
+/// attacker can trigger must end on its own.
+pub const MAX_SIGNIN_FAILURE_WINDOW: u64 = 24 * 60 * 60;
 
 /// The password hash new passwords are written with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,9 +109,37 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGEAUTH_ENV", value_enum, default_value = "development")]
     pub env: Environment,
 
-    /// Rate limiting; by default on in production and off in development.
+    /// Rate limiting; by default on in production and off in development. Better Auth's
+    /// limits per client address and path under /api/auth (10 s windows: 3 requests for
+    /// /sign-in*, /sign-up*, /change-password*, /change-email*, 100 for the rest; 429 with
+    /// X-Retry-After), plus the per-account sign-in failure limit below.
     #[arg(long, env = "EDGEAUTH_RATE_LIMIT", value_enum)]
     pub rate_limit: Option<Switch>,
+
+    /// Where rate-limit counters live: `memory` (per process) or `database` (Better Auth's
+    /// `rateLimit` table, shared by every origin process on the database).
+    #[arg(long, env = "EDGEAUTH_RATE_LIMIT_STORAGE", value_enum, default_value = "memory")]
+    pub rate_limit_storage: RateLimitStorage,
+
+    /// Request header holding the client's address, set by the proxy in front of the
+    /// origin (e.g. `cf-connecting-ip`, or the header the edge worker sets). The proxy must
+    /// overwrite it on every request with a single IP address; a missing or malformed value
+    /// makes the address unknown (all such requests share one rate-limit budget). Unset: the
+    /// TCP peer address, never X-Forwarded-For. Behind a proxy, set this, or every client
+    /// shares the proxy's budget.
+    #[arg(long, env = "EDGEAUTH_TRUSTED_IP_HEADER")]
+    pub trusted_ip_header: Option<String>,
+
+    /// Failed sign-ins for one email address (from any client address) after which
+    /// further sign-ins for it are refused with 429 until the window passes; at most 100.
+    /// A successful sign-in resets the count. Only with rate limiting on.
+    #[arg(long, env = "EDGEAUTH_SIGNIN_FAILURE_LIMIT", default_value_t = DEFAULT_SIGNIN_FAILURE_LIMIT)]
+    pub signin_failure_limit: u32,
+
+    /// The sign-in failure window in seconds (at most one day): failures less than this
+    /// apart accumulate, and a locked address is released this long after its last failure.
+    #[arg(long, env = "EDGEAUTH_SIGNIN_FAILURE_WINDOW", default_value_t = DEFAULT_SIGNIN_FAILURE_WINDOW)]
+    pub signin_failure_window: u64,
 
     /// Apply database migrations at start-up.
     #[arg(long, env = "EDGEAUTH_MIGRATE", value_enum, default_value = "on")]
@@ -159,6 +212,15 @@ pub enum ConfigError {
     /// Inconsistent password length limits.
     #[error("password length limits must satisfy 1 <= min <= max")]
     PasswordLimits,
+    /// `EDGEAUTH_TRUSTED_IP_HEADER` is not a header name.
+    #[error("EDGEAUTH_TRUSTED_IP_HEADER must be an HTTP header name, got {0:?}")]
+    TrustedIpHeader(String),
+    /// `EDGEAUTH_SIGNIN_FAILURE_LIMIT` out of range.
+    #[error("EDGEAUTH_SIGNIN_FAILURE_LIMIT must be between 1 and {MAX_SIGNIN_FAILURE_LIMIT}")]
+    SigninFailureLimit,
+    /// `EDGEAUTH_SIGNIN_FAILURE_WINDOW` out of range.
+    #[error("EDGEAUTH_SIGNIN_FAILURE_WINDOW must be between 1 and {MAX_SIGNIN_FAILURE_WINDOW} seconds")]
+    SigninFailureWindow,
 }
 
 /// The secret, resolved: the configured one, or Better Auth's default in development.
@@ -215,8 +277,16 @@ pub struct Config {
     pub env: Environment,
     /// Whether cookies get `Secure` and the `__Secure-` prefix.
     pub secure_cookies: bool,
-    /// Whether rate limiting is on.
+    /// Whether rate limiting is on (the per-address limits and the sign-in failure limit).
     pub rate_limit: bool,
+    /// Where rate-limit counters live.
+    pub rate_limit_storage: RateLimitStorage,
+    /// The header the client address comes from (lower-case); `None`: the TCP peer.
+    pub trusted_ip_header: Option<HeaderName>,
+    /// Failed sign-ins per email address before further attempts are refused.
+    pub signin_failure_limit: u32,
+    /// The sign-in failure window, in seconds.
+    pub signin_failure_window: u64,
     /// Hash scheme for new passwords.
     pub password_hash: PasswordHashSetting,
     /// Password length limits.
@@ -242,6 +312,8 @@ impl fmt::Debug for Config {
             .field("env", &self.env)
             .field("secure_cookies", &self.secure_cookies)
             .field("rate_limit", &self.rate_limit)
+            .field("rate_limit_storage", &self.rate_limit_storage)
+            .field("trusted_ip_header", &self.trusted_ip_header)
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +347,19 @@ impl Config {
         if args.password_min_length == 0 || args.password_min_length > args.password_max_length {
             return Err(ConfigError::PasswordLimits);
         }
+        let trusted_ip_header = match args.trusted_ip_header.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| ConfigError::TrustedIpHeader(name.to_string()))?,
+            ),
+        };
+        if !(1..=MAX_SIGNIN_FAILURE_LIMIT).contains(&args.signin_failure_limit) {
+            return Err(ConfigError::SigninFailureLimit);
+        }
+        if !(1..=MAX_SIGNIN_FAILURE_WINDOW).contains(&args.signin_failure_window) {
+            return Err(ConfigError::SigninFailureWindow);
+        }
         let production = args.env == Environment::Production;
         Ok(Config {
             secret,
@@ -287,6 +372,10 @@ impl Config {
                 Some(switch) => switch == Switch::On,
                 None => production,
             },
+            rate_limit_storage: args.rate_limit_storage,
+            trusted_ip_header,
+            signin_failure_limit: args.signin_failure_limit,
+            signin_failure_window: args.signin_failure_window,
             password_hash: args.password_hash,
             password_min_length: args.password_min_length,
             password_max_length: args.password_max_length,

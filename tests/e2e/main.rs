@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod better_auth;
 mod cli;
 mod edge;
 mod operations;

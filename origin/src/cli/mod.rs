@@ -51,8 +51,10 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 fn init_logging() {
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
