@@ -118,7 +118,12 @@ pub struct ServeArgs {
 
     /// Where rate-limit counters live: `memory` (per process) or `database` (Better Auth's
     /// `rateLimit` table, shared by every origin process on the database).
-    #[arg(long, env = "EDGEAUTH_RATE_LIMIT_STORAGE", value_enum, default_value = "memory")]
+    #[arg(
+        long,
+        env = "EDGEAUTH_RATE_LIMIT_STORAGE",
+        value_enum,
+        default_value = "memory"
+    )]
     pub rate_limit_storage: RateLimitStorage,
 
     /// Request header holding the client's address, set by the proxy in front of the
@@ -219,7 +224,9 @@ pub enum ConfigError {
     #[error("EDGEAUTH_SIGNIN_FAILURE_LIMIT must be between 1 and {MAX_SIGNIN_FAILURE_LIMIT}")]
     SigninFailureLimit,
     /// `EDGEAUTH_SIGNIN_FAILURE_WINDOW` out of range.
-    #[error("EDGEAUTH_SIGNIN_FAILURE_WINDOW must be between 1 and {MAX_SIGNIN_FAILURE_WINDOW} seconds")]
+    #[error(
+        "EDGEAUTH_SIGNIN_FAILURE_WINDOW must be between 1 and {MAX_SIGNIN_FAILURE_WINDOW} seconds"
+    )]
     SigninFailureWindow,
 }
 
@@ -419,6 +426,64 @@ mod tests {
         );
     }
 
+    fn parse(extra: &[&str]) -> Result<Config, ConfigError> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let secret = "s".repeat(32);
+        let argv = ["edgeauth", "--secret", &secret]
+            .into_iter()
+            .chain(extra.iter().copied());
+        Config::from_args(&Cli::try_parse_from(argv).unwrap().serve)
+    }
+
+    #[test]
+    fn rate_limit_settings_are_validated() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.rate_limit_storage, RateLimitStorage::Memory);
+        assert_eq!(config.trusted_ip_header, None);
+        assert_eq!(config.signin_failure_limit, 10);
+        assert_eq!(config.signin_failure_window, 900);
+        let config = parse(&[
+            "--trusted-ip-header",
+            " CF-Connecting-IP ",
+            "--rate-limit-storage",
+            "database",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.trusted_ip_header.unwrap().as_str(),
+            "cf-connecting-ip"
+        );
+        assert_eq!(config.rate_limit_storage, RateLimitStorage::Database);
+        assert_eq!(
+            parse(&["--trusted-ip-header", ""])
+                .unwrap()
+                .trusted_ip_header,
+            None
+        );
+        assert!(matches!(
+            parse(&["--trusted-ip-header", "bad header"]),
+            Err(ConfigError::TrustedIpHeader(_))
+        ));
+        assert!(parse(&["--signin-failure-limit", "100"]).is_ok());
+        for bad in ["0", "101"] {
+            assert!(matches!(
+                parse(&["--signin-failure-limit", bad]),
+                Err(ConfigError::SigninFailureLimit)
+            ));
+        }
+        for bad in ["0", "86401"] {
+            assert!(matches!(
+                parse(&["--signin-failure-window", bad]),
+                Err(ConfigError::SigninFailureWindow)
+            ));
+        }
+    }
+
     #[test]
     fn origins_are_parsed_not_prefix_matched() {
         assert_eq!(
@@ -445,5 +510,39 @@ mod tests {
         ] {
             assert_eq!(url_origin(bad), None, "{bad}");
         }
+    }
+}
+
+/// The documentation stays true: every environment variable `serve` reads is in
+/// `.env.example` and in the README's configuration table.
+#[cfg(test)]
+mod documented {
+    use clap::CommandFactory;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn every_variable_is_documented() {
+        let env_example = include_str!("../../.env.example");
+        let readme = include_str!("../../README.md");
+        let cli = Cli::command();
+        let mut seen = 0;
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let Some(name) = arg.get_env().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                seen += 1;
+                assert!(
+                    env_example.contains(&format!("{name}=")),
+                    "{name} missing from .env.example"
+                );
+                assert!(
+                    readme.contains(&format!("`{name}`")),
+                    "{name} missing from README.md"
+                );
+            }
+        }
+        assert!(seen >= 17, "only {seen} variables found");
     }
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::config::{Config, PasswordHashSetting, ServeArgs, Switch};
-use crate::db::Db;
+use crate::config::{Config, PasswordHashSetting, RateLimitStorage, ServeArgs, Switch};
+use crate::db::{Db, DbError};
 use crate::http::AppState;
 use crate::password::{HashPool, HashScheme, Hasher};
 use crate::signing::{KeyStore, DEFAULT_GRACE_PERIOD};
@@ -18,6 +18,9 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
         db.migrate().await?;
         tracing::info!(database = db.dialect(), "migrations applied");
     }
+    if config.rate_limit && config.rate_limit_storage == RateLimitStorage::Database {
+        check_rate_limit_table(&db).await?;
+    }
     let scheme = match config.password_hash {
         PasswordHashSetting::Argon2id => HashScheme::Argon2id,
         PasswordHashSetting::Scrypt => HashScheme::BetterAuthScrypt,
@@ -25,4 +28,21 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
     let passwords = HashPool::with_size(Hasher::new(scheme), config.hash_concurrency);
     let keys = KeyStore::new(db.clone(), config.secret.clone(), DEFAULT_GRACE_PERIOD);
     Ok(AppState::new(config, db, passwords, keys, clock))
+}
+
+/// With `EDGEAUTH_RATE_LIMIT_STORAGE=database`, the `rateLimit` table must exist (Better
+/// Auth's CLI only creates it for `rateLimit.storage: "database"`); a database that is not
+/// up yet is only a warning (the limiter counts in memory until it answers).
+async fn check_rate_limit_table(db: &Db) -> anyhow::Result<()> {
+    match db.rate_limit_probe().await {
+        Ok(()) => Ok(()),
+        Err(DbError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "cannot check the rateLimit table: database unavailable");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "EDGEAUTH_RATE_LIMIT_STORAGE=database needs the \"rateLimit\" table \
+             (run `edgeauth migrate`): {e}"
+        )),
+    }
 }

@@ -69,6 +69,19 @@ async fn api_on_postgres() {
 
 async fn suite(origin: &Origin) {
     let url = origin.url.as_str();
+    let mut watched = browser(url);
+    let token = watched
+        .sign_up("Log", &email("log"), PASSWORD)
+        .await
+        .unwrap()
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        watched.get("/api/auth/get-session").await.unwrap().status,
+        200
+    );
     sign_up_sets_better_auth_cookies(url).await;
     sign_up_refusals(url).await;
     sign_in_and_refusals(url).await;
@@ -81,6 +94,15 @@ async fn suite(origin: &Origin) {
     malformed_requests(url).await;
     csrf_origin_checks(url).await;
     concurrent_duplicate_sign_ups(url).await;
+
+    // Nothing secret reached the log: not a password, not a session token or cookie, not
+    // the secret; but the requests did, with their ids.
+    let log = origin.process.log();
+    assert!(log.contains("sign-up") && log.contains("request"), "{log}");
+    let cookie_value = watched.cookies["better-auth.session_token"].clone();
+    for secret in [PASSWORD, token.as_str(), cookie_value.as_str(), SECRET] {
+        assert!(!log.contains(secret), "the log contains {secret:?}");
+    }
 }
 
 #[track_caller]

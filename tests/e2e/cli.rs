@@ -231,7 +231,7 @@ fn help_explains_every_subcommand() {
         .unwrap();
     let text = stdout(&help);
     assert!(help.status.success());
-    for word in ["serve", "token"] {
+    for word in ["serve", "migrate", "keys", "token"] {
         assert!(text.contains(word), "{text}");
     }
     let verify = Command::new(edgeauth_bin().unwrap())

@@ -12,4 +12,5 @@ mod edge;
 mod operations;
 mod origin;
 mod postgres;
+mod rate_limit;
 mod sliding;

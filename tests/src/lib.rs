@@ -136,6 +136,11 @@ impl Process {
         }
     }
 
+    /// Everything the process has written so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
     /// The last lines of the process's log, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = fs::read_to_string(&self.log_path).unwrap_or_default();
@@ -191,9 +196,15 @@ impl Origin {
     pub fn start(env: &[(&str, &str)]) -> Result<Self> {
         let port = free_port()?;
         let mut command = Command::new(edgeauth_bin()?);
+        // A private SQLite database unless the test names one (never ./edgeauth.db).
+        let sqlite = scratch_dir("sqlite")?.join(format!("origin-{port}.db"));
         command
             .arg("serve")
             .env("EDGEAUTH_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}?mode=rwc", sqlite.display()),
+            )
             .env("RUST_LOG", "info");
         for (name, value) in env {
             command.env(name, value);

@@ -36,6 +36,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         base_url = %config.base_url,
         env = ?config.env,
         rate_limit = config.rate_limit,
+        rate_limit_storage = ?config.rate_limit_storage,
+        client_ip = config.trusted_ip_header.as_ref().map_or("tcp peer", |h| h.as_str()),
         "starting"
     );
     let db = state.db().clone();

@@ -2,13 +2,14 @@
 //! statement the origin runs (one file per table).
 //!
 //! [`Db`] holds either pool. Statements are written once in the subset both dialects
-//! accept (quoted camelCase identifiers, `$n` placeholders) and run through [`on_pool!`],
+//! accept (quoted camelCase identifiers, `$n` placeholders) and run through `on_pool!`,
 //! which expands the same code for each pool type. Time comparisons are done in Rust, not in
 //! SQL, so the two dialects' timestamp types never have to agree.
 
 mod account;
 mod jwks;
 mod models;
+mod rate_limit;
 mod session;
 mod user;
 
@@ -22,6 +23,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use jwks::JwkRow;
 pub use models::{Account, NewUser, Session, SessionWithUser, User};
+pub use rate_limit::RateLimitHit;
 
 /// How long a request waits for a connection before the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);

@@ -35,7 +35,8 @@ WHERE NOT ($3 - "rateLimit"."lastRequest" < $4 AND "rateLimit"."count" >= $5)
 RETURNING "count""#;
 
 impl Db {
-    /// Counts one request against `key` (see [`HIT`]); `id` names the row if it is new.
+    /// Counts one request against `key` with Better Auth's algorithm in one upsert (see the
+    /// module docs); `id` names the row if it is new.
     pub async fn rate_limit_hit(
         &self,
         id: &str,
@@ -119,7 +120,9 @@ mod tests {
     }
 
     async fn hit(db: &Db, key: &str, now: i64) -> RateLimitHit {
-        db.rate_limit_hit(&crate::ids::generate_id(), key, now, 10_000, 3).await.unwrap()
+        db.rate_limit_hit(&crate::ids::generate_id(), key, now, 10_000, 3)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
@@ -148,7 +151,10 @@ mod tests {
         assert_eq!(hit(&db, "k", 21_003).await, allowed);
         assert_eq!(hit(&db, "k", 21_004).await, allowed);
         assert_eq!(hit(&db, "k", 21_005).await, allowed);
-        assert!(matches!(hit(&db, "k", 21_006).await, RateLimitHit::Limited { .. }));
+        assert!(matches!(
+            hit(&db, "k", 21_006).await,
+            RateLimitHit::Limited { .. }
+        ));
         // Keys are independent; reset forgets one.
         assert_eq!(hit(&db, "other", 21_006).await, allowed);
         db.rate_limit_reset("k").await.unwrap();

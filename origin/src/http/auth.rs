@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::body::{is_valid_email, optional_bool, optional_str, required_str, RawBody};
+use super::client_ip::ClientIp;
 use super::error::{messages, ApiError};
 use super::session::{self, CookieHeaders, Lookup};
 use super::AppState;
@@ -18,6 +19,7 @@ use crate::password::Verified;
 pub async fn sign_up(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let body = body.object(true, false)?;
@@ -47,7 +49,7 @@ pub async fn sign_up(
         created_at: now,
         updated_at: now,
     };
-    let session = session::new_session(&state, &headers, &user.id, remember, now);
+    let session = session::new_session(&state, &headers, &ip, &user.id, remember, now);
     let new = NewUser {
         user: user.clone(),
         password_hash: hash,
@@ -73,6 +75,7 @@ pub async fn sign_up(
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let body = body.object(true, false)?;
@@ -95,6 +98,13 @@ pub async fn sign_in(
             messages::INVALID_EMAIL_OR_PASSWORD,
         )
     };
+
+    // Per-account limit: the attempt is counted now, atomically, and the count cleared on
+    // success (see rate_limit); every address counts, registered or not.
+    state
+        .rate_limiter()
+        .count_sign_in_attempt(email, state.now())
+        .await?;
 
     let user = state.db().find_user_by_email(&email.to_lowercase()).await?;
     let account = match &user {
@@ -128,8 +138,9 @@ pub async fn sign_in(
             }
         }
     }
+    state.rate_limiter().sign_in_succeeded(email).await;
     let now = state.now();
-    let session = session::new_session(&state, &headers, &user.id, remember, now);
+    let session = session::new_session(&state, &headers, &ip, &user.id, remember, now);
     state.db().create_session(&session).await?;
     tracing::info!(user = %user.id, "sign-in");
     let cookies =

@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn trusted_header_takes_one_bare_address() {
         assert_eq!(from_header(&["203.0.113.9"]).session_value(), "203.0.113.9");
-        assert_eq!(from_header(&[" 203.0.113.9 "]).session_value(), "203.0.113.9");
+        assert_eq!(
+            from_header(&[" 203.0.113.9 "]).session_value(),
+            "203.0.113.9"
+        );
         assert_eq!(from_header(&["2001:DB8::1"]).session_value(), "2001:db8::1");
         for junk in [
             "",
@@ -164,7 +167,10 @@ mod tests {
             assert_eq!(from_header(&[junk]), ClientIp::unknown(), "{junk:?}");
         }
         // Repeated headers are ambiguous: unknown, whatever the values.
-        assert_eq!(from_header(&["203.0.113.9", "203.0.113.9"]), ClientIp::unknown());
+        assert_eq!(
+            from_header(&["203.0.113.9", "203.0.113.9"]),
+            ClientIp::unknown()
+        );
         assert_eq!(from_header(&[]), ClientIp::unknown());
         assert_eq!(from_header(&[]).session_value(), "");
         assert_eq!(from_header(&[]).limit_key(), UNKNOWN);
@@ -177,7 +183,10 @@ mod tests {
         headers.insert("x-real-ip", HeaderValue::from_static("198.51.100.7"));
         headers.insert("forwarded", HeaderValue::from_static("for=198.51.100.7"));
         let mut extensions = Extensions::new();
-        assert_eq!(ClientIp::from_request(&headers, &extensions, None), ClientIp::unknown());
+        assert_eq!(
+            ClientIp::from_request(&headers, &extensions, None),
+            ClientIp::unknown()
+        );
         extensions.insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 4], 50000))));
         assert_eq!(
             ClientIp::from_request(&headers, &extensions, None).session_value(),
@@ -185,13 +194,22 @@ mod tests {
         );
         // A configured header wins over the peer, and a missing one is not replaced by it.
         let name = HeaderName::from_static("x-client-ip");
-        assert_eq!(ClientIp::from_request(&headers, &extensions, Some(&name)), ClientIp::unknown());
+        assert_eq!(
+            ClientIp::from_request(&headers, &extensions, Some(&name)),
+            ClientIp::unknown()
+        );
     }
 
     #[test]
     fn mapped_ipv4_is_ipv4() {
-        assert_eq!(from_header(&["::ffff:192.0.2.1"]), from_header(&["192.0.2.1"]));
-        assert_eq!(from_header(&["::FFFF:c000:0201"]).session_value(), "192.0.2.1");
+        assert_eq!(
+            from_header(&["::ffff:192.0.2.1"]),
+            from_header(&["192.0.2.1"])
+        );
+        assert_eq!(
+            from_header(&["::FFFF:c000:0201"]).session_value(),
+            "192.0.2.1"
+        );
         assert_eq!(from_header(&["::ffff:192.0.2.1"]).limit_key(), "192.0.2.1");
         let mut extensions = Extensions::new();
         let peer: SocketAddr = "[::ffff:192.0.2.1]:4000".parse().unwrap();
@@ -202,7 +220,10 @@ mod tests {
         );
         // Not mapped: stays IPv6.
         assert_eq!(from_header(&["::1"]).limit_key(), "::/64");
-        assert_eq!(from_header(&["64:ff9b::c000:201"]).session_value(), "64:ff9b::c000:201");
+        assert_eq!(
+            from_header(&["64:ff9b::c000:201"]).session_value(),
+            "64:ff9b::c000:201"
+        );
     }
 
     #[test]
@@ -210,7 +231,10 @@ mod tests {
         let key = |s: &str| from_header(&[s]).limit_key();
         assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
         assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
-        assert_eq!(key("2001:0DB8:0001:0002:0000:0000:0000:0009"), "2001:db8:1:2::/64");
+        assert_eq!(
+            key("2001:0DB8:0001:0002:0000:0000:0000:0009"),
+            "2001:db8:1:2::/64"
+        );
         assert_eq!(key("2001:db8:1:2:0:0:0:1"), "2001:db8:1:2::/64");
         assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
         // Sessions keep the full address.

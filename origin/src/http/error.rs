@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -22,6 +22,8 @@ pub struct ApiError {
     status: StatusCode,
     /// `None`: an empty body (1.4's bare `APIError("UNAUTHORIZED")`).
     body: Option<(Cow<'static, str>, Cow<'static, str>)>,
+    /// `Some(seconds)`: the rate limiter's answer (see [`ApiError::too_many_requests`]).
+    retry_after: Option<u64>,
 }
 
 /// better-call's rule: upper-case, spaces to `_`, keep only `[A-Z0-9_]`.
@@ -40,6 +42,7 @@ impl ApiError {
         ApiError {
             status,
             body: Some((derive_code(message).into(), message.into())),
+            retry_after: None,
         }
     }
 
@@ -52,6 +55,7 @@ impl ApiError {
         ApiError {
             status,
             body: Some((code.into(), message.into())),
+            retry_after: None,
         }
     }
 
@@ -60,7 +64,26 @@ impl ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             body: None,
+            retry_after: None,
         }
+    }
+
+    /// 429 as Better Auth's rate limiter answers it: `{"message": "Too many requests.
+    /// Please try again later."}` (no `code`) and `X-Retry-After: <seconds>`, which the JS
+    /// client reads (plus the standard `Retry-After` with the same value). Better Auth 1.4
+    /// labels that JSON body `text/plain;charset=UTF-8`; this one is `application/json`, as
+    /// in 1.7 (the JS client parses either).
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: None,
+            retry_after: Some(retry_after_secs.max(1)),
+        }
+    }
+
+    /// The seconds of a 429's `X-Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// 400 `VALIDATION_ERROR` with a zod-style message such as
@@ -100,6 +123,9 @@ impl ApiError {
     }
 }
 
+/// The rate limiter's retry header (Better Auth sends this, not the standard `Retry-After`).
+pub static X_RETRY_AFTER: HeaderName = HeaderName::from_static("x-retry-after");
+
 /// Better Auth's error messages (1.4 `BASE_ERROR_CODES`), used with [`ApiError::new`].
 pub mod messages {
     /// 401 on sign-in, whatever was wrong.
@@ -127,10 +153,30 @@ pub mod messages {
     pub const PAYLOAD_TOO_LARGE: &str = "Payload too large";
     /// 415 on a body in an unsupported format.
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "Unsupported media type";
+    /// 429 from the rate limiter (Better Auth's text; the body has no `code`).
+    pub const TOO_MANY_REQUESTS: &str = "Too many requests. Please try again later.";
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(seconds) = self.retry_after {
+            let mut response = (
+                self.status,
+                axum::Json(json!({ "message": messages::TOO_MANY_REQUESTS })),
+            )
+                .into_response();
+            let headers = response.headers_mut();
+            headers.insert(X_RETRY_AFTER.clone(), HeaderValue::from(seconds));
+            // The standard header too, for generic HTTP clients.
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            // Readable by cross-origin JS once CORS allows the origin.
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("X-Retry-After, Retry-After"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return response;
+        }
         match self.body {
             None => self.status.into_response(),
             Some((code, message)) => {
@@ -205,6 +251,14 @@ mod tests {
             ApiError::from(DbError::Other("bug".into())).status(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+        let limited = ApiError::too_many_requests(0);
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(limited.code(), None);
+        assert_eq!(limited.retry_after(), Some(1));
+        let response = ApiError::too_many_requests(7).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["x-retry-after"], "7");
+        assert_eq!(response.headers()["content-type"], "application/json");
         let unauthorized = ApiError::unauthorized();
         assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(unauthorized.code(), None);

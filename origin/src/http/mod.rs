@@ -4,10 +4,12 @@
 
 mod auth;
 mod body;
+pub mod client_ip;
 mod cookies;
 pub mod error;
 mod jwt;
 mod origin_check;
+pub mod rate_limit;
 mod redirect;
 mod session;
 mod sessions;
@@ -15,6 +17,7 @@ mod user;
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +38,7 @@ use tower_http::trace::TraceLayer;
 
 pub use self::cookies::CookieJar;
 use self::error::{messages, ApiError};
+use self::rate_limit::RateLimiter;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{Db, SessionWithUser};
@@ -59,6 +63,7 @@ struct Inner {
     keys: KeyStore,
     clock: Arc<dyn Clock>,
     cookies: CookieJar,
+    limiter: RateLimiter,
 }
 
 impl AppState {
@@ -77,6 +82,7 @@ impl AppState {
         let cookies = CookieJar {
             secure: config.secure_cookies,
         };
+        let limiter = RateLimiter::new(&config, &db);
         AppState(Arc::new(Inner {
             config,
             db,
@@ -85,6 +91,7 @@ impl AppState {
             keys,
             clock,
             cookies,
+            limiter,
         }))
     }
 
@@ -121,6 +128,11 @@ impl AppState {
     /// The current time.
     pub fn now(&self) -> DateTime<Utc> {
         self.0.clock.now()
+    }
+
+    /// The rate limiter.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.0.limiter
     }
 
     /// Refuses a redirect target that is not a safe relative path or a trusted origin.
@@ -199,6 +211,8 @@ pub fn app(state: AppState) -> Router {
         .nest(BASE_PATH, api)
         .route("/healthz", get(ok))
         .route("/readyz", get(ready))
+        // Outside the router's matching, so it also counts paths the router refuses.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -250,7 +264,10 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use edgeauth_token::cookie;
 
+use super::client_ip::ClientIp;
 use super::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
 use super::error::ApiError;
 use super::AppState;
@@ -105,10 +106,12 @@ pub async fn require(
     }
 }
 
-/// A new session row for `user_id`.
+/// A new session row for `user_id`, from a client at `ip` (stored in full, `""` when
+/// unknown).
 pub fn new_session(
     state: &AppState,
     headers: &HeaderMap,
+    ip: &ClientIp,
     user_id: &str,
     remember: bool,
     now: DateTime<Utc>,
@@ -124,7 +127,7 @@ pub fn new_session(
         token: ids::generate_id(),
         created_at: now,
         updated_at: now,
-        ip_address: Some(String::new()),
+        ip_address: Some(ip.session_value()),
         user_agent: Some(
             headers
                 .get(header::USER_AGENT)

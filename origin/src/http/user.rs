@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::body::{optional_bool, required_str, RawBody};
+use super::client_ip::ClientIp;
 use super::error::{messages, ApiError};
 use super::session::{self, CookieHeaders};
 use super::AppState;
@@ -81,6 +82,7 @@ pub async fn update_user(
 pub async fn change_password(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let now = state.now();
@@ -125,7 +127,8 @@ pub async fn change_password(
         return Ok(Json(json!({ "token": null, "user": user })).into_response());
     }
     state.db().delete_user_sessions(&user.id, None).await?;
-    let session = session::new_session(&state, &headers, &user.id, !current.dont_remember, now);
+    let session =
+        session::new_session(&state, &headers, &ip, &user.id, !current.dont_remember, now);
     state.db().create_session(&session).await?;
     let cookies = CookieHeaders::session(
         &state,
