@@ -135,6 +135,16 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGEAUTH_TRUSTED_IP_HEADER")]
     pub trusted_ip_header: Option<String>,
 
+    /// Secret shared with the edge worker (at least 32 bytes), which sends it in the
+    /// `x-edgeauth-edge-secret` header of every request it forwards, with the client's
+    /// address in `x-edgeauth-client-ip` (name that as the trusted IP header). When set, the
+    /// trusted IP header is honoured only on requests carrying this proof (compared in
+    /// constant time); any other request gets the TCP peer address, whatever it claims. It also
+    /// enables `GET /api/auth/edge/session/{id}`, the edge's session liveness check, which
+    /// answers only requests carrying the proof. Unset: no proof is asked for or accepted.
+    #[arg(long, env = "EDGEAUTH_EDGE_SECRET", hide_env_values = true)]
+    pub edge_secret: Option<String>,
+
     /// Failed sign-ins for one email address (from any client address) after which
     /// further sign-ins for it are refused with 429 until the window passes; at most 100.
     /// A successful sign-in resets the count. Only with rate limiting on.
@@ -220,6 +230,9 @@ pub enum ConfigError {
     /// `EDGEAUTH_TRUSTED_IP_HEADER` is not a header name.
     #[error("EDGEAUTH_TRUSTED_IP_HEADER must be an HTTP header name, got {0:?}")]
     TrustedIpHeader(String),
+    /// `EDGEAUTH_EDGE_SECRET` too short.
+    #[error("EDGEAUTH_EDGE_SECRET must be at least {MIN_SECRET_LEN} bytes")]
+    ShortEdgeSecret,
     /// `EDGEAUTH_SIGNIN_FAILURE_LIMIT` out of range.
     #[error("EDGEAUTH_SIGNIN_FAILURE_LIMIT must be between 1 and {MAX_SIGNIN_FAILURE_LIMIT}")]
     SigninFailureLimit,
@@ -290,6 +303,8 @@ pub struct Config {
     pub rate_limit_storage: RateLimitStorage,
     /// The header the client address comes from (lower-case); `None`: the TCP peer.
     pub trusted_ip_header: Option<HeaderName>,
+    /// The secret proving a request came through the edge (`x-edgeauth-edge-secret`).
+    pub edge_secret: Option<String>,
     /// Failed sign-ins per email address before further attempts are refused.
     pub signin_failure_limit: u32,
     /// The sign-in failure window, in seconds.
@@ -321,6 +336,10 @@ impl fmt::Debug for Config {
             .field("rate_limit", &self.rate_limit)
             .field("rate_limit_storage", &self.rate_limit_storage)
             .field("trusted_ip_header", &self.trusted_ip_header)
+            .field(
+                "edge_secret",
+                &self.edge_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -361,6 +380,13 @@ impl Config {
                     .map_err(|_| ConfigError::TrustedIpHeader(name.to_string()))?,
             ),
         };
+        if args
+            .edge_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < MIN_SECRET_LEN)
+        {
+            return Err(ConfigError::ShortEdgeSecret);
+        }
         if !(1..=MAX_SIGNIN_FAILURE_LIMIT).contains(&args.signin_failure_limit) {
             return Err(ConfigError::SigninFailureLimit);
         }
@@ -381,6 +407,7 @@ impl Config {
             },
             rate_limit_storage: args.rate_limit_storage,
             trusted_ip_header,
+            edge_secret: args.edge_secret.clone(),
             signin_failure_limit: args.signin_failure_limit,
             signin_failure_window: args.signin_failure_window,
             password_hash: args.password_hash,
@@ -482,6 +509,27 @@ mod tests {
                 Err(ConfigError::SigninFailureWindow)
             ));
         }
+    }
+
+    #[test]
+    fn edge_secret_is_long_and_never_printed() {
+        assert_eq!(parse(&[]).unwrap().edge_secret, None);
+        for short in ["", "e"] {
+            let short = short.repeat(31);
+            assert_eq!(
+                parse(&["--edge-secret", &short]).unwrap_err(),
+                ConfigError::ShortEdgeSecret
+            );
+        }
+        let secret = "edge-secret-".repeat(3);
+        let config = parse(&["--edge-secret", &secret]).unwrap();
+        assert_eq!(config.edge_secret.as_deref(), Some(secret.as_str()));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(&secret), "{printed}");
+        assert!(
+            printed.contains("edge_secret: Some(\"<redacted>\")"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub mod postgres;
 
 pub use postgres::Postgres;
 
+pub mod upstream;
+
+pub use upstream::{Upstream, UpstreamRequest};
+
 /// The repository root: the parent of the `tests/` crate.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -219,6 +223,37 @@ impl Origin {
     }
 }
 
+/// The message of the origin's access-log line, one per finished request (INFO), e.g.
+/// `2026-01-01T00:00:00.000000Z  INFO request{id=Ab12.. method=GET path=/api/auth/get-session}:
+/// tower_http::trace::on_response: finished processing request latency=0 ms status=200`.
+pub const ACCESS_LOG_MESSAGE: &str = "finished processing request";
+
+/// How many requests for exactly `path` (no query string; any method) `process`, an origin,
+/// has finished so far, counted from its access log. A request's line is written before its
+/// response is sent, so a request whose response was received is counted.
+pub fn count_requests(process: &Process, path: &str) -> usize {
+    count_requests_with(process, None, path)
+}
+
+/// [`count_requests`] for one method only (`Some("GET")`), or any (`None`).
+pub fn count_requests_with(process: &Process, method: Option<&str>, path: &str) -> usize {
+    let path_field = format!(" path={path}}}:");
+    let method_field = method.map(|m| format!(" method={m} "));
+    process
+        .log()
+        .lines()
+        .filter(|line| line.contains(ACCESS_LOG_MESSAGE) && line.contains(&path_field))
+        .filter(|line| method_field.as_ref().is_none_or(|m| line.contains(m)))
+        .count()
+}
+
+impl Origin {
+    /// [`count_requests`] on this origin's log.
+    pub fn count_requests(&self, path: &str) -> usize {
+        count_requests(&self.process, path)
+    }
+}
+
 /// Polls `url` until it answers with any HTTP response, failing early if `process` exits.
 pub async fn wait_for_http(process: &mut Process, url: &str, timeout: Duration) -> Result<()> {
     let client = reqwest::Client::builder()
@@ -263,8 +298,22 @@ impl WranglerDev {
     pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 
     /// Starts `wrangler dev` from the repository root (where `wrangler.toml` is), with extra
-    /// `--var NAME:VALUE` bindings, and waits until it answers HTTP.
+    /// `--var NAME:VALUE` bindings and no secrets, and waits until it answers HTTP.
     pub async fn start(vars: &[(&str, &str)]) -> Result<Self> {
+        Self::start_with_secrets(vars, &[]).await
+    }
+
+    /// [`WranglerDev::start`] with secrets too: written to a private env file passed as
+    /// `--env-file` (wrangler binds its entries as secret text). Always passed, even empty,
+    /// so the developer's `.dev.vars` and `.env` in the repository root are never loaded.
+    /// Secret values must be plain (no `$`, quotes, backslashes, `#`, spaces or control
+    /// characters: the file is read by dotenv with variable expansion). A name given in both
+    /// lists gets the `--var` value. (In the worker both are plain string bindings:
+    /// `env.secret()` and `env.var()` read either.)
+    pub async fn start_with_secrets(
+        vars: &[(&str, &str)],
+        secrets: &[(&str, &str)],
+    ) -> Result<Self> {
         let root = repo_root();
         let entry = root.join("edge/build/index.js");
         ensure!(
@@ -281,13 +330,39 @@ impl WranglerDev {
         let port = free_port()?;
         let state_dir =
             scratch_dir("wrangler-state")?.join(format!("{}-{port}", std::process::id()));
+        fs::create_dir_all(&state_dir)
+            .with_context(|| format!("creating {}", state_dir.display()))?;
+        let env_file = state_dir.join("secrets.env");
+        let mut env_text = String::new();
+        for (name, value) in secrets {
+            ensure!(
+                !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && !name.starts_with(|c: char| c.is_ascii_digit()),
+                "secret name {name:?} is not an identifier"
+            );
+            ensure!(
+                value
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"$'\"\\#`".contains(&b)),
+                "the value of secret {name} has characters dotenv would not keep"
+            );
+            env_text.push_str(&format!("{name}={value}\n"));
+        }
+        fs::write(&env_file, env_text)
+            .with_context(|| format!("writing {}", env_file.display()))?;
         let mut command = Command::new(&wrangler);
         command
             .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
             .arg("--persist-to")
             .arg(&state_dir)
             .arg("--show-interactive-dev-session=false")
+            .arg("--env-file")
+            .arg(&env_file)
             .current_dir(&root)
+            // Secrets from the env file only, never from this process's environment.
+            .env("CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV", "true")
+            .env_remove("CLOUDFLARE_INCLUDE_PROCESS_ENV")
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CI", "true");
         for (name, value) in vars {

@@ -38,6 +38,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rate_limit = config.rate_limit,
         rate_limit_storage = ?config.rate_limit_storage,
         client_ip = config.trusted_ip_header.as_ref().map_or("tcp peer", |h| h.as_str()),
+        edge_proof = config.edge_secret.is_some(),
         "starting"
     );
     let db = state.db().clone();

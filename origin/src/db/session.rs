@@ -73,6 +73,14 @@ impl Db {
         }))
     }
 
+    /// The session with this id (not token), whatever its expiry (the caller decides).
+    pub async fn find_session_by_id(&self, id: &str) -> Result<Option<Session>, DbError> {
+        let sql = format!(r#"SELECT {SESSION_COLUMNS} FROM "session" WHERE "id" = $1"#);
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, Session>(&sql).bind(id).fetch_optional(pool).await)?,
+        )
+    }
+
     /// All of a user's sessions, newest first.
     pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, DbError> {
         let sql = format!(

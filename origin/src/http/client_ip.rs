@@ -13,6 +13,11 @@
 //! - otherwise the TCP peer address (`ConnectInfo`). `X-Forwarded-For`, `Forwarded` and the
 //!   like are never read.
 //!
+//! With `EDGEAUTH_EDGE_SECRET` set as well, the header is honoured only on requests carrying
+//! the edge's proof ([`super::edge::has_proof`]); on any other request it is ignored as if
+//! absent, and the address is the TCP peer's. A client that reaches the origin directly
+//! thus cannot choose its address.
+//!
 //! Normalisation: an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is the IPv4 address.
 //! Sessions record the full address ([`ClientIp::session_value`]); rate limits key IPv4 on
 //! the address and IPv6 on its /64 network ([`ClientIp::limit_key`]), since one subscriber
@@ -25,7 +30,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderName};
 
-use super::AppState;
+use super::{edge, AppState};
+use crate::config::Config;
 
 /// The limiter key of requests whose address is unknown: they share one budget.
 pub const UNKNOWN: &str = "unknown";
@@ -63,6 +69,32 @@ impl ClientIp {
         }
     }
 
+    /// [`ClientIp::from_request`], except that with an `edge_secret` configured the
+    /// trusted header counts only on a request carrying the edge's proof: without it (or
+    /// with a wrong one) the header is ignored and the address is the TCP peer's.
+    pub fn from_proxied_request(
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        trusted_header: Option<&HeaderName>,
+        edge_secret: Option<&str>,
+    ) -> Self {
+        let trusted_header = match edge_secret {
+            Some(_) if !edge::has_proof(headers, edge_secret) => None,
+            _ => trusted_header,
+        };
+        Self::from_request(headers, extensions, trusted_header)
+    }
+
+    /// The address of a request under `config` (its trusted header and edge secret).
+    pub fn from_config(headers: &HeaderMap, extensions: &Extensions, config: &Config) -> Self {
+        Self::from_proxied_request(
+            headers,
+            extensions,
+            config.trusted_ip_header.as_ref(),
+            config.edge_secret.as_deref(),
+        )
+    }
+
     /// The address, if known.
     pub fn address(&self) -> Option<IpAddr> {
         self.0
@@ -90,10 +122,10 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        Ok(ClientIp::from_request(
+        Ok(ClientIp::from_config(
             &parts.headers,
             &parts.extensions,
-            state.config().trusted_ip_header.as_ref(),
+            state.config(),
         ))
     }
 }
@@ -197,6 +229,66 @@ mod tests {
         assert_eq!(
             ClientIp::from_request(&headers, &extensions, Some(&name)),
             ClientIp::unknown()
+        );
+    }
+
+    #[test]
+    fn with_an_edge_secret_the_header_needs_the_proof() {
+        const SECRET: &str = "edge-secret-edge-secret-edge-secret";
+        let name = HeaderName::from_static(edge::EDGE_CLIENT_IP_HEADER);
+        let mut extensions = Extensions::new();
+        extensions.insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 4], 50000))));
+        let request = |proof: Option<&str>, ip: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(proof) = proof {
+                headers.insert(
+                    edge::EDGE_SECRET_HEADER,
+                    HeaderValue::from_str(proof).unwrap(),
+                );
+            }
+            if let Some(ip) = ip {
+                headers.insert(&name, HeaderValue::from_str(ip).unwrap());
+            }
+            headers
+        };
+        let resolve = |headers: &HeaderMap, secret: Option<&str>| {
+            ClientIp::from_proxied_request(headers, &extensions, Some(&name), secret)
+                .session_value()
+        };
+        // The right proof: the header is the address (and a bad one is unknown, not the peer).
+        let proved = request(Some(SECRET), Some("203.0.113.9"));
+        assert_eq!(resolve(&proved, Some(SECRET)), "203.0.113.9");
+        assert_eq!(
+            resolve(&request(Some(SECRET), Some("junk")), Some(SECRET)),
+            ""
+        );
+        assert_eq!(resolve(&request(Some(SECRET), None), Some(SECRET)), "");
+        // No proof or a wrong one: the header is ignored, the peer is the address.
+        for proof in [None, Some(""), Some("wrong"), Some(&SECRET[1..])] {
+            let headers = request(proof, Some("203.0.113.9"));
+            assert_eq!(resolve(&headers, Some(SECRET)), "192.0.2.4", "{proof:?}");
+            assert_eq!(
+                resolve(&request(proof, None), Some(SECRET)),
+                "192.0.2.4",
+                "{proof:?}"
+            );
+        }
+        // Two proofs are no proof.
+        let mut twice = proved.clone();
+        twice.append(edge::EDGE_SECRET_HEADER, HeaderValue::from_static(SECRET));
+        assert_eq!(resolve(&twice, Some(SECRET)), "192.0.2.4");
+        // Without an edge secret, nothing changes: the header counts, proof or not.
+        assert_eq!(resolve(&proved, None), "203.0.113.9");
+        assert_eq!(
+            resolve(&request(Some("wrong"), Some("203.0.113.9")), None),
+            "203.0.113.9"
+        );
+        assert_eq!(resolve(&request(None, None), None), "");
+        // No trusted header configured: the peer, proof or not.
+        assert_eq!(
+            ClientIp::from_proxied_request(&proved, &extensions, None, Some(SECRET))
+                .session_value(),
+            "192.0.2.4"
         );
     }
 

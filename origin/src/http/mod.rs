@@ -6,6 +6,7 @@ mod auth;
 mod body;
 pub mod client_ip;
 mod cookies;
+pub mod edge;
 pub mod error;
 mod jwt;
 mod origin_check;
@@ -24,7 +25,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use edgeauth_token::ClaimsBuilder;
@@ -34,7 +35,8 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 
 pub use self::cookies::CookieJar;
 use self::error::{messages, ApiError};
@@ -206,6 +208,13 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             origin_check::check,
         ));
+    // Only with an edge secret, and outside the origin check, so that without the proof it
+    // answers every method exactly as an unknown route does.
+    let api = if state.config().edge_secret.is_some() {
+        api.route(edge::SESSION_ROUTE, any(edge::session_liveness))
+    } else {
+        api
+    };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest(BASE_PATH, api)
@@ -226,7 +235,16 @@ pub fn app(state: AppState) -> Router {
                     .to_string();
                 // The path only: query strings may carry tokens.
                 tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
-            }),
+            })
+            // The access log: one INFO line per finished request, in the span above, e.g.
+            // `INFO request{id=.. method=GET path=/api/auth/get-session}:
+            // tower_http::trace::on_response: finished processing request latency=3 ms
+            // status=200`.
+            .on_response(
+                DefaultOnResponse::new()
+                    .level(tracing::Level::INFO)
+                    .latency_unit(LatencyUnit::Millis),
+            ),
         )
         .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
         .with_state(state)

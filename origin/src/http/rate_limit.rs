@@ -563,11 +563,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     let Some(path) = auth_relative_path(request.uri().path()) else {
         return next.run(request).await;
     };
-    let ip = ClientIp::from_request(
-        request.headers(),
-        request.extensions(),
-        state.config().trusted_ip_header.as_ref(),
-    );
+    let ip = ClientIp::from_config(request.headers(), request.extensions(), state.config());
     match limiter
         .hit(&address_key(&ip, &path), rule_for(&path), state.now())
         .await
