@@ -110,6 +110,16 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
+# forget_pid PID: a load that was waited for leaves LOAD_PIDS, so that cleanup never signals
+# a reused pid.
+forget_pid() {
+  local kept=() pid
+  for pid in "${LOAD_PIDS[@]}"; do
+    [ "$pid" = "$1" ] || kept+=("$pid")
+  done
+  LOAD_PIDS=("${kept[@]}")
+}
+
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -284,6 +294,50 @@ log "user $EMAIL; get-session with the $AUTH_MODE credential answers its session
 SHOWN_AUTH_HEADER="${AUTH_HEADER%%:*}:<$AUTH_MODE>"
 
 # --- 5. loads --------------------------------------------------------------------------------
+# CPU accounting, so that each run says who used the cores: the origin, PostgreSQL (the
+# postmaster and its backends; a local cluster only) and autocannon (this shell's reaped
+# children). Clock ticks from /proc/<pid>/stat; the fields after "pid (comm) " start at
+# the state, so utime, stime, cutime, cstime are $12..$15 and the parent pid is $2.
+CLK_TCK="$(getconf CLK_TCK)"
+PG_POSTMASTER=""
+[ "$PG_STARTED" -eq 1 ] && PG_POSTMASTER="$(head -1 "$PG_DIR/data/postmaster.pid")"
+# ticks PID: utime + stime + cutime + cstime of one process (0 when it is gone).
+ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }' || echo 0; }
+# pg_ticks: the postmaster and its children (0 without a local cluster).
+pg_ticks() {
+  [ -n "$PG_POSTMASTER" ] || {
+    echo 0
+    return
+  }
+  local f total=0
+  total=$(($(ticks "$PG_POSTMASTER") + 0))
+  for f in /proc/[0-9]*/stat; do
+    # Only processes whose parent is the postmaster.
+    if [ "$(sed 's/^.*) //' "$f" 2>/dev/null | awk '{ print $2 }')" = "$PG_POSTMASTER" ]; then
+      total=$((total + $(sed 's/^.*) //' "$f" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0)))
+    fi
+  done
+  echo "$total"
+}
+# self_children_ticks: CPU of this shell's reaped children (cutime + cstime).
+self_children_ticks() { sed 's/^.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'; }
+# cpu_begin NAME / cpu_end NAME: CPU seconds used between the two calls, to cpu-NAME.txt as
+# "wall origin postgres autocannon".
+cpu_begin() {
+  echo "$EPOCHREALTIME $(ticks "$ORIGIN_PID") $(pg_ticks) $(self_children_ticks)" >"$WORK/cpu-$1.start"
+}
+cpu_end() {
+  local end
+  end="$EPOCHREALTIME $(ticks "$ORIGIN_PID") $(pg_ticks) $(self_children_ticks)"
+  read -r w0 o0 p0 c0 <"$WORK/cpu-$1.start"
+  # shellcheck disable=SC2086  # $end is four numbers on purpose
+  set -- "$1" $end
+  awk -v t="$CLK_TCK" -v w0="$w0" -v o0="$o0" -v p0="$p0" -v c0="$c0" \
+    -v w1="$2" -v o1="$3" -v p1="$4" -v c1="$5" \
+    'BEGIN { printf "%.3f %.2f %.2f %.2f\n", w1 - w0, (o1 - o0) / t, (p1 - p0) / t, (c1 - c0) / t }' \
+    >"$WORK/cpu-$1.txt"
+}
+
 # load NAME ARGS...: autocannon ARGS in the background (so cleanup can stop it), JSON to
 # $WORK/NAME.json. Use `load_wait` for its result.
 load() {
@@ -295,7 +349,12 @@ load() {
 }
 # load_wait NAME PID: waits for a load started by `load`.
 load_wait() {
-  wait "$2" || die "autocannon ($1) failed: $(tail -5 "$WORK/$1.err")"
+  local status=0
+  wait "$2" || status=$?
+  forget_pid "$2"
+  # Killed by a signal (Ctrl-C reaches the whole process group): leave quietly.
+  [ "$status" -gt 128 ] && exit "$status"
+  [ "$status" -eq 0 ] || die "autocannon ($1) failed (exit $status): $(tail -5 "$WORK/$1.err")"
 }
 # load_now NAME ARGS...: a load in the foreground.
 load_now() {
@@ -304,8 +363,10 @@ load_now() {
     [ "${shown[$i]}" = "$AUTH_HEADER" ] && shown[i]="$SHOWN_AUTH_HEADER"
   done
   log "$1: autocannon ${shown[*]}"
+  cpu_begin "$1"
   load "$@"
   load_wait "$1" "$LAST_LOAD_PID"
+  cpu_end "$1"
 }
 
 GET_SESSION_URL="$BASE/api/auth/get-session"
@@ -342,7 +403,11 @@ hash_throughput() {
     [ -n "$now" ] && hwm="$now"
     sleep 0.2
   done
-  wait "$pid" || die "hash_throughput failed"
+  local status=0
+  wait "$pid" || status=$?
+  forget_pid "$pid"
+  [ "$status" -gt 128 ] && exit "$status"
+  [ "$status" -eq 0 ] || die "hash_throughput failed (exit $status)"
   echo "$hwm" >"$WORK/c-hash-$1.hwm"
 }
 hash_throughput before
@@ -356,6 +421,7 @@ measured_runs=1
 [ "$PROBE_RATE" -gt 0 ] && measured_runs=2
 SATURATION_SECONDS=$((measured_runs * (SECONDS_PER_RUN + 1) + 2))
 log "d-sign-in: autocannon -c $CONNECTIONS -d $SATURATION_SECONDS (sign-in) in the background"
+cpu_begin d-all
 load d-sign-in -c "$CONNECTIONS" -d "$SATURATION_SECONDS" "${SIGN_IN[@]}"
 SATURATING_PID=$LAST_LOAD_PID
 sleep 2
@@ -365,6 +431,7 @@ if [ "$PROBE_RATE" -gt 0 ]; then
   load_now d-probe -c 4 -R "$PROBE_RATE" "${DURATION[@]}" -H "$AUTH_HEADER" "$GET_SESSION_URL"
 fi
 load_wait d-sign-in "$SATURATING_PID"
+cpu_end d-all
 
 # --- 6. memory, shutdown ---------------------------------------------------------------------
 RSS_HWM_KIB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$ORIGIN_PID/status")"
@@ -495,6 +562,24 @@ for name in names:
     detail.append((name, f"{r['duration']:.2f} s", f"{r['requests']['total']:,}", f"{r['2xx']:,}",
                    f"{r['non2xx']:,}", f"{r['errors']:,}", f"{r['timeouts']:,}", codes))
 print(table(["run", "duration", "responses", "2xx", "non-2xx", "errors", "timeouts", "status codes"], detail))
+print()
+cpu_rows = []
+for name in [n for n in names if not n.startswith("d-")] + ["d-all"]:
+    path = work / f"cpu-{name}.txt"
+    if not path.exists():
+        continue
+    wall, origin, pg, tool = (float(x) for x in path.read_text().split())
+    # Per second of load (autocannon's own duration), not of wall time, which also counts
+    # Node starting up; the CPU that start-up takes is counted (for autocannon) all the same.
+    wall = run("d-sign-in" if name == "d-all" else name)["duration"]
+    cores = int(env["CORES"])
+    total = origin + pg + tool
+    label = "(d) all of it, both loads" if name == "d-all" else name
+    cpu_rows.append((label, f"{wall:.1f} s", f"{origin / wall:.2f}", f"{pg / wall:.2f}",
+                     f"{tool / wall:.2f}", f"{total / (wall * cores):.0%}"))
+print("CPU used during each run, in cores (CPU seconds per second of load):")
+print()
+print(table(["run", "load time", "origin", "postgres", "autocannon", f"of {env['CORES']} cores"], cpu_rows))
 print()
 bad = [d[0] for d in detail if d[4] != "0" or d[5] != "0" or d[6] != "0"]
 warnings = int(env["ORIGIN_WARNINGS"] or 0)

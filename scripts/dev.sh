@@ -7,8 +7,9 @@
 # Environment (all optional):
 #   EDGEAUTH_LISTEN   where the origin listens          (default 127.0.0.1:3000)
 #   EDGE_PORT         where wrangler dev serves the edge (default 8787)
-# The edge reads its [vars] from wrangler.toml and its secrets from .dev.vars, created from
-# .dev.vars.example on first run.
+#   DEMO_UPSTREAM_PORT where the demo application behind the edge listens (default 3001)
+# The edge reads its [vars] from wrangler.toml and its secrets from .dev.vars (created with
+# random secrets on first run); the origin is started with the same secrets.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,15 +18,29 @@ prefer_rustup_path
 
 export EDGEAUTH_LISTEN="${EDGEAUTH_LISTEN:-127.0.0.1:3000}"
 EDGE_PORT="${EDGE_PORT:-8787}"
+export DEMO_UPSTREAM_PORT="${DEMO_UPSTREAM_PORT:-3001}"
 export WRANGLER_SEND_METRICS=false
 
 bash scripts/setup.sh
 bash scripts/build-edge.sh
 
-if [ ! -f .dev.vars ]; then
-  log "creating .dev.vars from .dev.vars.example (local secrets for wrangler dev; gitignored)"
-  cp .dev.vars.example .dev.vars
+# One set of local secrets for both halves: .dev.vars (gitignored) feeds wrangler dev, and
+# the origin gets the same values, so cookies verify at the edge and the origin trusts the
+# client address the edge forwards. Created with fresh random secrets on first run.
+if [ ! -f .dev.vars ] || ! grep -q '^EDGE_SECRET=' .dev.vars; then
+  log "creating .dev.vars with fresh random secrets (gitignored)"
+  random_secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+  {
+    echo "BETTER_AUTH_SECRET=$(random_secret)"
+    echo "EDGE_SECRET=$(random_secret)"
+  } >.dev.vars
 fi
+BETTER_AUTH_SECRET="$(sed -n 's/^BETTER_AUTH_SECRET=//p' .dev.vars)"
+EDGEAUTH_EDGE_SECRET="$(sed -n 's/^EDGE_SECRET=//p' .dev.vars)"
+export BETTER_AUTH_SECRET EDGEAUTH_EDGE_SECRET
+export EDGEAUTH_TRUSTED_IP_HEADER=x-edgeauth-client-ip
+# Browsers on the edge's URL call the auth API through it.
+export BETTER_AUTH_TRUSTED_ORIGINS="${BETTER_AUTH_TRUSTED_ORIGINS:-http://127.0.0.1:$EDGE_PORT,http://localhost:$EDGE_PORT}"
 
 # Compile the origin before starting anything, so wrangler does not wait on a long build.
 log "building the origin"
@@ -62,8 +77,14 @@ log "starting the origin on http://$EDGEAUTH_LISTEN"
 setsid cargo run -p edgeauth-origin --bin edgeauth -- serve &
 pids+=("$!")
 
+log "starting the demo upstream application on http://127.0.0.1:$DEMO_UPSTREAM_PORT"
+setsid node scripts/demo-upstream.mjs </dev/null &
+pids+=("$!")
+
 log "starting the edge (wrangler dev) on http://127.0.0.1:$EDGE_PORT"
 setsid npx --no-install wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" \
+  --var "ORIGIN_URL:http://$EDGEAUTH_LISTEN" \
+  --var "UPSTREAM_URL:http://127.0.0.1:$DEMO_UPSTREAM_PORT" \
   --show-interactive-dev-session=false </dev/null &
 pids+=("$!")
 

@@ -1,105 +1,201 @@
-//! edgeauth-edge: the Cloudflare Worker that sits in front of the edgeauth origin.
+//! edgeauth-edge: the Cloudflare Worker in front of an application, deciding who a request
+//! is without a round trip to the origin on the hot path.
 //!
-//! This is the skeleton: it answers its own health check and turns every other path into the
-//! project's JSON 404. The routing decision ([`route`]) and the response it produces
-//! ([`Route::reply`]) are plain functions, unit-tested natively with `cargo test -p
-//! edgeauth-edge`; only the `#[event(fetch)]` handler touches the Workers runtime.
+//! # Run it locally against the origin
 //!
-//! Build the bundle with `bash scripts/build-edge.sh` (worker-build writes `edge/build/`) and
-//! serve it locally with `npx wrangler dev` from the repository root.
+//! ```sh
+//! # 1. The origin on 127.0.0.1:3000, sharing both secrets with the edge, trusting the
+//! #    edge's client-address header and the edge's browser origin (for CSRF checks):
+//! BETTER_AUTH_SECRET=<secret> EDGEAUTH_EDGE_SECRET=<edge secret> \
+//!   EDGEAUTH_TRUSTED_IP_HEADER=x-edgeauth-client-ip \
+//!   BETTER_AUTH_TRUSTED_ORIGINS=http://127.0.0.1:8787,http://localhost:8787 \
+//!   cargo run -p edgeauth-origin --bin edgeauth -- serve
+//! # 2. The application behind the edge on 127.0.0.1:3001 (anything that answers HTTP).
+//! # 3. The edge: bundle, secrets, wrangler dev on 127.0.0.1:8787.
+//! bash scripts/build-edge.sh
+//! cp .dev.vars.example .dev.vars        # set BETTER_AUTH_SECRET and EDGE_SECRET as above
+//! npx wrangler dev --ip 127.0.0.1 --port 8787
+//! # Vars come from wrangler.toml's [vars]; override any with --var NAME:VALUE
+//! # (e.g. --var UPSTREAM_URL:http://127.0.0.1:4000 --var SESSION_CACHE_TTL:5).
+//! curl -i http://127.0.0.1:8787/__edge/ok                      # the edge's health check
+//! curl -i http://127.0.0.1:8787/api/auth/sign-up/email \
+//!   -H 'content-type: application/json' \
+//!   -d '{"name":"Ada","email":"ada@example.com","password":"a long passphrase"}'
+//! curl -i http://127.0.0.1:8787/app -H 'cookie: better-auth.session_token=<from set-cookie>'
+//! ```
+//!
+//! The upstream then sees `x-edgeauth-user-id`, `x-edgeauth-user-email`,
+//! `x-edgeauth-session-id` and `x-edgeauth-auth` ([`forward`]). Configuration:
+//! [`config`]; error bodies: [`error`]. Two `wrangler dev` at once need distinct
+//! `--inspector-port`s (both default to 9229).
+//!
+//! # What it does with a request
+//!
+//! The path is normalised first ([`route`]); then
+//!
+//! 1. `GET /__edge/ok` is answered here (no configuration needed); other `/__edge/*` paths
+//!    are a JSON 404;
+//! 2. `/api/auth/*` is proxied to `ORIGIN_URL` ([`proxy`]), with the client's address and the
+//!    edge's proof; calls that revoke sessions are recorded ([`revocation`]);
+//! 3. paths under `PROTECTED_PATHS` need a verified identity ([`auth`]): a JWT
+//!    ([`jwt`], [`jwks_cache`]) or a session cookie / signed bearer value
+//!    ([`credentials`], [`session_cache`]); they go to `UPSTREAM_URL` with identity headers,
+//!    or get a 401 (a 302 to `SIGN_IN_URL` for browser navigations);
+//! 4. everything else goes to `UPSTREAM_URL` as is.
+//!
+//! Every client-sent `x-edgeauth-*` header is removed from every request.
+//!
+//! # Bounds
+//!
+//! | what | bound |
+//! |---|---|
+//! | revocation through the edge (sign-out, revoke-*, change-password with `revokeOtherSessions`, delete-user) | immediate in the isolate that saw it; other isolates and locations as soon as KV propagates the marker (KV is eventually consistent, typically within 60 s) |
+//! | a session ended directly at the origin, presented as a cookie or bearer session value | refused within `SESSION_CACHE_TTL` (default 60 s) |
+//! | a JWT whose session (`sid`) ended directly at the origin | refused within `SESSION_CACHE_TTL` while the origin answers; otherwise at its `exp` |
+//! | a JWT without `sid` | valid until `exp` unless a user marker (all-session revocation) refuses it |
+//! | JWT lifetime accepted | at most 24 h (`exp - iat`), 30 s leeway |
+//! | revocation markers in KV | 25 h (longer than any acceptable JWT) |
+//! | origin down | cached sessions until their cache entry ends (≤ `SESSION_CACHE_TTL`), JWTs with the last key set for 24 h after it was fetched; unknown sessions get 503 |
+//! | unknown `kid` | at most one JWKS refresh per 30 s per isolate |
+//!
+//! # Limits
+//!
+//! - Sessions ended at the origin without passing through the edge (a password reset with
+//!   `revokeSessionsOnPasswordReset`, an operator deleting rows) are caught by the bounds
+//!   above, not at once.
+//! - A raw 32-character session token as a bearer is refused on protected paths (it carries
+//!   no HMAC, so every guess would cost an origin call); the auth API passes it through.
+//! - WebSocket upgrades are not proxied (`Upgrade` is a hop-by-hop header).
+//! - The client address comes from `CF-Connecting-IP`, which Cloudflare sets; under
+//!   `wrangler dev` a client can send its own.
+//!
+//! # Building
+//!
+//! `bash scripts/build-edge.sh` (worker-build writes `edge/build/`); the pure decisions are
+//! unit-tested natively with `cargo test -p edgeauth-edge`, the bundle under `wrangler dev`
+//! by `cargo test -p edgeauth-tests --test e2e edge`. Bundle: about 615 KiB of wasm, 218 KiB
+//! gzipped, without the token crate's `fast` feature (precomputed Ed25519 tables; with it,
+//! 226 KiB gzipped). It is left off: each token is verified once per isolate (the memo), so
+//! the faster verification would rarely pay for its size.
 
-use serde_json::{json, Value};
-use worker::{event, Context, Env, Request, Response, Result};
+pub mod auth;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod forward;
+pub mod jwks_cache;
+pub mod jwt;
+pub mod liveness;
+pub mod memory;
+pub mod origin;
+pub mod proxy;
+pub mod revocation;
+pub mod route;
+pub mod session_cache;
+pub mod state;
 
-/// The health-check path the edge answers itself, without contacting the origin.
-pub const HEALTH_PATH: &str = "/__edge/ok";
+use serde_json::json;
+use worker::{event, Context, Date, Env, Request, Response};
 
-/// The name the health check reports, so a caller can tell the edge from the origin.
-pub const SERVICE_NAME: &str = "edgeauth-edge";
+use crate::auth::Cx;
+use crate::config::KV_BINDING;
+use crate::error::{EdgeError, ReplyContext};
+use crate::route::{RequestInfo, Route, SERVICE_NAME};
 
-/// What the worker does with a request, decided from its method and path alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// `GET /__edge/ok`: the edge's own liveness check.
-    Health,
-    /// Anything else: the JSON 404.
-    NotFound,
-}
-
-/// Chooses the [`Route`] for a request.
-///
-/// `method` is the HTTP method as sent (compared case-sensitively, as HTTP methods are) and
-/// `path` is the URL path without the query string.
-pub fn route(method: &str, path: &str) -> Route {
-    match (method, path) {
-        ("GET", HEALTH_PATH) => Route::Health,
-        _ => Route::NotFound,
-    }
-}
-
-impl Route {
-    /// The HTTP status and JSON body this route answers with.
-    pub fn reply(self) -> (u16, Value) {
-        match self {
-            Route::Health => (200, json!({ "ok": true, "service": SERVICE_NAME })),
-            Route::NotFound => (404, json!({ "code": "NOT_FOUND", "message": "Not Found" })),
-        }
-    }
-}
-
-/// The worker's fetch handler: route the request, answer with JSON.
+/// The worker's fetch handler: read the request and the configuration, dispatch, and map
+/// every error to its response in one place ([`error::respond`]).
 #[event(fetch)]
-async fn fetch(req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    let (status, body) = route(req.method().as_ref(), &req.path()).reply();
-    // `from_json` sets `content-type: application/json`.
-    Ok(Response::from_json(&body)?.with_status(status))
+async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let now = Date::now().as_millis() / 1000;
+    let info = read_request(&request);
+    match dispatch(request, &env, &ctx, &info, now).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            let config = state::loaded_config();
+            let return_to = info.return_to();
+            error::respond(
+                &error,
+                &ReplyContext {
+                    wants_html: info.wants_html,
+                    sign_in_url: config.as_deref().map(|c| c.sign_in_url.as_str()),
+                    return_to: &return_to,
+                },
+            )
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The parts of the request every decision uses.
+fn read_request(request: &Request) -> RequestInfo {
+    let header = |name: &str| request.headers().get(name).ok().flatten();
+    let url = request.inner().url();
+    RequestInfo::new(
+        &request.inner().method(),
+        &request.path(),
+        route::query_of(&url),
+        header("accept").as_deref(),
+        header("access-control-request-method").is_some(),
+        header("cf-connecting-ip").as_deref(),
+    )
+}
 
-    #[test]
-    fn get_health_path_is_the_health_check() {
-        assert_eq!(route("GET", "/__edge/ok"), Route::Health);
-    }
-
-    #[test]
-    fn other_paths_are_not_found() {
-        for path in [
-            "/",
-            "/__edge",
-            "/__edge/ok/",
-            "/__edge/OK",
-            "/api/auth/ok",
-            "",
-        ] {
-            assert_eq!(route("GET", path), Route::NotFound, "path {path:?}");
+async fn dispatch(
+    request: Request,
+    env: &Env,
+    ctx: &Context,
+    info: &RequestInfo,
+    now: u64,
+) -> Result<Response, EdgeError> {
+    let path = info.path.as_ref().map_err(|e| EdgeError::BadPath(*e))?;
+    match route::edge_route(&info.method, path) {
+        Some(Route::Health) => {
+            return Ok(Response::from_json(
+                &json!({ "ok": true, "service": SERVICE_NAME }),
+            )?)
         }
+        Some(_) => return Err(EdgeError::NotFound),
+        None => {}
     }
-
-    #[test]
-    fn other_methods_on_the_health_path_are_not_found() {
-        for method in ["POST", "PUT", "DELETE", "HEAD", "get"] {
-            assert_eq!(
-                route(method, HEALTH_PATH),
-                Route::NotFound,
-                "method {method:?}"
-            );
+    let config = state::config(env)?;
+    match route::app_route(path, &config.protected_paths, info.preflight) {
+        Route::AuthApi => {
+            let cx = context(&request, env, ctx, &config, info, now)?;
+            proxy::auth_api(request, &cx, path).await
         }
+        Route::Protected => {
+            let cx = context(&request, env, ctx, &config, info, now)?;
+            let header = |name: &str| request.headers().get(name).ok().flatten();
+            let identity = auth::authenticate(
+                &cx,
+                header("authorization").as_deref(),
+                header("cookie").as_deref(),
+            )
+            .await?;
+            forward::to_upstream(request, &config.upstream_url, info, path, Some(&identity)).await
+        }
+        _ => forward::to_upstream(request, &config.upstream_url, info, path, None).await,
     }
+}
 
-    #[test]
-    fn health_reply_is_ok_json() {
-        let (status, body) = Route::Health.reply();
-        assert_eq!(status, 200);
-        assert_eq!(body, json!({ "ok": true, "service": "edgeauth-edge" }));
-    }
-
-    #[test]
-    fn not_found_reply_is_the_json_error() {
-        let (status, body) = Route::NotFound.reply();
-        assert_eq!(status, 404);
-        assert_eq!(body, json!({ "code": "NOT_FOUND", "message": "Not Found" }));
-    }
+fn context<'a>(
+    request: &Request,
+    env: &Env,
+    ctx: &'a Context,
+    config: &'a config::EdgeConfig,
+    info: &'a RequestInfo,
+    now: u64,
+) -> Result<Cx<'a>, EdgeError> {
+    let kv = env
+        .kv(KV_BINDING)
+        .map_err(|e| EdgeError::Internal(format!("KV binding: {e}")))?;
+    let url = request.inner().url();
+    let request_origin = route::split_http_url(&url).map(|(origin, _, _)| origin.to_string());
+    Ok(Cx {
+        config,
+        kv,
+        info,
+        now,
+        request_origin,
+        ctx,
+    })
 }

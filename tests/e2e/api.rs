@@ -93,6 +93,8 @@ async fn suite(origin: &Origin) {
     jwt_plugin(url).await;
     malformed_requests(url).await;
     csrf_origin_checks(url).await;
+    every_endpoint_refuses_bad_bodies(url).await;
+    concurrent_duplicate_revocations(url).await;
     concurrent_duplicate_sign_ups(url).await;
 
     // Nothing secret reached the log: not a password, not a session token or cookie, not
@@ -975,4 +977,92 @@ async fn csrf_origin_checks(url: &str) {
         .await
         .unwrap();
     expect(&reply, 403, Some("MISSING_OR_NULL_ORIGIN"));
+}
+
+/// Every endpoint that takes a body answers malformed JSON, a wrong type and an oversize body
+/// with a 4xx in Better Auth's error shape, for a signed-in caller, and never a 5xx.
+async fn every_endpoint_refuses_bad_bodies(url: &str) {
+    let mut user = browser(url);
+    let address = email("bodies");
+    expect(
+        &user.sign_up("B", &address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let oversize = vec![b' '; 70 * 1024];
+    for (path, wrong_type) in [
+        (
+            "/api/auth/sign-up/email",
+            r#"{"name":"a","email":"a@b.co","password":["x"]}"#,
+        ),
+        (
+            "/api/auth/sign-in/email",
+            r#"{"email":"a@b.co","password":7}"#,
+        ),
+        ("/api/auth/revoke-session", r#"{"token":42}"#),
+        ("/api/auth/update-user", r#"{"name":{"first":"x"}}"#),
+        (
+            "/api/auth/change-password",
+            r#"{"currentPassword":1,"newPassword":true}"#,
+        ),
+    ] {
+        for (body, status) in [
+            (b"{\"unterminated".to_vec(), 400),
+            (wrong_type.as_bytes().to_vec(), 400),
+            (oversize.clone(), 413),
+        ] {
+            let reply = user
+                .send(Method::POST, path, Some(("application/json", body)), &[])
+                .await
+                .unwrap();
+            assert_eq!(reply.status.as_u16(), status, "{path}: {}", reply.text);
+            assert!(
+                reply.code().is_some(),
+                "{path}: no error code in {}",
+                reply.text
+            );
+        }
+    }
+    // The session survived all of it.
+    assert_eq!(
+        user.get("/api/auth/get-session").await.unwrap().json()["user"]["email"],
+        address
+    );
+}
+
+/// Twenty concurrent sign-outs and revocations of one session: every answer is a success,
+/// none a 5xx, and the session ends.
+async fn concurrent_duplicate_revocations(url: &str) {
+    let mut user = browser(url);
+    let reply = user.sign_up("D", &email("dupes"), PASSWORD).await.unwrap();
+    let token = reply.json()["token"].as_str().unwrap().to_string();
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let mut client = user.clone();
+            let token = token.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    client.post_empty("/api/auth/sign-out").await.unwrap()
+                } else {
+                    client
+                        .post("/api/auth/revoke-session", &json!({ "token": token }))
+                        .await
+                        .unwrap()
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        let reply = handle.await.unwrap();
+        assert!(
+            reply.status == 200 || reply.status == 401,
+            "{} {}",
+            reply.status,
+            reply.text
+        );
+    }
+    assert_eq!(
+        user.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
 }

@@ -49,7 +49,7 @@ async fn better_auth_server(database_url: &str) -> (Process, String) {
 }
 
 /// Runs Better Auth's JS client flows against `base` and returns what the client saw.
-fn client_flows(base: &str, address: &str) -> Value {
+pub(crate) fn client_flows(base: &str, address: &str) -> Value {
     let out = Command::new("node")
         .arg(repo_root().join("tests/js/client-flows.mjs"))
         .args([&format!("{base}/api/auth"), BASE_URL, address])

@@ -9,6 +9,7 @@ mod api;
 mod better_auth;
 mod cli;
 mod edge;
+mod edge_runtime;
 mod edge_support;
 mod operations;
 mod origin;

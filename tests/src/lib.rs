@@ -198,7 +198,12 @@ pub struct Origin {
 impl Origin {
     /// Starts `edgeauth serve` with `env` and waits until it listens.
     pub fn start(env: &[(&str, &str)]) -> Result<Self> {
-        let port = free_port()?;
+        Self::start_on(free_port()?, env)
+    }
+
+    /// Starts `edgeauth serve` on `port` (e.g. again on the port of a stopped origin, so a
+    /// worker configured with its URL reaches the new process).
+    pub fn start_on(port: u16, env: &[(&str, &str)]) -> Result<Self> {
         let mut command = Command::new(edgeauth_bin()?);
         // A private SQLite database unless the test names one (never ./edgeauth.db).
         let sqlite = scratch_dir("sqlite")?.join(format!("origin-{port}.db"));
@@ -220,6 +225,15 @@ impl Origin {
             process,
             url: format!("http://127.0.0.1:{port}"),
         })
+    }
+
+    /// The port the origin listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -354,6 +368,8 @@ impl WranglerDev {
         let mut command = Command::new(&wrangler);
         command
             .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            // Each wrangler its own inspector port, so several can run at once.
+            .args(["--inspector-port", &free_port()?.to_string()])
             .arg("--persist-to")
             .arg(&state_dir)
             .arg("--show-interactive-dev-session=false")

@@ -3,16 +3,23 @@
 //! Everything here is synchronous and CPU/memory heavy (tens of milliseconds, 19 to 32 MiB per
 //! call): call it through [`HashPool`](super::HashPool) from async code, never directly on a
 //! runtime worker.
+//!
+//! argon2 runs in block buffers reused from the hasher's [`BlockPool`] (see
+//! [`super::blocks`]) rather than the fresh buffer `argon2`'s own `PasswordHasher` and
+//! `hash_password_into` allocate per call, so its memory is bounded by the number of hashes
+//! running at once. The PHC strings are parsed and written here, in exactly the format
+//! `argon2`'s `PasswordHasher` writes (tested against it).
 
 use std::fmt;
 
-use argon2::password_hash::{PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, PasswordHasher, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Version};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
+use super::blocks::BlockPool;
 use super::HashError;
 
 /// Better Auth's scrypt cost: `N = 2^14 = 16384`.
@@ -108,6 +115,8 @@ pub struct Hasher {
     /// verification costs. Built once, at construction, so the first unknown-user sign-in is
     /// not slower than the next ones.
     dummy: String,
+    /// argon2 working memory for the configured parameters, reused from call to call.
+    blocks: BlockPool,
 }
 
 impl fmt::Debug for Hasher {
@@ -115,6 +124,7 @@ impl fmt::Debug for Hasher {
         f.debug_struct("Hasher")
             .field("scheme", &self.scheme)
             .field("argon2", &self.argon2_params())
+            .field("pooled_buffers", &self.blocks.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -173,9 +183,18 @@ impl Hasher {
         };
         Self {
             scheme,
+            blocks: BlockPool::new(argon2.block_count(), super::HashPool::default_size()),
             argon2,
             dummy,
         }
+    }
+
+    /// Keep at most `buffers` argon2 block buffers for reuse (at least 1; default: the number
+    /// of CPUs). [`HashPool`](super::HashPool) sets it to its size, so that no more buffers
+    /// exist than jobs can run at once. Callers running more hashes at once on a bare
+    /// `Hasher` get a buffer of their own for the extra ones, freed after the call.
+    pub(super) fn set_pooled_buffers(&mut self, buffers: usize) {
+        self.blocks.set_capacity(buffers);
     }
 
     /// The scheme new hashes are written in.
@@ -201,15 +220,7 @@ impl Hasher {
             .try_fill_bytes(&mut salt)
             .map_err(|e| HashError::Hash(format!("operating system RNG failed: {e}")))?;
         match self.scheme {
-            HashScheme::Argon2id => {
-                let salt = SaltString::encode_b64(&salt)
-                    .map_err(|e| HashError::Hash(format!("argon2 salt: {e}")))?;
-                let phc = self
-                    .argon2_context()
-                    .hash_password(password.as_bytes(), &salt)
-                    .map_err(|e| HashError::Hash(format!("argon2: {e}")))?;
-                Ok(phc.to_string())
-            }
+            HashScheme::Argon2id => self.hash_argon2id(password.as_bytes(), &salt),
             HashScheme::BetterAuthScrypt => {
                 let salt_hex = hex::encode(salt);
                 let key = better_auth_scrypt(password.as_bytes(), &salt_hex)?;
@@ -246,6 +257,52 @@ impl Hasher {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.argon2.clone())
     }
 
+    /// The PHC string of `password` (already normalised) hashed with argon2id v=19, the
+    /// configured parameters and `salt`: what `argon2`'s `PasswordHasher::hash_password`
+    /// returns, `$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`, computed in a pooled buffer.
+    fn hash_argon2id(&self, password: &[u8], salt: &[u8]) -> Result<String, HashError> {
+        let salt_b64 = SaltString::encode_b64(salt)
+            .map_err(|e| HashError::Hash(format!("argon2 salt: {e}")))?;
+        let mut out = [0u8; ARGON2_OUTPUT_LEN];
+        self.hash_into(&self.argon2_context(), password, salt, &mut out)
+            .map_err(|e| HashError::Hash(format!("argon2: {e}")))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.argon2)
+                .map_err(|e| HashError::Hash(format!("argon2 parameters: {e}")))?,
+            salt: Some(salt_b64.as_salt()),
+            hash: Some(Output::new(&out).map_err(|e| HashError::Hash(format!("argon2: {e}")))?),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// `context.hash_password_into`, in a buffer from the pool (or, for parameters needing
+    /// more blocks than the configured ones, a buffer of its own for this call). The buffer
+    /// is wiped and returned when this returns, whatever the outcome.
+    fn hash_into(
+        &self,
+        context: &Argon2<'_>,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> argon2::Result<()> {
+        let mut memory = self.blocks.take(context.params().block_count());
+        context.hash_password_into_with_memory(password, salt, out, memory.blocks_mut())
+    }
+
+    /// Buffers of the configured size this hasher ever allocated.
+    #[cfg(test)]
+    pub(super) fn pooled_buffers_allocated(&self) -> usize {
+        self.blocks.allocated()
+    }
+
+    /// Buffers of the configured size waiting for reuse.
+    #[cfg(test)]
+    pub(super) fn pooled_buffers_idle(&self) -> usize {
+        self.blocks.idle()
+    }
+
     fn verify_argon2(&self, password: &[u8], stored: &str) -> Result<Verified, HashError> {
         let phc = PasswordHash::new(stored).map_err(|_| HashError::Malformed)?;
         let algorithm = Algorithm::try_from(phc.algorithm).map_err(|_| HashError::Malformed)?;
@@ -269,10 +326,16 @@ impl Hasher {
             .decode_b64(&mut salt_buf)
             .map_err(|_| HashError::Malformed)?;
 
+        // `params` carries the stored hash's length as its output length: argon2 computes
+        // exactly that many bytes (the output length is an input of the hash).
         let mut computed = vec![0u8; expected.len()];
-        Argon2::new(algorithm, version, params.clone())
-            .hash_password_into(password, salt, &mut computed)
-            .map_err(|_| HashError::Malformed)?;
+        self.hash_into(
+            &Argon2::new(algorithm, version, params.clone()),
+            password,
+            salt,
+            &mut computed,
+        )
+        .map_err(|_| HashError::Malformed)?;
         if !bool::from(computed.ct_eq(expected.as_bytes())) {
             return Ok(Verified::NoMatch);
         }
@@ -639,6 +702,204 @@ mod tests {
         let text = format!("{err} {err:?} {hasher:?}");
         assert!(!text.contains("secret"), "{text}");
         assert!(!format!("{hasher:?}").contains("AAAA"));
+    }
+
+    /// `argon2`'s own `PasswordHasher`, the code path new hashes were written with before
+    /// the buffers were pooled.
+    fn password_hasher_phc(
+        algorithm: Algorithm,
+        version: Version,
+        params: argon2::Params,
+        password: &str,
+        salt: &[u8],
+    ) -> String {
+        use argon2::PasswordHasher;
+        let salt = SaltString::encode_b64(salt).unwrap();
+        Argon2::new(algorithm, version, params)
+            .hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    }
+
+    /// `argon2`'s own `PasswordVerifier`, with the algorithm, version and parameters of the
+    /// PHC string (what a verifier that knows nothing of our pooled buffers would say).
+    fn password_verifier_accepts(password: &str, stored: &str) -> bool {
+        use argon2::PasswordVerifier;
+        let phc = PasswordHash::new(stored).unwrap();
+        Argon2::default()
+            .verify_password(password.as_bytes(), &phc)
+            .is_ok()
+    }
+
+    #[test]
+    fn new_hashes_are_byte_identical_to_password_hasher() {
+        let configs = [
+            cheap(),
+            Argon2Params::default(),
+            Argon2Params {
+                m_cost_kib: 1024,
+                t_cost: 3,
+                p_cost: 2,
+            },
+        ];
+        let mut random = [0u8; SALT_LEN];
+        OsRng.fill_bytes(&mut random);
+        let salts: [[u8; SALT_LEN]; 3] = [[0; SALT_LEN], [0xff; SALT_LEN], random];
+        for config in configs {
+            let hasher = Hasher::with_argon2_params(HashScheme::Argon2id, config).unwrap();
+            for salt in &salts {
+                for password in ["", "correct horse battery staple", "PASS123"] {
+                    let new = hasher.hash_argon2id(password.as_bytes(), salt).unwrap();
+                    let old = password_hasher_phc(
+                        Algorithm::Argon2id,
+                        Version::V0x13,
+                        hasher.argon2.clone(),
+                        password,
+                        salt,
+                    );
+                    assert_eq!(new, old, "{config:?}");
+                }
+            }
+        }
+        // And the public path, with its random salt: the exact layout, accepted by argon2's
+        // own verifier (after NFKC, which `hash` applies).
+        let hasher = Hasher::default();
+        let stored = hasher.hash("ＰＡＳＳ１２３").unwrap();
+        let fields: Vec<&str> = stored.split('$').collect();
+        assert_eq!(fields[..4], ["", "argon2id", "v=19", "m=19456,t=2,p=1"]);
+        assert_eq!(fields[4].len(), 22, "{stored}");
+        assert_eq!(fields[5].len(), 43, "{stored}");
+        assert_eq!(fields.len(), 6, "{stored}");
+        assert!(password_verifier_accepts("PASS123", &stored));
+        assert!(!password_verifier_accepts("pass123", &stored));
+    }
+
+    #[test]
+    fn password_hasher_hashes_verify_the_same() {
+        // Configured m=1024, t=2, p=1: the stored hashes below are weaker, equal and stronger.
+        let hasher = Hasher::with_argon2_params(
+            HashScheme::Argon2id,
+            Argon2Params {
+                m_cost_kib: 1024,
+                t_cost: 2,
+                p_cost: 1,
+            },
+        )
+        .unwrap();
+        let costs = [
+            (256, 1, 1),
+            (1024, 2, 1),
+            (512, 2, 2),
+            (2048, 1, 1),
+            (1024, 3, 4),
+        ];
+        let salts: [&[u8]; 3] = [b"somesalt", &[7; SALT_LEN], &[9; 32]];
+        let mut case = 0;
+        for algorithm in [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d] {
+            for version in [Version::V0x13, Version::V0x10] {
+                for (m, t, p) in costs {
+                    case += 1;
+                    let output_len = [16, ARGON2_OUTPUT_LEN, 64][case % 3];
+                    let salt = salts[case % 3];
+                    let params = argon2::Params::new(m, t, p, Some(output_len)).unwrap();
+                    let stored =
+                        password_hasher_phc(algorithm, version, params, "hunter2hunter2", salt);
+                    let label = format!("{algorithm:?} {version:?} m={m} t={t} p={p} {stored}");
+                    let right = hasher.verify("hunter2hunter2", &stored).unwrap();
+                    let wrong = hasher.verify("hunter2hunter3", &stored).unwrap();
+                    assert!(right.is_match(), "{label}");
+                    assert_eq!(wrong, Verified::NoMatch, "{label}");
+                    assert!(
+                        password_verifier_accepts("hunter2hunter2", &stored),
+                        "{label}"
+                    );
+                    assert!(
+                        !password_verifier_accepts("hunter2hunter3", &stored),
+                        "{label}"
+                    );
+                    let fresh = algorithm == Algorithm::Argon2id
+                        && version == Version::V0x13
+                        && m >= 1024
+                        && t >= 2
+                        && output_len >= ARGON2_OUTPUT_LEN
+                        && salt.len() >= SALT_LEN;
+                    assert_eq!(
+                        right,
+                        Verified::Match {
+                            needs_rehash: !fresh
+                        },
+                        "{label}"
+                    );
+                }
+            }
+        }
+        // The old writer with exactly the configured parameters: fresh.
+        let stored = password_hasher_phc(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            hasher.argon2.clone(),
+            "hunter2hunter2",
+            &[1; SALT_LEN],
+        );
+        assert_eq!(hasher.verify("hunter2hunter2", &stored), Ok(MATCH_FRESH));
+        // Stronger hashes got a buffer of their own; everything else shared one.
+        assert_eq!(hasher.pooled_buffers_allocated(), 1);
+        assert_eq!(hasher.pooled_buffers_idle(), 1);
+    }
+
+    /// What the pooled buffers rely on: argon2's result does not depend on what the buffer
+    /// held before (a reused buffer) nor on blocks past the ones the parameters use (a
+    /// pooled buffer serving a hash with fewer blocks).
+    #[test]
+    fn argon2_ignores_previous_buffer_contents_and_extra_blocks() {
+        for algorithm in [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d] {
+            for version in [Version::V0x13, Version::V0x10] {
+                for (m, t, p) in [(64, 1, 1), (256, 3, 1), (128, 2, 2)] {
+                    let params = argon2::Params::new(m, t, p, None).unwrap();
+                    let context = Argon2::new(algorithm, version, params.clone());
+                    let mut fresh = [0u8; 32];
+                    context
+                        .hash_password_into(b"password", b"somesalt", &mut fresh)
+                        .unwrap();
+                    let mut dirty = vec![argon2::Block::new(); params.block_count() + 37];
+                    for (i, block) in dirty.iter_mut().enumerate() {
+                        for (j, word) in block.as_mut().iter_mut().enumerate() {
+                            *word = 0xa5a5_a5a5_0000_0000 ^ ((i as u64) << 8) ^ j as u64;
+                        }
+                    }
+                    let mut reused = [0u8; 32];
+                    context
+                        .hash_password_into_with_memory(
+                            b"password",
+                            b"somesalt",
+                            &mut reused,
+                            &mut dirty,
+                        )
+                        .unwrap();
+                    assert_eq!(fresh, reused, "{algorithm:?} {version:?} m={m} t={t} p={p}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hashes_and_verifications_share_one_buffer() {
+        let hasher = cheap_hasher(HashScheme::Argon2id);
+        assert_eq!(hasher.pooled_buffers_allocated(), 0);
+        let stored = hasher.hash("hunter2hunter2").unwrap();
+        for _ in 0..5 {
+            assert_eq!(hasher.verify("hunter2hunter2", &stored), Ok(MATCH_FRESH));
+            hasher.dummy_verify("hunter2hunter2");
+            assert_eq!(
+                hasher.verify("password", REF_ARGON2ID_V19),
+                Ok(MATCH_REHASH)
+            );
+        }
+        assert_eq!(hasher.pooled_buffers_allocated(), 1);
+        // Scrypt needs no argon2 buffer.
+        let scrypt = cheap_hasher(HashScheme::BetterAuthScrypt);
+        scrypt.dummy_verify("x");
+        assert_eq!(scrypt.pooled_buffers_allocated(), 0);
     }
 
     /// Rough cost of one call in this build: run with

@@ -9,13 +9,15 @@
 //!   telling the caller when a stored hash should be upgraded ([`Verified`]); and does dummy
 //!   work for unknown users so sign-in timing does not reveal which accounts exist.
 //! - [`HashPool`]: the async front of [`Hasher`] for request handlers: blocking thread pool,
-//!   bounded concurrency, FIFO queue.
+//!   bounded concurrency, FIFO queue, and argon2 memory bounded by the pool size (argon2
+//!   hashes run in block buffers reused from a pool of at most that many, see `blocks`).
 //!
 //! Passwords are NFKC-normalised before hashing, as Better Auth does (`normalize("NFKC")`),
 //! so hashes move between the two servers in both directions when the scheme is
 //! [`HashScheme::BetterAuthScrypt`], and Better Auth's existing hashes verify here whatever
 //! the scheme. No error or log line in this module contains a password or a hash.
 
+mod blocks;
 mod error;
 mod hash;
 mod policy;

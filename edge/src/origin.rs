@@ -1,0 +1,142 @@
+//! The edge's own calls to the origin (not the auth API pass-through): session lookups, the
+//! caller's session list, the JWKS and session liveness.
+//!
+//! Every call carries the edge's proof (`x-edgeauth-edge-secret`) and, when known, the
+//! client's address (`x-edgeauth-client-ip`), so the origin rate-limits the client on whose
+//! behalf the edge asks rather than the edge itself. Each call is abandoned after
+//! [`TIMEOUT`]; any failure is returned as a reason for the log.
+
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use worker::{AbortController, Delay, Fetch};
+
+use crate::credentials::ForwardAs;
+use crate::liveness::{self, Liveness};
+use crate::proxy::{self, Body, CLIENT_IP_HEADER, EDGE_SECRET_HEADER};
+use crate::revocation;
+use crate::route::AUTH_PREFIX;
+use crate::session_cache::{self, CachedSession};
+
+/// How long the edge waits for the origin on its own calls.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest answer body read from the origin.
+const MAX_ANSWER: usize = 1024 * 1024;
+
+/// A client for the origin at `ORIGIN_URL`, on behalf of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct OriginClient<'a> {
+    /// `ORIGIN_URL`.
+    pub origin_url: &'a str,
+    /// `EDGE_SECRET`.
+    pub edge_secret: &'a str,
+    /// The client's address, when known.
+    pub client_ip: Option<&'a str>,
+}
+
+impl OriginClient<'_> {
+    /// `GET /api/auth<path>` with `credential`: the status and the body text.
+    async fn get(
+        &self,
+        path: &str,
+        credential: Option<&ForwardAs>,
+    ) -> Result<(u16, String), String> {
+        let mut headers = vec![
+            ("accept".to_string(), "application/json".to_string()),
+            (EDGE_SECRET_HEADER.to_string(), self.edge_secret.to_string()),
+        ];
+        if let Some(ip) = self.client_ip {
+            headers.push((CLIENT_IP_HEADER.to_string(), ip.to_string()));
+        }
+        if let Some(credential) = credential {
+            let (name, value) = credential.header();
+            headers.push((name.to_string(), value));
+        }
+        let url = format!("{}{AUTH_PREFIX}{path}", self.origin_url);
+        let request = proxy::build_request("GET", &url, &headers, Body::Empty)
+            .map_err(|e| format!("building GET {path}: {e}"))?;
+
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let call = async {
+            let mut response = fetch.send_with_signal(&signal).await?;
+            let status = response.status_code();
+            let bytes = response.bytes().await?;
+            Ok::<_, worker::Error>((status, bytes))
+        };
+        let call = pin!(call);
+        let timeout = pin!(Delay::from(TIMEOUT));
+        let outcome = select(call, timeout).await;
+        let result = match outcome {
+            Either::Left((Ok((status, bytes)), _)) => {
+                if bytes.len() > MAX_ANSWER {
+                    return Err(format!("GET {path}: answer too large"));
+                }
+                Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            Either::Left((Err(e), _)) => Err(format!("GET {path}: {e}")),
+            Either::Right(((), _)) => {
+                controller.abort();
+                Err(format!(
+                    "GET {path}: no answer within {} s",
+                    TIMEOUT.as_secs()
+                ))
+            }
+        };
+        result
+    }
+
+    /// The session `credential` names, asked with `get-session?disableRefresh=true` (which
+    /// never extends the session). `Ok(None)`: no live session.
+    pub async fn get_session(
+        &self,
+        credential: &ForwardAs,
+        now: u64,
+    ) -> Result<Option<CachedSession>, String> {
+        let (status, body) = self
+            .get("/get-session?disableRefresh=true", Some(credential))
+            .await?;
+        match status {
+            200 => session_cache::parse_get_session(&body, now)
+                .map_err(|e| format!("get-session: {}", e.0)),
+            // Better Auth answers 401 `null` when it cannot refresh: no usable session.
+            401 => Ok(None),
+            other => Err(format!("get-session answered {other}")),
+        }
+    }
+
+    /// The id of the caller's session whose raw token is `token`, from `list-sessions`.
+    pub async fn find_session_id(
+        &self,
+        credential: &ForwardAs,
+        token: &str,
+    ) -> Result<Option<String>, String> {
+        let (status, body) = self.get("/list-sessions", Some(credential)).await?;
+        match status {
+            200 => Ok(revocation::find_session_id(&body, token)),
+            401 => Ok(None),
+            other => Err(format!("list-sessions answered {other}")),
+        }
+    }
+
+    /// The JWKS document.
+    pub async fn jwks(&self) -> Result<String, String> {
+        match self.get("/jwks", None).await? {
+            (200, body) => Ok(body),
+            (other, _) => Err(format!("jwks answered {other}")),
+        }
+    }
+
+    /// Whether session `sid` is live.
+    pub async fn liveness(&self, sid: &str) -> Result<Liveness, String> {
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(sid, percent_encoding::NON_ALPHANUMERIC)
+                .collect();
+        let (status, body) = self.get(&format!("/edge/session/{encoded}"), None).await?;
+        liveness::parse_answer(status, &body)
+            .map_err(|e| format!("edge/session answered {status}: {}", e.0))
+    }
+}
