@@ -36,7 +36,7 @@
 #   BENCH_CONNECTIONS      autocannon connections (default 16)
 #   BENCH_WARMUP_SECONDS   unmeasured warm-up per path and worker (default 2)
 #   BENCH_PASSES           measured passes over all paths, interleaved; the report shows the
-#                          median pass per path (default 1)
+#                          median across passes of each figure (default 1)
 #   BENCH_TOKEN_POOL       distinct tokens for the jwt-pool path (default 20000)
 #   BENCH_ONLY             all (default), or jose: only the jose worker and its floor
 #   BENCH_SKIP_BUILD       set: use edge/build and target/release/edgeauth as they are
@@ -394,20 +394,25 @@ if [ "$WARMUP_SECONDS" -gt 0 ]; then
 fi
 
 # Interleaved: each path of the Rust edge right before the same path of the jose worker, so
-# that drift in the machine's load reaches both alike.
+# that drift in the machine's load reaches both alike; each pass starts one path further on.
+PATHS=(floor jwt jwt-kv jwt-pool cookie refused)
 ORDERED=()
-for path in floor jwt jwt-kv jwt-pool cookie refused; do
+for path in "${PATHS[@]}"; do
   for target in "${TARGETS[@]}"; do
     read -r _ p _ <<<"$target"
-    [ "$p" = "$path" ] && ORDERED+=("$target")
+    if [ "$p" = "$path" ]; then ORDERED+=("$target"); fi
   done
 done
 for pass in $(seq "$PASSES"); do
   banner "pass $pass of $PASSES (${SECONDS_PER_RUN}s per path, $CONNECTIONS connections)"
-  for target in "${ORDERED[@]}"; do
-    read -r worker path url expect user kind <<<"$target"
-    mapfile -t extra < <(load_args "$kind")
-    measure "$worker-$path-$pass" "$(pgid_of "$worker")" "$SECONDS_PER_RUN" --url "$url" --expect "$expect" "${extra[@]}"
+  for i in "${!PATHS[@]}"; do
+    path="${PATHS[$(((i + pass - 1) % ${#PATHS[@]}))]}"
+    for target in "${ORDERED[@]}"; do
+      read -r worker p url expect user kind <<<"$target"
+      [ "$p" = "$path" ] || continue
+      mapfile -t extra < <(load_args "$kind")
+      measure "$worker-$path-$pass" "$(pgid_of "$worker")" "$SECONDS_PER_RUN" --url "$url" --expect "$expect" "${extra[@]}"
+    done
   done
 done
 
@@ -426,98 +431,6 @@ REPORT_WORKERD="$("$REPO_ROOT/node_modules/.bin/workerd" --version 2>/dev/null |
 REPORT_JOSE="$(node -p 'require("jose/package.json").version')"
 REPORT_NODE="$(node --version)"
 export REPORT_CPU REPORT_WRANGLER REPORT_WORKERD REPORT_JOSE REPORT_NODE
-python3 - "${ORDERED[@]}" <<'PY' | tee "$WORK/report.md"
-import json, os, statistics, sys, platform
-
-env = os.environ
-work = env["REPORT_WORK"]
-passes = int(env["REPORT_PASSES"])
-targets = [t.split() for t in sys.argv[1:]]
-
-def load(worker, path, p):
-    run = json.load(open(f"{work}/runs/{worker}-{path}-{p}.json"))
-    w0, o0, w1, o1, u0, uo0, u1, uo1, tck = map(float, open(f"{work}/runs/{worker}-{path}-{p}.cpu").read().split())
-    n = run["requests"] or 1
-    run["workerd_cpu_us"] = (w1 - w0) / tck / n * 1e6
-    run["wrangler_cpu_us"] = (o1 - o0) / tck / n * 1e6
-    run["upstream_cpu_us"] = ((u1 + uo1) - (u0 + uo0)) / tck / n * 1e6
-    run["wall_us"] = 1e6 / run["rps_total"] if run["rps_total"] else float("nan")
-    return run
-
-rows = {}
-for worker, path, url, expect, user, kind in targets:
-    runs = [load(worker, path, p) for p in range(1, passes + 1)]
-    # The median pass by req/s (with one pass, that pass).
-    runs.sort(key=lambda r: r["rps_total"])
-    run = runs[(len(runs) - 1) // 2]
-    run["unexpected_total"] = sum(r["unexpected"] + r["errors"] + r["timeouts"] for r in runs)
-    run["expect"] = expect
-    rows[(worker, path)] = run
-
-names = {"rust": "Rust edge", "jose": "jose worker"}
-labels = {
-    "floor": "pass-through, public path (floor)",
-    "jwt": "JWT (the same token every request)",
-    "jwt-kv": "JWT + KV revocation-marker read (same token)",
-    "jwt-pool": f"JWT ({int(env['REPORT_POOL']):,} tokens cycled)",
-    "cookie": "cached session (cookie)",
-    "refused": "refused, no credentials",
-}
-
-out = []
-out.append("```sh\n" + env["REPORT_COMMAND"] + "\n```\n")
-out.append(f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {env['REPORT_CPU']}; "
-           f"load average at start {env['REPORT_LOADAVG_START']}, at end {' '.join(open('/proc/loadavg').read().split()[:3])}")
-out.append(f"wrangler {env['REPORT_WRANGLER']} (wrangler dev, local), {env['REPORT_WORKERD']}, node {env['REPORT_NODE']}, jose {env['REPORT_JOSE']}")
-out.append(f"autocannon 9.0.0, {env['REPORT_CONNECTIONS']} connections, {env['REPORT_SECONDS']} s per path, "
-           f"{passes} pass(es) (median pass shown), paths interleaved Rust/jose")
-size = env["REPORT_EDGE_SIZE"].split()
-if len(size) == 2:
-    raw, gz = map(int, size)
-    out.append(f"edge bundle: edge/build/index_bg.wasm {raw:,} bytes raw, {gz:,} bytes gzipped "
-               f"({gz/1024:.0f} KiB; goal < 1 MB gz: {'met' if gz < 1_000_000 else 'NOT met'})")
-out.append("")
-out.append("| worker | path | status | req/s | p50 ms | p99 ms | workerd CPU µs/req | wrangler CPU µs/req | wall µs/req | over floor: wall µs/req | over floor: workerd CPU µs/req |")
-out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for worker, path, *_ in targets:
-    r = rows[(worker, path)]
-    floor = rows[(worker, "floor")]
-    over_wall = r["wall_us"] - floor["wall_us"]
-    over_cpu = r["workerd_cpu_us"] - floor["workerd_cpu_us"]
-    status = r["expect"] + ("" if r["unexpected_total"] == 0 else f" ({r['unexpected_total']} other!)")
-    out.append(f"| {names[worker]} | {labels[path]} | {status} | {r['rps_total']:,.0f} | {r['latency_ms']['p50']:.2f} | "
-               f"{r['latency_ms']['p99']:.2f} | {r['workerd_cpu_us']:.0f} | {r['wrangler_cpu_us']:.0f} | {r['wall_us']:.0f} | "
-               f"{'-' if path == 'floor' else f'{over_wall:+.0f}'} | {'-' if path == 'floor' else f'{over_cpu:+.0f}'} |")
-out.append("")
-
-def overhead(worker, path, key):
-    return rows[(worker, path)][key] - rows[(worker, "floor")][key]
-
-# Rust edge path -> its jose peers: (peer path, what the comparison means).
-comparisons = [
-    ("jwt", "jwt", "as asked: the edge (memo hit + KV marker read) vs jose (verify)"),
-    ("jwt", "jwt-kv", "equal work: the edge (memo hit + KV marker read) vs jose (verify + KV marker read)"),
-    ("jwt-pool", "jwt-pool", "memo defeated: the edge (verify + KV marker read) vs jose (verify)"),
-    ("jwt-pool", "jwt-kv", "memo defeated, equal work: the edge (verify + KV marker read) vs jose (verify + KV marker read)"),
-]
-if ("rust", "floor") in rows:
-    out.append("Rust edge JWT overhead over its floor / jose worker's over its floor (goal <= 1x):")
-    out.append("")
-    out.append("| Rust path | jose path | meaning | wall µs/req: Rust vs jose | ratio | workerd CPU µs/req: Rust vs jose | ratio |")
-    out.append("|---|---|---|---:|---:|---:|---:|")
-    for ours_path, peer_path, meaning in comparisons:
-        cells = []
-        for key in ("wall_us", "workerd_cpu_us"):
-            ours, theirs = overhead("rust", ours_path, key), overhead("jose", peer_path, key)
-            ratio = f"{ours / theirs:.2f}x" if theirs > 0 else "n/a (peer at or below its floor)"
-            cells += [f"{ours:+.0f} vs {theirs:+.0f}", ratio]
-        out.append(f"| {labels[ours_path]} | {labels[peer_path]} | {meaning} | " + " | ".join(cells) + " |")
-    out.append("")
-    rf, jf = rows[("rust", "floor")], rows[("jose", "floor")]
-    out.append(f"- floors: Rust edge {rf['rps_total']:,.0f} req/s, jose worker {jf['rps_total']:,.0f} req/s "
-               f"(workerd CPU {rf['workerd_cpu_us']:.0f} vs {jf['workerd_cpu_us']:.0f} µs/req)")
-out.append("- wall µs/req = 1/(req/s) at saturation (every process on the machine, load generator included); "
-           "workerd CPU = user+system time of the worker's own workerd processes / requests; "
-           "wrangler CPU = wrangler dev's node process (its dev proxy and request logging)")
-print("\n".join(out))
-PY
+printf '%s\n' "${ORDERED[@]}" >"$WORK/targets.txt"
+python3 -c 'import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith("REPORT_")}, indent=2))' >"$WORK/meta.json"
+python3 bench/edge-report.py "$WORK" | tee "$WORK/report.md"
