@@ -21,7 +21,7 @@ use crate::jwks_cache::{self, KeyLookup};
 use crate::jwt::{self, VerifiedJwt};
 use crate::liveness::{self, LivenessEntry};
 use crate::origin::OriginClient;
-use crate::revocation::{self, Caller, Effect, Markers, UserMarker, Verdict};
+use crate::revocation::{self, Caller, Effect, MarkerRead, Markers, UserMarker, Verdict};
 use crate::route::RequestInfo;
 use crate::session_cache::{self, token_hash, CachedSession, SessionEntry};
 use crate::state;
@@ -203,6 +203,13 @@ async fn read_markers(
             user: local_user,
         });
     }
+    let read_key = revocation::marker_read_key(session_id, user_id);
+    if let Some(read) = state::with(|s| s.marker_reads.get(&read_key, now).cloned()) {
+        return Ok(Markers {
+            sid_revoked: read.sid_revoked,
+            user: UserMarker::latest(local_user, read.user),
+        });
+    }
     let sid_read = async {
         match session_id {
             Some(sid) => cx
@@ -221,6 +228,14 @@ async fn read_markers(
     let kv_user = user
         .map_err(unavailable)?
         .and_then(|text| UserMarker::decode(&text));
+    let ttl = revocation::MARKER_READ_TTL.min(cx.config.session_cache_ttl);
+    if ttl > 0 {
+        let read = MarkerRead {
+            sid_revoked,
+            user: kv_user.clone(),
+        };
+        state::with(|s| s.marker_reads.insert(read_key, read, now + ttl, now));
+    }
     Ok(Markers {
         sid_revoked,
         user: UserMarker::latest(local_user, kv_user),

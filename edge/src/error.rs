@@ -225,12 +225,13 @@ pub fn to_response(reply: Reply) -> worker::Result<worker::Response> {
     Ok(response)
 }
 
-/// Logs `error` (its reason, never a credential) and builds its response.
+/// Builds `error`'s response, logging failures of the edge or its dependencies (never a
+/// credential). Refusals are not logged: they are the normal answer to every forged or
+/// missing credential, and a line per refusal would let an attacker amplify the logs (and
+/// costs more than the refusal itself).
 pub fn respond(error: &EdgeError, context: &ReplyContext<'_>) -> worker::Result<worker::Response> {
     match error {
-        EdgeError::Unauthorized { .. } | EdgeError::BadPath(_) | EdgeError::NotFound => {
-            worker::console_log!("edgeauth-edge: refused: {error}");
-        }
+        EdgeError::Unauthorized { .. } | EdgeError::BadPath(_) | EdgeError::NotFound => {}
         _ => worker::console_error!("edgeauth-edge: {error}"),
     }
     to_response(reply(error, context))

@@ -45,6 +45,26 @@ const _: () = assert!(MARKER_TTL >= MAX_JWT_LIFETIME + LEEWAY);
 /// Most markers one isolate keeps in memory (its own revocations, seen at once).
 pub const MEMORY_CAPACITY: usize = 1024;
 
+/// How long an isolate reuses what it read of the KV markers for one session and user,
+/// in seconds (never longer than `SESSION_CACHE_TTL`). Markers this isolate wrote itself are
+/// always seen at once; markers written elsewhere already take as long as KV propagation
+/// (typically up to 60 s), so a few seconds more spare two KV reads on every request.
+pub const MARKER_READ_TTL: u64 = 5;
+
+/// What one isolate last read of the KV markers for a session and a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkerRead {
+    /// `revoked:sid:<sid>` exists.
+    pub sid_revoked: bool,
+    /// `revoked:user:<uid>`, if set.
+    pub user: Option<UserMarker>,
+}
+
+/// The isolate key for a marker read.
+pub fn marker_read_key(session_id: Option<&str>, user_id: &str) -> String {
+    format!("{}|{user_id}", session_id.unwrap_or(""))
+}
+
 /// The KV key marking session `sid` as revoked.
 pub fn sid_marker_key(sid: &str) -> String {
     format!("revoked:sid:{sid}")

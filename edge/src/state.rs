@@ -16,7 +16,7 @@ use crate::jwks_cache::JwksState;
 use crate::jwt::Memo;
 use crate::liveness::{self, LivenessEntry};
 use crate::memory::ExpiringMap;
-use crate::revocation::{self, UserMarker};
+use crate::revocation::{self, MarkerRead, UserMarker};
 use crate::session_cache::{self, SessionEntry};
 
 /// The isolate's caches.
@@ -35,6 +35,8 @@ pub struct Isolate {
     pub revoked_sessions: ExpiringMap<String, ()>,
     /// User markers this isolate set (mirrors `revoked:user:*`).
     pub user_markers: ExpiringMap<String, UserMarker>,
+    /// What this isolate recently read of the KV markers, for `MARKER_READ_TTL` seconds.
+    pub marker_reads: ExpiringMap<String, MarkerRead>,
 }
 
 impl Default for Isolate {
@@ -46,6 +48,7 @@ impl Default for Isolate {
             liveness: ExpiringMap::new(liveness::MEMORY_CAPACITY),
             revoked_sessions: ExpiringMap::new(revocation::MEMORY_CAPACITY),
             user_markers: ExpiringMap::new(revocation::MEMORY_CAPACITY),
+            marker_reads: ExpiringMap::new(revocation::MEMORY_CAPACITY),
         }
     }
 }
