@@ -21,7 +21,6 @@
 
 use std::fmt;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
 use crate::config::ConfigError;
@@ -131,24 +130,12 @@ pub struct ReplyContext<'a> {
     pub return_to: &'a str,
 }
 
-/// What `encodeURIComponent` leaves alone: `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
-const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
-
 /// `sign_in_url` with `callbackURL=<return_to>` appended, URL-encoded.
 pub fn sign_in_location(sign_in_url: &str, return_to: &str) -> String {
     let separator = if sign_in_url.contains('?') { '&' } else { '?' };
     format!(
         "{sign_in_url}{separator}callbackURL={}",
-        utf8_percent_encode(return_to, URI_COMPONENT)
+        edgeauth_token::cookie::encode_uri_component(return_to)
     )
 }
 

@@ -79,11 +79,16 @@ pub fn verify_signed_value(secret: &[u8], cookie_value: &str) -> Result<String, 
 pub fn sign_value(secret: &[u8], value: &str) -> Result<String, Error> {
     let tag = mac(secret, value)?.finalize().into_bytes();
     let signed = alloc::format!("{value}.{}", Base64::encode_string(&tag));
-    Ok(percent_encoding::utf8_percent_encode(&signed, URI_COMPONENT).collect())
+    Ok(encode_uri_component(&signed))
+}
+
+/// JavaScript's `encodeURIComponent`: percent-encodes every byte of the UTF-8 text except
+/// `A-Z a-z 0-9 - _ . ! ~ * ' ( )`. Cookie values and redirect parameters use it.
+pub fn encode_uri_component(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, URI_COMPONENT).collect()
 }
 
 /// The bytes JavaScript's `encodeURIComponent` escapes: all but `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
-#[cfg(feature = "sign")]
 const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
@@ -119,6 +124,14 @@ mod tests {
     fn signing_reproduces_better_auth_vectors() {
         assert_eq!(sign_value(SECRET, TOKEN).unwrap(), TOKEN_COOKIE);
         assert_eq!(sign_value(SECRET, "true").unwrap(), DONT_REMEMBER);
+    }
+
+    #[test]
+    fn encodes_as_encode_uri_component_does() {
+        assert_eq!(
+            encode_uri_component("/app?x=1&y=a b+c/é!~*'()"),
+            "%2Fapp%3Fx%3D1%26y%3Da%20b%2Bc%2F%C3%A9!~*'()"
+        );
     }
 
     #[test]
