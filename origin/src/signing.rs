@@ -6,7 +6,7 @@
 //! first key is created on first use, as Better Auth does. Decrypted keys are cached for
 //! [`CACHE_TTL`], so a rotation made by another process is picked up within that time.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use edgeauth_token::{Jwk, Jwks, SigningKey};
@@ -40,11 +40,15 @@ struct Loaded {
 }
 
 /// The signing key and the public key set, loaded from `jwks` and cached.
+///
+/// Reads of a fresh cache take a read lock only (every `get-session` mints a JWT, so this is
+/// a hot path); a reload is done by one task at a time, behind `refreshing`.
 pub struct KeyStore {
     db: Db,
     secret: String,
     grace: Duration,
-    loaded: Mutex<Option<Loaded>>,
+    current: RwLock<Option<Arc<Loaded>>>,
+    refreshing: Mutex<()>,
 }
 
 fn stored(row: &JwkRow) -> StoredKey {
@@ -62,38 +66,48 @@ impl KeyStore {
             db,
             secret,
             grace,
-            loaded: Mutex::new(None),
+            current: RwLock::new(None),
+            refreshing: Mutex::new(()),
         }
     }
 
     /// The key that signs now (created if there is none).
     pub async fn signer(&self, now: DateTime<Utc>) -> Result<Arc<SigningKey>, KeyStoreError> {
-        let mut loaded = self.loaded.lock().await;
-        self.refresh(&mut loaded, now).await
+        Ok(self.loaded(now).await?.signer.clone())
     }
 
     /// The public keys `/jwks` serves now (a first key is created if there is none).
     pub async fn jwks(&self, now: DateTime<Utc>) -> Result<Arc<Jwks>, KeyStoreError> {
-        let mut loaded = self.loaded.lock().await;
-        self.refresh(&mut loaded, now).await?;
-        Ok(loaded.as_ref().map(|l| l.jwks.clone()).unwrap_or_default())
+        Ok(self.loaded(now).await?.jwks.clone())
     }
 
-    /// Forgets the cache (after a rotation in this process).
-    pub async fn invalidate(&self) {
-        *self.loaded.lock().await = None;
+    /// The cached key set if it is fresh at `now`.
+    fn fresh(&self, now: DateTime<Utc>) -> Option<Arc<Loaded>> {
+        let current = self.current.read().ok()?;
+        current
+            .as_ref()
+            .filter(|l| now - l.at < CACHE_TTL && now >= l.at)
+            .cloned()
     }
 
-    async fn refresh(
-        &self,
-        loaded: &mut Option<Loaded>,
-        now: DateTime<Utc>,
-    ) -> Result<Arc<SigningKey>, KeyStoreError> {
-        if let Some(l) = loaded.as_ref() {
-            if now - l.at < CACHE_TTL && now >= l.at {
-                return Ok(l.signer.clone());
-            }
+    async fn loaded(&self, now: DateTime<Utc>) -> Result<Arc<Loaded>, KeyStoreError> {
+        if let Some(loaded) = self.fresh(now) {
+            return Ok(loaded);
         }
+        let _one_at_a_time = self.refreshing.lock().await;
+        // Another task may have reloaded while this one waited.
+        if let Some(loaded) = self.fresh(now) {
+            return Ok(loaded);
+        }
+        let loaded = Arc::new(self.load(now).await?);
+        if let Ok(mut current) = self.current.write() {
+            *current = Some(loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Reads the table (creating a first key if none signs now) and decrypts the signer.
+    async fn load(&self, now: DateTime<Utc>) -> Result<Loaded, KeyStoreError> {
         let mut rows = self.db.list_jwks().await?;
         if !rows.iter().any(|r| signs_at(r, now)) {
             let (row, _) = keys::new_stored_key(&self.secret, ids::generate_id())?;
@@ -120,12 +134,11 @@ impl KeyStore {
             .filter(|r| r.expires_at.is_none_or(|end| end + self.grace > now))
             .map(|r| keys::public_jwk(&stored(r)))
             .collect::<Result<_, _>>()?;
-        *loaded = Some(Loaded {
+        Ok(Loaded {
             at: now,
-            signer: signer.clone(),
+            signer,
             jwks: Arc::new(Jwks { keys }),
-        });
-        Ok(signer)
+        })
     }
 }
 

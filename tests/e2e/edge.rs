@@ -7,8 +7,8 @@
 //! would show as a 503); it runs its two workers one after the other. The revocation test
 //! runs the real origin. (See `edge_runtime.rs` for the other cross-component flows.)
 //!
-//! The tests here take turns ([`one_worker_at_a_time`]): `wrangler dev` binds the devtools
-//! inspector port (9229) unless told otherwise, so two at once fail to start.
+//! Each `wrangler dev` gets its own inspector port from the harness, so these tests run in
+//! parallel with the others.
 
 use edgeauth_tests::{free_port, AuthClient, Origin, Upstream, WranglerDev};
 use edgeauth_token::{ClaimsBuilder, SigningKey};
@@ -49,23 +49,8 @@ fn mint(key: &SigningKey, iat: u64, lifetime: u64) -> String {
     key.sign(&claims)
 }
 
-static WRANGLER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Holds the turn of the test calling it until dropped. Each `#[tokio::test]` has its own
-/// thread and runtime, so a test waiting here blocks nobody else's work.
-fn one_worker_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    WRANGLER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[tokio::test]
-#[allow(
-    clippy::await_holding_lock,
-    reason = "the guard serialises whole tests, each on its own thread"
-)]
 async fn wrangler_dev_serves_the_edge_without_an_origin() {
-    let _turn = one_worker_at_a_time();
     health_check_and_edge_404_need_no_configuration().await;
     refusals_forwarding_and_pinned_jwts_without_an_origin().await;
 }
@@ -328,12 +313,7 @@ fn raw_token(client: &AuthClient) -> String {
 /// within the 60 s session cache: cookies and JWTs of the revoked sessions are refused, the
 /// sessions spared keep working.
 #[tokio::test]
-#[allow(
-    clippy::await_holding_lock,
-    reason = "the guard serialises whole tests, each on its own thread"
-)]
 async fn revocations_through_the_edge_act_at_once() {
-    let _turn = one_worker_at_a_time();
     const PASSWORD: &str = "correct horse battery staple";
     const NEW_PASSWORD: &str = "a different horse entirely 42";
     let mut env = origin_env(&sqlite_url("edge-revocations"));

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use edgeauth_origin::clock::ManualClock;
-use edgeauth_tests::{AuthClient, InProcessOrigin, Postgres, Reply};
+use edgeauth_tests::{InProcessOrigin, Postgres, Reply};
 use serde_json::json;
 
-use crate::api::{email, sqlite_url, BASE_URL, SECRET};
+use crate::api::{browser, email, sqlite_url, BASE_URL, SECRET};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -60,8 +60,7 @@ async fn sliding_expiry_on_postgres() {
 }
 
 async fn scenario(url: &str, clock: &ManualClock) {
-    let mut client = AuthClient::new(url);
-    client.headers.insert("origin", BASE_URL.parse().unwrap());
+    let mut client = browser(url);
     assert_eq!(
         client
             .sign_up("S", &email("slide"), PASSWORD)
@@ -130,8 +129,7 @@ async fn scenario(url: &str, clock: &ManualClock) {
 
     // rememberMe: false lasts a day and never slides.
     clock.set(t0());
-    let mut brief = AuthClient::new(url);
-    brief.headers.insert("origin", BASE_URL.parse().unwrap());
+    let mut brief = browser(url);
     let reply = brief
         .post(
             "/api/auth/sign-up/email",
