@@ -8,6 +8,8 @@
 #   EDGEAUTH_LISTEN   where the origin listens          (default 127.0.0.1:3000)
 #   EDGE_PORT         where wrangler dev serves the edge (default 8787)
 #   DEMO_UPSTREAM_PORT where the demo application behind the edge listens (default 3001)
+#   BETTER_AUTH_URL   the public URL, in mailed links and JWTs (default the edge's URL)
+# Mail is printed to the origin's log (no EDGEAUTH_SMTP_URL), links included.
 # The edge reads its [vars] from wrangler.toml and its secrets from .dev.vars (created with
 # random secrets on first run); the origin is started with the same secrets.
 set -euo pipefail
@@ -39,6 +41,9 @@ BETTER_AUTH_SECRET="$(sed -n 's/^BETTER_AUTH_SECRET=//p' .dev.vars)"
 EDGEAUTH_EDGE_SECRET="$(sed -n 's/^EDGE_SECRET=//p' .dev.vars)"
 export BETTER_AUTH_SECRET EDGEAUTH_EDGE_SECRET
 export EDGEAUTH_TRUSTED_IP_HEADER=x-edgeauth-client-ip
+# The public URL is the edge's: mailed links (verification, reset, deletion) point there, and
+# it is the JWTs' issuer and audience, which the edge is told below.
+export BETTER_AUTH_URL="${BETTER_AUTH_URL:-http://127.0.0.1:$EDGE_PORT}"
 # Browsers on the edge's URL call the auth API through it.
 export BETTER_AUTH_TRUSTED_ORIGINS="${BETTER_AUTH_TRUSTED_ORIGINS:-http://127.0.0.1:$EDGE_PORT,http://localhost:$EDGE_PORT}"
 
@@ -85,6 +90,7 @@ log "starting the edge (wrangler dev) on http://127.0.0.1:$EDGE_PORT"
 setsid npx --no-install wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" \
   --var "ORIGIN_URL:http://$EDGEAUTH_LISTEN" \
   --var "UPSTREAM_URL:http://127.0.0.1:$DEMO_UPSTREAM_PORT" \
+  --var "JWT_ISSUER:$BETTER_AUTH_URL" --var "JWT_AUDIENCE:$BETTER_AUTH_URL" \
   --show-interactive-dev-session=false </dev/null &
 pids+=("$!")
 

@@ -10,7 +10,8 @@
 //! `/api/auth/*` goes to `ORIGIN_URL` with the same method, normalised path, query and body,
 //! plus `x-edgeauth-client-ip` (from `CF-Connecting-IP`, when it is one IP address) and
 //! `x-edgeauth-edge-secret`. The origin's response comes back untouched (status, every
-//! `Set-Cookie`, `set-auth-token`, redirects: fetches use `redirect: manual`). The calls that
+//! `Set-Cookie`, `set-auth-token`, redirects: fetches use `redirect: manual`), except for
+//! the origin's `x-edgeauth-revoked-user`, which the edge acts on and removes. The calls that
 //! revoke sessions are also recorded ([`crate::revocation`]).
 
 use serde_json::Value;
@@ -197,6 +198,16 @@ pub async fn auth_api(
     let url = join_url(&cx.config.origin_url, &cx.info.path_and_query(path));
     let outgoing = build_request(&method, &url, &headers, body)?;
     let mut response = send(outgoing, Peer::Origin).await?;
+
+    // The origin ended every session of a user (password reset, account deletion): refuse
+    // their cached sessions and JWTs here at once. The header is for the edge alone.
+    if let Some(user_id) = response.headers().get(revocation::REVOKED_USER_HEADER)? {
+        let headers = copy_headers_except(response.headers(), &[revocation::REVOKED_USER_HEADER])?;
+        response = response.with_headers(headers);
+        if let Some(effect) = revocation::origin_revoked_user(&user_id, cx.now) {
+            auth::apply(cx, &[effect]).await;
+        }
+    }
 
     if let (Some(revoking), Some((caller, target_sid))) = (revoking, before) {
         let status = response.status_code();

@@ -312,6 +312,28 @@ pub fn effects(
     effects
 }
 
+/// The response header by which the origin names a user whose every session it just ended
+/// (password reset, account deletion). Only the origin's answer to a request the edge
+/// forwarded can carry it; the edge removes it before the client sees the answer.
+pub const REVOKED_USER_HEADER: &str = "x-edgeauth-revoked-user";
+
+/// The effects of the origin's [`REVOKED_USER_HEADER`] at `now`: that user's "not before"
+/// marker. `None` for a value that is not a plausible user id.
+pub fn origin_revoked_user(value: &str, now: u64) -> Option<Effect> {
+    let plausible = !value.is_empty()
+        && value.len() <= 255
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+    plausible.then(|| Effect::RevokeUser {
+        user_id: value.to_string(),
+        marker: UserMarker {
+            not_before: now,
+            except_sid: None,
+        },
+    })
+}
+
 /// The id of the session with raw token `token` in the origin's `GET /list-sessions` answer
 /// (an array of session rows, each with `id` and `token`).
 pub fn find_session_id(list_sessions_body: &str, token: &str) -> Option<String> {
@@ -481,6 +503,23 @@ mod tests {
             jwt_verdict(&both, Some("s1"), Some(NOW + 1)),
             Verdict::Refuse
         );
+    }
+
+    #[test]
+    fn the_origin_names_users_whose_sessions_ended() {
+        assert_eq!(
+            origin_revoked_user("u1-A_b", NOW),
+            Some(Effect::RevokeUser {
+                user_id: "u1-A_b".into(),
+                marker: UserMarker {
+                    not_before: NOW,
+                    except_sid: None
+                }
+            })
+        );
+        for bad in ["", "a b", "u:1", "x\n", &"u".repeat(256)] {
+            assert_eq!(origin_revoked_user(bad, NOW), None, "{bad:?}");
+        }
     }
 
     #[test]

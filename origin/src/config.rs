@@ -9,6 +9,10 @@ use std::net::SocketAddr;
 use axum::http::HeaderName;
 use clap::{Args, ValueEnum};
 
+mod lifecycle;
+
+pub use lifecycle::{ChangeEmail, DeleteUser, Lifecycle, LifecycleArgs, MailTransport};
+
 /// Better Auth's hard-coded fallback secret. Accepted in development (with a warning) so a
 /// new user can start without configuring anything; refused in production.
 pub const DEFAULT_SECRET: &str = "better-auth-secret-12345678901234567890";
@@ -184,6 +188,9 @@ pub struct ServeArgs {
     /// JWT lifetime in seconds (Better Auth's JWT plugin: 15 minutes).
     #[arg(long, env = "EDGEAUTH_JWT_EXPIRES_IN", default_value_t = 900)]
     pub jwt_expires_in: u64,
+
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
 }
 
 impl fmt::Debug for CommonArgs {
@@ -205,6 +212,7 @@ impl fmt::Debug for ServeArgs {
             .field("base_url", &self.base_url)
             .field("listen", &self.listen)
             .field("env", &self.env)
+            .field("lifecycle", &self.lifecycle)
             .finish_non_exhaustive()
     }
 }
@@ -241,6 +249,9 @@ pub enum ConfigError {
         "EDGEAUTH_SIGNIN_FAILURE_WINDOW must be between 1 and {MAX_SIGNIN_FAILURE_WINDOW} seconds"
     )]
     SigninFailureWindow,
+    /// Unusable mail or account lifecycle settings.
+    #[error("{0}")]
+    Mail(String),
 }
 
 /// The secret, resolved: the configured one, or Better Auth's default in development.
@@ -323,6 +334,8 @@ pub struct Config {
     pub session_expires_in: i64,
     /// Session refresh age in seconds (Better Auth: 1 day).
     pub session_update_age: i64,
+    /// Email verification, password reset, email change, deletion, and mail delivery.
+    pub lifecycle: Lifecycle,
 }
 
 impl fmt::Debug for Config {
@@ -340,6 +353,7 @@ impl fmt::Debug for Config {
                 "edge_secret",
                 &self.edge_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("lifecycle", &self.lifecycle)
             .finish_non_exhaustive()
     }
 }
@@ -394,6 +408,7 @@ impl Config {
             return Err(ConfigError::SigninFailureWindow);
         }
         let production = args.env == Environment::Production;
+        let lifecycle = Lifecycle::from_args(&args.lifecycle, args.env)?;
         Ok(Config {
             secret,
             secure_cookies: base_origin.starts_with("https://") || production,
@@ -420,6 +435,7 @@ impl Config {
             jwt_expires_in: args.jwt_expires_in,
             session_expires_in: 7 * 24 * 60 * 60,
             session_update_age: 24 * 60 * 60,
+            lifecycle,
         })
     }
 

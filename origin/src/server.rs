@@ -4,9 +4,12 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::config::{Config, PasswordHashSetting, RateLimitStorage, ServeArgs, Switch};
+use crate::config::{
+    Config, MailTransport, PasswordHashSetting, RateLimitStorage, ServeArgs, Switch,
+};
 use crate::db::{Db, DbError};
 use crate::http::AppState;
+use crate::mail::Mailer;
 use crate::password::{HashPool, HashScheme, Hasher};
 use crate::signing::{KeyStore, DEFAULT_GRACE_PERIOD};
 
@@ -27,7 +30,18 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
     };
     let passwords = HashPool::with_size(Hasher::new(scheme), config.hash_concurrency);
     let keys = KeyStore::new(db.clone(), config.secret.clone(), DEFAULT_GRACE_PERIOD);
-    Ok(AppState::new(config, db, passwords, keys, clock))
+    let mailer = Mailer::start(&config.lifecycle)?;
+    match &config.lifecycle.transport {
+        MailTransport::Disabled => tracing::warn!(
+            "EDGEAUTH_SMTP_URL is not set: email verification, password reset, email change \
+             and emailed deletion links are off"
+        ),
+        MailTransport::Log => tracing::warn!(
+            "EDGEAUTH_SMTP_URL is not set: mail is printed to this log (development only)"
+        ),
+        MailTransport::Smtp(_) => {}
+    }
+    Ok(AppState::new(config, db, passwords, keys, clock, mailer))
 }
 
 /// With `EDGEAUTH_RATE_LIMIT_STORAGE=database`, the `rateLimit` table must exist (Better

@@ -1005,6 +1005,17 @@ async fn every_endpoint_refuses_bad_bodies(url: &str) {
             "/api/auth/change-password",
             r#"{"currentPassword":1,"newPassword":true}"#,
         ),
+        ("/api/auth/send-verification-email", r#"{"email":false}"#),
+        (
+            "/api/auth/request-password-reset",
+            r#"{"email":["a@b.co"]}"#,
+        ),
+        (
+            "/api/auth/reset-password",
+            r#"{"newPassword":12345678,"token":"x"}"#,
+        ),
+        ("/api/auth/change-email", r#"{"newEmail":{"a":1}}"#),
+        ("/api/auth/delete-user", r#"{"password":5}"#),
     ] {
         for (body, status) in [
             (b"{\"unterminated".to_vec(), 400),

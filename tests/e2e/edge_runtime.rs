@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
-use edgeauth_tests::{AuthClient, Origin, Upstream, WranglerDev};
+use edgeauth_tests::{AuthClient, Origin, SmtpServer, Upstream, WranglerDev};
 use edgeauth_token::{ClaimsBuilder, SigningKey};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::api::{browser, email, now, origin_env, sqlite_url, BASE_URL, SECRET};
+use crate::lifecycle::reset_token;
 
 const PASSWORD: &str = "correct horse battery staple";
 const EDGE_SECRET: &str = "edge-proof-secret-edge-proof-secret-0123";
@@ -591,4 +592,110 @@ fn edgeauth_tests_kid(jwt: &str) -> String {
         .unwrap()
         .kid()
         .to_string()
+}
+
+/// Password reset and account deletion through the edge end every session of the user at
+/// the edge at once, not after `SESSION_CACHE_TTL` (60 s here): the origin names the user in
+/// `x-edgeauth-revoked-user`, which only the edge sees. Neither call carries a credential
+/// the edge could have resolved for the reset: the header is what tells it.
+#[tokio::test]
+async fn reset_and_deletion_through_the_edge_end_sessions_at_once() {
+    let smtp = SmtpServer::start().await.unwrap();
+    let database_url = sqlite_url("edge-lifecycle");
+    let mut env = origin_env(&database_url);
+    env.push(("EDGEAUTH_EDGE_SECRET", EDGE_SECRET.to_string()));
+    env.push((
+        "EDGEAUTH_TRUSTED_IP_HEADER",
+        "x-edgeauth-client-ip".to_string(),
+    ));
+    env.push(("EDGEAUTH_SMTP_URL", smtp.url()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let origin = Origin::start(&env).unwrap();
+    let upstream = Upstream::start().unwrap();
+    let edge = start_edge(&origin.url, &upstream.url, 60, None).await;
+    let stack = Stack {
+        origin,
+        upstream,
+        edge,
+        database_url,
+    };
+    let url = stack.edge.url.clone();
+
+    // Reset: two devices and a JWT, all cached at the edge.
+    let (mut phone, address, jwt) = signed_in(&stack).await;
+    let mut laptop = stack.browser();
+    assert_eq!(
+        laptop.sign_in(&address, PASSWORD).await.unwrap().status,
+        200
+    );
+    assert_eq!(get(&mut phone, "/app/home", &[]).await.status, 200);
+    assert_eq!(get(&mut laptop, "/app/home", &[]).await.status, 200);
+    assert_eq!(bearer(&url, "/app/home", &jwt).await.status, 200);
+
+    let mut anonymous = stack.browser();
+    let reply = anonymous
+        .post(
+            "/api/auth/request-password-reset",
+            &json!({ "email": address }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let mail = smtp
+        .wait_for(&address, 1, Duration::from_secs(20))
+        .await
+        .unwrap()
+        .remove(0);
+    let token = reset_token(&mail.link("/reset-password/").unwrap());
+    let reply = anonymous
+        .post(
+            "/api/auth/reset-password",
+            &json!({ "token": token, "newPassword": "a brand new passphrase 42" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}\n{}", reply.text, stack.log());
+    assert_eq!(reply.header("x-edgeauth-revoked-user"), None);
+    assert_refused(&get(&mut phone, "/app/home", &[]).await);
+    assert_refused(&get(&mut laptop, "/app/home", &[]).await);
+    assert_refused(&bearer(&url, "/app/home", &jwt).await);
+
+    // The header is never given to a caller without the edge's proof.
+    let mut direct = browser(&stack.origin.url);
+    direct
+        .post(
+            "/api/auth/request-password-reset",
+            &json!({ "email": address }),
+        )
+        .await
+        .unwrap();
+    let mail = smtp
+        .wait_for(&address, 2, Duration::from_secs(20))
+        .await
+        .unwrap()
+        .remove(1);
+    let reply = direct
+        .post(
+            "/api/auth/reset-password",
+            &json!({ "token": reset_token(&mail.link("/reset-password/").unwrap()), "newPassword": "and another passphrase 7" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("x-edgeauth-revoked-user"), None);
+
+    // Deletion: the cookie and the JWT of the deleted user are refused at once.
+    let (mut doomed, _, doomed_jwt) = signed_in(&stack).await;
+    let stolen = doomed.cookies.clone();
+    assert_eq!(get(&mut doomed, "/app/home", &[]).await.status, 200);
+    assert_eq!(bearer(&url, "/app/home", &doomed_jwt).await.status, 200);
+    let reply = doomed
+        .post("/api/auth/delete-user", &json!({ "password": PASSWORD }))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let mut replay = AuthClient::new(&url);
+    replay.cookies = stolen;
+    assert_refused(&get(&mut replay, "/app/home", &[]).await);
+    assert_refused(&bearer(&url, "/app/home", &doomed_jwt).await);
 }

@@ -11,6 +11,7 @@ mod cli;
 mod edge;
 mod edge_runtime;
 mod edge_support;
+mod lifecycle;
 mod operations;
 mod origin;
 mod postgres;

@@ -8,12 +8,13 @@
 
 use std::time::Duration;
 
-use edgeauth_tests::{AuthClient, Origin, Postgres, Reply};
+use edgeauth_tests::{AuthClient, Origin, Postgres, Reply, SmtpServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::api::{browser, email, origin_env, sqlite_url};
+use super::lifecycle::mailed_reset_token;
 
 const PASSWORD: &str = "correct horse battery staple";
 const LIMITED: &str = r#"{"message":"Too many requests. Please try again later."}"#;
@@ -498,4 +499,65 @@ async fn database_storage_is_shared_by_two_processes() {
     );
     assert_eq!(find("10.2.0.9|/sign-in/nothing").unwrap().1, 3);
     assert_eq!(find(&format!("signin-failures|{address}")).unwrap().1, 3);
+}
+
+/// A password reset lifts the per-account lock at once (the mailbox owner is back in
+/// control), instead of leaving the account locked for the rest of the window.
+#[tokio::test]
+async fn a_password_reset_lifts_the_account_lock() {
+    let smtp = SmtpServer::start().await.unwrap();
+    let smtp_url = smtp.url();
+    let origin = start(
+        &sqlite_url("rate-limit-reset"),
+        &[
+            ("EDGEAUTH_TRUSTED_IP_HEADER", CLIENT_IP),
+            ("EDGEAUTH_SIGNIN_FAILURE_LIMIT", "3"),
+            ("EDGEAUTH_SMTP_URL", &smtp_url),
+        ],
+    );
+    let url = origin.url.as_str();
+    let victim = email("locked");
+    let reply = post(
+        url,
+        "/api/auth/sign-up/email",
+        &json!({"name": "L", "email": victim, "password": PASSWORD}),
+        &[(CLIENT_IP, "10.2.0.100"), ("origin", super::api::BASE_URL)],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "body: {}", reply.text);
+    for i in 1..=3 {
+        let ip = format!("10.2.0.{i}");
+        assert_eq!(
+            sign_in_from(url, &ip, &victim, "wrong password, wrong")
+                .await
+                .status,
+            401
+        );
+    }
+    assert_limited(&sign_in_from(url, "10.2.0.4", &victim, PASSWORD).await, 900);
+
+    let reply = post(
+        url,
+        "/api/auth/request-password-reset",
+        &json!({ "email": victim }),
+        &[(CLIENT_IP, "10.2.0.5")],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "body: {}", reply.text);
+    let token = mailed_reset_token(&smtp, &victim, 1).await;
+    let new_password = "the mailbox owner is back";
+    let reply = post(
+        url,
+        "/api/auth/reset-password",
+        &json!({ "token": token, "newPassword": new_password }),
+        &[(CLIENT_IP, "10.2.0.6")],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "body: {}", reply.text);
+    assert_eq!(
+        sign_in_from(url, "10.2.0.7", &victim, new_password)
+            .await
+            .status,
+        200
+    );
 }

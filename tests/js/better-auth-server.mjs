@@ -1,6 +1,7 @@
 // A real Better Auth 1.4 server (email and password, jwt(), bearer()) on PostgreSQL, for the
 // interoperability tests: edgeauth and this server share one database and one secret and
-// must accept each other's users, sessions and JWTs.
+// must accept each other's users, sessions, JWTs, and mailed verification and reset links
+// (printed to stdout as `MAIL {"kind","to","url"}` lines).
 //
 //   DATABASE_URL=postgres://... BETTER_AUTH_SECRET=... BETTER_AUTH_URL=http://localhost:3000 \
 //   PORT=4000 node tests/js/better-auth-server.mjs
@@ -20,12 +21,22 @@ const required = (name) => {
   return value;
 };
 
+const mail = (kind, to, url) => console.log(`MAIL ${JSON.stringify({ kind, to, url })}`);
+
 const pool = new pg.Pool({ connectionString: required("DATABASE_URL"), max: 4 });
 const auth = betterAuth({
   database: pool,
   secret: required("BETTER_AUTH_SECRET"),
   baseURL: required("BETTER_AUTH_URL"),
-  emailAndPassword: { enabled: true },
+  emailAndPassword: {
+    enabled: true,
+    // Mail is printed, one JSON line per message, for the tests to read from the log.
+    sendResetPassword: async ({ user, url }) => mail("reset-password", user.email, url),
+  },
+  user: { deleteUser: { enabled: true }, changeEmail: { enabled: true } },
+  emailVerification: {
+    sendVerificationEmail: async ({ user, url }) => mail("verify-email", user.email, url),
+  },
   plugins: [jwt(), bearer()],
   telemetry: { enabled: false },
 });

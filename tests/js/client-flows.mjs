@@ -1,5 +1,6 @@
 // Better Auth's own JS client (better-auth/client) driving a server: sign-up, sign-in,
-// get-session, error codes, sign-out, through the bearer plugin's token (Node's fetch keeps
+// get-session, error codes, the account lifecycle calls, sign-out, account deletion, through
+// the bearer plugin's token (Node's fetch keeps
 // no cookies). Prints one JSON object with what the client saw, so a test can run it against
 // edgeauth and against Better Auth itself and compare.
 //
@@ -50,10 +51,30 @@ result.getSession = {
   expiresAtIsDate: session.data?.session?.expiresAt instanceof Date,
 };
 
+// The account lifecycle: the same answers from both servers.
+const pick = (r) => ({ status: r.error?.status ?? 200, code: r.error?.code ?? null, data: r.data ?? null });
+result.sendVerificationEmail = pick(await client.sendVerificationEmail({ email, callbackURL: "/done" }));
+result.requestPasswordReset = pick(await client.requestPasswordReset({ email, redirectTo: "/reset" }));
+result.requestPasswordResetUnknown = pick(
+  await client.requestPasswordReset({ email: `nobody-${email}`, redirectTo: "/reset" }),
+);
+result.resetPasswordBogusToken = pick(
+  await client.resetPassword({ newPassword: "a perfectly fine passphrase", token: "bogusbogusbogusbogus1234" }),
+);
+result.changeEmail = pick(await client.changeEmail({ newEmail: `changed-${email}`, callbackURL: "/settings" }));
+result.deleteUserWrongPassword = pick(await client.deleteUser({ password: "not the right password" }));
+
 const signOut = await client.signOut();
 result.signOut = { error: signOut.error?.code ?? null, success: signOut.data?.success ?? null };
 
 const after = await client.getSession();
 result.afterSignOut = { data: after.data ?? null, error: after.error?.code ?? null };
+
+token = "";
+await client.signIn.email({ email, password });
+result.deleteUser = pick(await client.deleteUser({ password }));
+result.afterDelete = { data: (await client.getSession()).data ?? null };
+const gone = await client.signIn.email({ email, password });
+result.signInAfterDelete = { status: gone.error?.status ?? null, code: gone.error?.code ?? null };
 
 console.log(JSON.stringify(result));

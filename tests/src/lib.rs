@@ -23,6 +23,10 @@ pub mod upstream;
 
 pub use upstream::{Upstream, UpstreamRequest};
 
+pub mod smtp;
+
+pub use smtp::{MailMessage, SmtpServer};
+
 /// The repository root: the parent of the `tests/` crate.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the origin server (Better Auth's API under /api/auth).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the database migrations (Better Auth's schema) and exit.
     Migrate(database::MigrateArgs),
     /// Manage the JWT signing keys.
@@ -42,7 +42,7 @@ pub enum Command {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Migrate(args) => database::migrate(args),
         Command::Keys(command) => database::keys(command),
         Command::Token(command) => token::run(command),

@@ -12,6 +12,7 @@ mod models;
 mod rate_limit;
 mod session;
 mod user;
+mod verification;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use jwks::JwkRow;
 pub use models::{Account, NewUser, Session, SessionWithUser, User};
 pub use rate_limit::RateLimitHit;
+pub use verification::{ResetOutcome, VerificationValue};
 
 /// How long a request waits for a connection before the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);

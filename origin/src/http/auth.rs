@@ -1,4 +1,9 @@
 //! `POST /sign-up/email`, `POST /sign-in/email`, `POST /sign-out`.
+//!
+//! With `EDGEAUTH_REQUIRE_EMAIL_VERIFICATION`, sign-up answers `{"token": null, "user"}`
+//! without a session and sign-in refuses an unverified address with 403
+//! `EMAIL_NOT_VERIFIED` (after the password check, so the refusal reveals nothing to
+//! someone without the password).
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -10,6 +15,7 @@ use super::body::{is_valid_email, optional_bool, optional_str, required_str, Raw
 use super::client_ip::ClientIp;
 use super::error::{messages, ApiError};
 use super::session::{self, CookieHeaders, Lookup};
+use super::verification;
 use super::AppState;
 use crate::db::{DbError, NewUser, User};
 use crate::ids;
@@ -28,7 +34,8 @@ pub async fn sign_up(
     let password = required_str(&body, "password")?;
     let image = optional_str(&body, "image")?;
     let remember = optional_bool(&body, "rememberMe")?.unwrap_or(true);
-    if let Some(callback) = optional_str(&body, "callbackURL")? {
+    let callback = optional_str(&body, "callbackURL")?;
+    if let Some(callback) = callback {
         state.check_redirect(callback)?;
     }
     if !is_valid_email(email) {
@@ -49,12 +56,15 @@ pub async fn sign_up(
         created_at: now,
         updated_at: now,
     };
-    let session = session::new_session(&state, &headers, &ip, &user.id, remember, now);
+    let lifecycle = &state.config().lifecycle;
+    // With verification required, sign-up creates no session: sign-in waits for the link.
+    let session = (!lifecycle.require_email_verification)
+        .then(|| session::new_session(&state, &headers, &ip, &user.id, remember, now));
     let new = NewUser {
         user: user.clone(),
         password_hash: hash,
     };
-    match state.db().create_user(&new, Some(&session)).await {
+    match state.db().create_user(&new, session.as_ref()).await {
         Ok(()) => {}
         Err(DbError::Conflict) => {
             return Err(ApiError::new(
@@ -65,6 +75,12 @@ pub async fn sign_up(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user = %user.id, "sign-up");
+    if lifecycle.verification_on_sign_up && state.mailer().enabled() {
+        verification::send_verification(&state, &user, callback)?;
+    }
+    let Some(session) = session else {
+        return Ok(Json(json!({ "token": null, "user": user })).into_response());
+    };
     let cookies =
         CookieHeaders::session(&state, &session.token, session.expires_at, now, !remember)?;
     Ok(cookies.apply(Json(json!({ "token": session.token, "user": user }))))
@@ -139,6 +155,17 @@ pub async fn sign_in(
         }
     }
     state.rate_limiter().sign_in_succeeded(email).await;
+    let lifecycle = &state.config().lifecycle;
+    if lifecycle.require_email_verification && !user.email_verified {
+        if lifecycle.verification_on_sign_in && state.mailer().enabled() {
+            verification::send_verification(&state, &user, callback)?;
+        }
+        tracing::info!(user = %user.id, "sign-in refused: email not verified");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            messages::EMAIL_NOT_VERIFIED,
+        ));
+    }
     let now = state.now();
     let session = session::new_session(&state, &headers, &ip, &user.id, remember, now);
     state.db().create_session(&session).await?;

@@ -26,6 +26,27 @@ pub const EDGE_SECRET_HEADER: &str = "x-edgeauth-edge-secret";
 /// `EDGEAUTH_TRUSTED_IP_HEADER`).
 pub const EDGE_CLIENT_IP_HEADER: &str = "x-edgeauth-client-ip";
 
+/// The response header telling the edge that every session of a user just ended (password
+/// reset, account deletion), so it refuses that user's cached sessions and JWTs at once
+/// instead of within its cache TTL. Sent only on answers to requests carrying the proof;
+/// the edge removes it before the client sees the answer.
+pub const REVOKED_USER_HEADER: &str = "x-edgeauth-revoked-user";
+
+/// Adds [`REVOKED_USER_HEADER`] naming `user_id` to `response` when `request` came
+/// through the edge.
+pub fn tell_edge_sessions_ended(
+    state: &AppState,
+    request: &HeaderMap,
+    user_id: &str,
+    response: &mut Response,
+) {
+    if has_proof(request, state.config().edge_secret.as_deref()) {
+        if let Ok(value) = HeaderValue::from_str(user_id) {
+            response.headers_mut().insert(REVOKED_USER_HEADER, value);
+        }
+    }
+}
+
 /// The liveness endpoint's route, under `/api/auth`.
 pub const SESSION_ROUTE: &str = "/edge/session/{sid}";
 

@@ -68,6 +68,15 @@ impl ApiError {
         }
     }
 
+    /// `status` with an empty body (Better Auth's bare `APIError("NOT_FOUND")` and the like).
+    pub fn empty(status: StatusCode) -> Self {
+        ApiError {
+            status,
+            body: None,
+            retry_after: None,
+        }
+    }
+
     /// 429 as Better Auth's rate limiter answers it: `{"message": "Too many requests.
     /// Please try again later."}` (no `code`) and `X-Retry-After: <seconds>`, which the JS
     /// client reads (plus the standard `Retry-After` with the same value). Better Auth 1.4
@@ -153,6 +162,28 @@ pub mod messages {
     pub const PAYLOAD_TOO_LARGE: &str = "Payload too large";
     /// 415 on a body in an unsupported format.
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "Unsupported media type";
+    /// 403 on sign-in before the address is verified (with verification required).
+    pub const EMAIL_NOT_VERIFIED: &str = "Email not verified";
+    /// 400 when the mail a flow needs cannot be sent (production without SMTP).
+    pub const VERIFICATION_EMAIL_ISNT_ENABLED: &str = "Verification email isn't enabled";
+    /// 400 on request-password-reset without mail.
+    pub const RESET_PASSWORD_ISNT_ENABLED: &str = "Reset password isn't enabled";
+    /// 400 on send-verification-email for another address than the session's.
+    pub const EMAIL_MISMATCH: &str = "Email mismatch";
+    /// 400 on send-verification-email for a verified address.
+    pub const EMAIL_ALREADY_VERIFIED: &str = "Email is already verified";
+    /// 400 on reset-password with an unknown, used or expired token; 404 on deletion.
+    pub const INVALID_TOKEN: &str = "Invalid token";
+    /// 403 on a `redirectTo` that is not trusted.
+    pub const INVALID_REDIRECT_URL: &str = "Invalid redirectURL";
+    /// 400 on change-email when it is off.
+    pub const CHANGE_EMAIL_IS_DISABLED: &str = "Change email is disabled";
+    /// 400 on change-email to the current address.
+    pub const EMAIL_IS_THE_SAME: &str = "Email is the same";
+    /// 400 on delete-user without the password from a session that is not fresh.
+    pub const SESSION_EXPIRED: &str = "Session expired. Re-authenticate to perform this action.";
+    /// 404 on the deletion link without a session.
+    pub const FAILED_TO_GET_USER_INFO: &str = "Failed to get user info";
     /// 429 from the rate limiter (Better Auth's text; the body has no `code`).
     pub const TOO_MANY_REQUESTS: &str = "Too many requests. Please try again later.";
 }

@@ -6,15 +6,18 @@ mod auth;
 mod body;
 pub mod client_ip;
 mod cookies;
+mod delete_user;
 pub mod edge;
 pub mod error;
 mod jwt;
 mod origin_check;
+mod password_reset;
 pub mod rate_limit;
 mod redirect;
 mod session;
 mod sessions;
 mod user;
+mod verification;
 
 use std::future::Future;
 use std::io;
@@ -31,6 +34,7 @@ use chrono::{DateTime, Utc};
 use edgeauth_token::ClaimsBuilder;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -44,11 +48,15 @@ use self::rate_limit::RateLimiter;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{Db, SessionWithUser};
+use crate::mail::Mailer;
 use crate::password::{HashPool, PasswordPolicy};
 use crate::signing::{KeyStore, KeyStoreError};
 
 /// The path prefix of every auth endpoint (Better Auth's default `basePath`).
 pub const BASE_PATH: &str = "/api/auth";
+
+/// Most background tasks (see [`AppState::spawn_background`]) running at once.
+pub const BACKGROUND_TASKS: usize = 256;
 
 /// How long one request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -66,6 +74,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cookies: CookieJar,
     limiter: RateLimiter,
+    mailer: Mailer,
+    background: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -76,6 +86,7 @@ impl AppState {
         passwords: HashPool,
         keys: KeyStore,
         clock: Arc<dyn Clock>,
+        mailer: Mailer,
     ) -> Self {
         let policy = PasswordPolicy {
             min_length: config.password_min_length,
@@ -94,6 +105,8 @@ impl AppState {
             clock,
             cookies,
             limiter,
+            mailer,
+            background: Arc::new(Semaphore::new(BACKGROUND_TASKS)),
         }))
     }
 
@@ -135,6 +148,40 @@ impl AppState {
     /// The rate limiter.
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.0.limiter
+    }
+
+    /// The outgoing mail queue.
+    pub fn mailer(&self) -> &Mailer {
+        &self.0.mailer
+    }
+
+    /// Runs `work` after the response, so that what it does (finding out whether an
+    /// address is registered, writing a token, queueing mail) shows in neither the answer
+    /// nor its timing. At most [`BACKGROUND_TASKS`] run at once; beyond, `work` is dropped
+    /// with a warning (the rate limiter keeps honest traffic far below that).
+    pub fn spawn_background<F>(&self, what: &'static str, work: F)
+    where
+        F: Future<Output = Result<(), ApiError>> + Send + 'static,
+    {
+        let Ok(slot) = self.0.background.clone().try_acquire_owned() else {
+            tracing::warn!(what, "too many background tasks: dropped");
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = work.await {
+                tracing::warn!(what, status = %e.status(), "background task failed");
+            }
+            drop(slot);
+        });
+    }
+
+    /// The public URL of an auth endpoint: `BETTER_AUTH_URL` + `/api/auth` + `path`, as
+    /// Better Auth builds email links. Never from request headers, so a forged `Host` cannot
+    /// point a mailed link elsewhere.
+    pub fn auth_url(&self, path: &str) -> String {
+        let base = self.config().base_url.trim_end_matches('/');
+        let base = base.strip_suffix(BASE_PATH).unwrap_or(base);
+        format!("{base}{BASE_PATH}{path}")
     }
 
     /// Refuses a redirect target that is not a safe relative path or a trusted origin.
@@ -202,6 +249,27 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/update-user", post(user::update_user))
         .route("/change-password", post(user::change_password))
+        .route(
+            "/send-verification-email",
+            post(verification::send_verification_email),
+        )
+        .route("/verify-email", get(verification::verify_email))
+        .route("/change-email", post(verification::change_email))
+        .route(
+            "/request-password-reset",
+            post(password_reset::request_password_reset),
+        )
+        .route(
+            "/reset-password/{token}",
+            get(password_reset::reset_password_callback),
+        )
+        .route("/reset-password", post(password_reset::reset_password))
+        .route("/error", get(password_reset::error_page))
+        .route("/delete-user", post(delete_user::delete_user))
+        .route(
+            "/delete-user/callback",
+            get(delete_user::delete_user_callback),
+        )
         .route("/token", get(jwt::token))
         .route("/jwks", get(jwt::jwks))
         .route_layer(axum::middleware::from_fn_with_state(

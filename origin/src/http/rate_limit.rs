@@ -5,7 +5,9 @@
 //! **Per address** (Better Auth 1.4's rules and algorithm, as a middleware over every path
 //! under `/api/auth`): a counter per `<address>|<path>` key, the path relative to
 //! `/api/auth`; windows of 10 s, at most 3 requests for paths starting `/sign-in`,
-//! `/sign-up`, `/change-password` or `/change-email` and 100 for the rest. A request is
+//! `/sign-up`, `/change-password` or `/change-email`, 3 per 60 s for the mail-sending
+//! `/request-password-reset` and `/send-verification-email` (Better Auth 1.7's rule), and
+//! 100 for the rest. A request is
 //! refused when the counter's last admitted request is less than a window ago and the count
 //! has reached the maximum; otherwise the count restarts at 1 if the last admitted request is
 //! more than a window ago, else it increments, and the last-request time becomes now (a
@@ -82,13 +84,27 @@ impl Rule {
     };
 }
 
+impl Rule {
+    /// Better Auth 1.7's rule for the endpoints that send mail: 3 per 60 s, so one client
+    /// cannot flood an inbox (1.4 leaves them at the default).
+    pub const MAIL: Rule = Rule {
+        window_ms: 60_000,
+        max: 3,
+    };
+}
+
+/// Paths (relative to `/api/auth`) under [`Rule::MAIL`], matched as prefixes.
+pub const MAIL_PREFIXES: [&str; 2] = ["/request-password-reset", "/send-verification-email"];
+
 /// Paths (relative to `/api/auth`) under [`Rule::STRICT`], matched as prefixes.
 pub const STRICT_PREFIXES: [&str; 4] =
     ["/sign-in", "/sign-up", "/change-password", "/change-email"];
 
 /// The rule for a normalised path relative to `/api/auth`.
 pub fn rule_for(path: &str) -> Rule {
-    if STRICT_PREFIXES
+    if MAIL_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
+        Rule::MAIL
+    } else if STRICT_PREFIXES
         .iter()
         .any(|prefix| path.starts_with(prefix))
     {
@@ -634,6 +650,9 @@ mod tests {
             "/sign-in",
         ] {
             assert_eq!(rule_for(strict), Rule::STRICT, "{strict}");
+        }
+        for mail in ["/request-password-reset", "/send-verification-email"] {
+            assert_eq!(rule_for(mail), Rule::MAIL, "{mail}");
         }
         for default in ["/get-session", "/sign-out", "/ok", "/", "/update-user"] {
             assert_eq!(rule_for(default), Rule::DEFAULT, "{default}");

@@ -1,7 +1,38 @@
 //! Redirect targets (`callbackURL`, `redirectTo`): relative paths of a safe shape, or absolute
 //! URLs whose parsed origin is trusted. Never a prefix or substring match.
 
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
 use crate::config::{url_origin, Config};
+
+/// A 302 to `location` (an already validated target), as Better Auth's `ctx.redirect`.
+pub fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        // Validated targets are ASCII without control characters; never reached.
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+/// `target` with `name=value` appended to its query (`value` percent-encoded).
+/// A fragment stays last.
+pub fn with_query(target: &str, name: &str, value: &str) -> String {
+    let (base, fragment) = match target.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (target, None),
+    };
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let mut out = format!(
+        "{base}{separator}{name}={}",
+        edgeauth_token::cookie::encode_uri_component(value)
+    );
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
 
 /// Whether `target` may be redirected to. Relative paths follow Better Auth's pattern
 /// `^/(?!/|\\|%2f|%5c)[\w\-.+/@]*(\?[\w\-.+/=&%@]*)?$`: they start with one `/`, never `//`,
@@ -85,6 +116,12 @@ mod tests {
             assert!(!is_allowed(&c, bad), "{bad}");
         }
         assert!(is_allowed(&c, "https://app.example.com/cb"));
+        assert_eq!(with_query("/r", "token", "a b"), "/r?token=a%20b");
+        assert_eq!(with_query("/r?x=1", "error", "E"), "/r?x=1&error=E");
+        assert_eq!(
+            with_query("https://app.example.com/r#top", "error", "E"),
+            "https://app.example.com/r?error=E#top"
+        );
         assert!(is_allowed(&c, "https://ADMIN.example.com/x"));
     }
 }

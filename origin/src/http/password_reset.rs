@@ -1,0 +1,216 @@
+//! `POST /request-password-reset`, `GET /reset-password/{token}`, `POST /reset-password`,
+//! and `GET /error`, where link errors without a callback land.
+//!
+//! Reset tokens are Better Auth's: 24 random alphanumerics in a `verification` row
+//! `reset-password:<token>` whose value is the user id, one hour by default. Redeeming
+//! deletes the row in the transaction that sets the password, so a token works once even
+//! under concurrent redemptions. A new request replaces the user's earlier tokens (Better
+//! Auth keeps them all): only the newest link works.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Duration;
+use edgeauth_token::cookie::encode_uri_component;
+use serde_json::json;
+
+use super::body::{is_valid_email, optional_str, required_str, RawBody};
+use super::edge::tell_edge_sessions_ended;
+use super::error::{messages, ApiError};
+use super::redirect::{found, with_query};
+use super::AppState;
+use crate::db::ResetOutcome;
+use crate::ids;
+use crate::mail::{Mail, MailKind};
+
+/// Length of a reset token (Better Auth's `generateId(24)`).
+pub const RESET_TOKEN_LEN: usize = 24;
+
+/// The `identifier` prefix of reset token rows.
+const RESET_PREFIX: &str = "reset-password:";
+
+/// The `identifier` of a reset token's row.
+fn identifier(token: &str) -> String {
+    format!("{RESET_PREFIX}{token}")
+}
+
+/// `POST /request-password-reset {email, redirectTo?}`: always the same answer, sent before
+/// anything about the address is looked up; the token and the mail follow in the
+/// background when the address is registered.
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    if !state.mailer().enabled() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            messages::RESET_PASSWORD_ISNT_ENABLED,
+        ));
+    }
+    let body = body.object(false, false)?;
+    let email = required_str(&body, "email")?;
+    let redirect_to = optional_str(&body, "redirectTo")?;
+    if let Some(target) = redirect_to {
+        if state.check_redirect(target).is_err() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                messages::INVALID_REDIRECT_URL,
+            ));
+        }
+    }
+    if !is_valid_email(email) {
+        return Err(ApiError::validation("[body.email] Invalid email address"));
+    }
+    let email = email.to_lowercase();
+    let redirect_to = redirect_to.unwrap_or_default().to_string();
+    let task = state.clone();
+    state.spawn_background("request-password-reset", async move {
+        let Some(user) = task.db().find_user_by_email(&email).await? else {
+            return Ok(());
+        };
+        let now = task.now();
+        let lifetime = task.config().lifecycle.reset_password_expires_in;
+        let token = ids::random_string(RESET_TOKEN_LEN);
+        let expires_at = now + Duration::seconds(i64::try_from(lifetime).unwrap_or(3600));
+        task.db()
+            .replace_verification(RESET_PREFIX, &identifier(&token), &user.id, expires_at, now)
+            .await?;
+        let url = format!(
+            "{}?callbackURL={}",
+            task.auth_url(&format!("/reset-password/{token}")),
+            encode_uri_component(&redirect_to)
+        );
+        task.mailer().send(Mail {
+            kind: MailKind::ResetPassword,
+            to: user.email.clone(),
+            user_id: user.id.clone(),
+            name: user.name,
+            email: user.email,
+            new_email: String::new(),
+            url,
+            expires_in: lifetime,
+        });
+        tracing::info!(user = %user.id, "password reset requested");
+        Ok(())
+    });
+    Ok(Json(json!({
+        "status": true,
+        "message": "If this email exists in our system, check your email for the reset link"
+    }))
+    .into_response())
+}
+
+/// A callback target as an absolute URL (Better Auth resolves it against the base URL).
+fn absolute(state: &AppState, target: &str) -> String {
+    if target.starts_with('/') {
+        format!("{}{target}", state.config().base_origin)
+    } else {
+        target.to_string()
+    }
+}
+
+/// `GET /reset-password/{token}?callbackURL=`: the mailed link. A live token redirects to
+/// the callback with `?token=`; anything else with `?error=INVALID_TOKEN` (to `/error`
+/// when there is no callback). The token is not consumed here.
+pub async fn reset_password_callback(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let callback = query
+        .get("callbackURL")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty());
+    let Some(callback) = callback else {
+        return Ok(found(&state.auth_url("/error?error=INVALID_TOKEN")));
+    };
+    state.check_redirect(callback)?;
+    let callback = absolute(&state, callback);
+    let live = match state.db().find_verification(&identifier(&token)).await? {
+        Some(row) => row.expires_at > state.now(),
+        None => false,
+    };
+    Ok(if live {
+        found(&with_query(&callback, "token", &token))
+    } else {
+        found(&with_query(&callback, "error", "INVALID_TOKEN"))
+    })
+}
+
+/// `POST /reset-password {newPassword, token?}` (or `?token=`): sets the password and
+/// consumes the token; with `EDGEAUTH_REVOKE_SESSIONS_ON_RESET` (the default) every
+/// session of the user ends, at the edge too.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body = body.object(false, false)?;
+    let new_password = required_str(&body, "newPassword")?;
+    let token = match optional_str(&body, "token")? {
+        Some(token) if !token.is_empty() => Some(token),
+        _ => query.get("token").map(String::as_str),
+    };
+    let invalid = || ApiError::new(StatusCode::BAD_REQUEST, messages::INVALID_TOKEN);
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(invalid());
+    };
+    state.password_policy().check_new(new_password)?;
+    let identifier = identifier(token);
+    // Refuse unknown tokens before the (costly) hash; the redemption below re-checks.
+    match state.db().find_verification(&identifier).await? {
+        Some(row) if row.expires_at > state.now() => {}
+        _ => return Err(invalid()),
+    }
+    let hash = state.passwords().hash(new_password.to_string()).await?;
+    let end_sessions = state.config().lifecycle.revoke_sessions_on_reset;
+    match state
+        .db()
+        .redeem_reset_token(&identifier, &hash, end_sessions, state.now())
+        .await?
+    {
+        ResetOutcome::InvalidToken => Err(invalid()),
+        ResetOutcome::Reset {
+            user_id,
+            email,
+            sessions_ended,
+        } => {
+            tracing::info!(user = %user_id, sessions_ended, "password reset");
+            // Whoever reset the password controls the mailbox: lift the failed sign-in lock
+            // (NIST SP 800-63B: a lockout ends through account recovery, not only by time).
+            if let Some(email) = email {
+                state.rate_limiter().sign_in_succeeded(&email).await;
+            }
+            let mut response = Json(json!({ "status": true })).into_response();
+            if end_sessions {
+                tell_edge_sessions_ended(&state, &headers, &user_id, &mut response);
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// `GET /error?error=`: where a link without a usable callback ends. A minimal page naming
+/// the error code (`[A-Za-z0-9_'-]` only, else `UNKNOWN`, as Better Auth's page).
+pub async fn error_page(Query(query): Query<HashMap<String, String>>) -> Response {
+    let code = query
+        .get("error")
+        .filter(|c| {
+            !c.is_empty()
+                && c.len() <= 64
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "_'-".contains(ch))
+        })
+        .map_or("UNKNOWN", String::as_str);
+    let code = code.replace('\'', "&#39;");
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Error</title></head>\
+         <body style=\"font-family: sans-serif\"><h1>Something went wrong</h1>\
+         <p>Error code: <code>{code}</code></p><p><a href=\"/\">Back</a></p></body></html>"
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}

@@ -1,0 +1,366 @@
+//! `POST /send-verification-email`, `GET /verify-email`, `POST /change-email`, and the
+//! verification mail sign-up and sign-in send.
+//!
+//! Links carry Better Auth's stateless HS256 token ([`crate::email_token`]); `verify-email`
+//! completes plain verification and both steps of an email change.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use edgeauth_token::cookie::encode_uri_component;
+use serde_json::json;
+
+use super::body::{is_valid_email, optional_str, required_str, RawBody};
+use super::client_ip::ClientIp;
+use super::error::{messages, ApiError};
+use super::redirect::{found, with_query};
+use super::session::{self, CookieHeaders, Lookup};
+use super::AppState;
+use crate::config::ChangeEmail;
+use crate::db::{DbError, User};
+use crate::email_token::{
+    self, EmailClaims, EmailTokenError, CHANGE_EMAIL_CONFIRMATION, CHANGE_EMAIL_VERIFICATION,
+};
+use crate::mail::{Mail, MailKind};
+
+/// A `verify-email` link for `claims`, ending at `callback` (default `/`).
+fn verification_link(
+    state: &AppState,
+    claims: &EmailClaims,
+    callback: Option<&str>,
+) -> Result<String, ApiError> {
+    let lifecycle = &state.config().lifecycle;
+    let token = email_token::sign(
+        &state.config().secret,
+        claims,
+        state.now(),
+        lifecycle.verification_expires_in,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(format!(
+        "{}?token={token}&callbackURL={}",
+        state.auth_url("/verify-email"),
+        encode_uri_component(callback.unwrap_or("/"))
+    ))
+}
+
+/// Queues the verification mail for `user`'s current address.
+pub fn send_verification(
+    state: &AppState,
+    user: &User,
+    callback: Option<&str>,
+) -> Result<(), ApiError> {
+    let claims = EmailClaims {
+        email: user.email.clone(),
+        update_to: None,
+        request_type: None,
+    };
+    let url = verification_link(state, &claims, callback)?;
+    state.mailer().send(Mail {
+        kind: MailKind::VerifyEmail,
+        to: user.email.clone(),
+        user_id: user.id.clone(),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        new_email: String::new(),
+        url,
+        expires_in: state.config().lifecycle.verification_expires_in,
+    });
+    Ok(())
+}
+
+/// 400 `VERIFICATION_EMAIL_ISNT_ENABLED` when no mail can be sent (production without SMTP).
+pub fn mail_required(state: &AppState) -> Result<(), ApiError> {
+    if state.mailer().enabled() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            messages::VERIFICATION_EMAIL_ISNT_ENABLED,
+        ))
+    }
+}
+
+/// `POST /send-verification-email {email, callbackURL?}`: `{"status":true}`. Signed in, the
+/// address must be the session's and unverified; signed out, the answer is the same
+/// whether or not the address is registered, and the lookup happens after it.
+pub async fn send_verification_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    mail_required(&state)?;
+    let body = body.object(false, false)?;
+    let email = required_str(&body, "email")?;
+    let callback = optional_str(&body, "callbackURL")?;
+    if let Some(callback) = callback {
+        state.check_redirect(callback)?;
+    }
+    if !is_valid_email(email) {
+        return Err(ApiError::validation("[body.email] Invalid email address"));
+    }
+    let email = email.to_lowercase();
+    let ok = Json(json!({ "status": true })).into_response();
+    if let Lookup::Live(current) = session::lookup(&state, &headers, state.now()).await? {
+        let user = &current.found.user;
+        if user.email.to_lowercase() != email {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                messages::EMAIL_MISMATCH,
+            ));
+        }
+        if user.email_verified {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                messages::EMAIL_ALREADY_VERIFIED,
+            ));
+        }
+        send_verification(&state, user, callback)?;
+        return Ok(ok);
+    }
+    let callback = callback.map(str::to_string);
+    let task = state.clone();
+    state.spawn_background("send-verification-email", async move {
+        if let Some(user) = task.db().find_user_by_email(&email).await? {
+            if !user.email_verified {
+                send_verification(&task, &user, callback.as_deref())?;
+            }
+        }
+        Ok(())
+    });
+    Ok(ok)
+}
+
+/// `verify-email`'s refusal: with a callback, a redirect to it with `?error=<code>`
+/// (`token_expired`, `invalid_token`, `user_not_found`, `unauthorized`); without, 401
+/// `{"code": "<CODE>", "message": "<code>"}`, as Better Auth answers.
+fn refuse(callback: Option<&str>, code: &'static str) -> Response {
+    match callback {
+        Some(callback) => found(&with_query(callback, "error", code)),
+        None => {
+            ApiError::with_code(StatusCode::UNAUTHORIZED, code.to_uppercase(), code).into_response()
+        }
+    }
+}
+
+/// The end of a successful `verify-email`: the callback, or `{"status": true, "user"}`.
+fn done(callback: Option<&str>, user: Option<&User>, cookies: Option<CookieHeaders>) -> Response {
+    let response = match callback {
+        Some(callback) => found(callback),
+        None => Json(json!({ "status": true, "user": user })).into_response(),
+    };
+    match cookies {
+        Some(cookies) => cookies.apply(response),
+        None => response,
+    }
+}
+
+/// `GET /verify-email?token&callbackURL`: verifies the address, or performs a step of an
+/// email change. Unlike Better Auth, following an email change link never creates a
+/// session: only the verification of a sign-up may sign in (with
+/// `EDGEAUTH_AUTO_SIGN_IN_AFTER_VERIFICATION`).
+pub async fn verify_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ip: ClientIp,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let Some(token) = query.get("token") else {
+        return Err(ApiError::validation(
+            "[query.token] Invalid input: expected string, received undefined",
+        ));
+    };
+    let callback = query.get("callbackURL").map(String::as_str);
+    if let Some(callback) = callback {
+        state.check_redirect(callback)?;
+    }
+    let now = state.now();
+    let claims = match email_token::verify(&state.config().secret, token, now) {
+        Ok(claims) => claims,
+        Err(EmailTokenError::Expired) => return Ok(refuse(callback, "token_expired")),
+        Err(EmailTokenError::Invalid) => return Ok(refuse(callback, "invalid_token")),
+    };
+    let Some(user) = state.db().find_user_by_email(&claims.email).await? else {
+        return Ok(refuse(callback, "user_not_found"));
+    };
+    let current = match session::lookup(&state, &headers, now).await? {
+        Lookup::Live(current) => Some(*current),
+        _ => None,
+    };
+
+    if let Some(update_to) = claims.update_to.as_deref() {
+        if current
+            .as_ref()
+            .is_some_and(|c| c.found.user.email != claims.email)
+        {
+            return Ok(refuse(callback, "unauthorized"));
+        }
+        if claims.request_type.as_deref() == Some(CHANGE_EMAIL_CONFIRMATION) {
+            // The current address approved: now verify the new one.
+            let next = EmailClaims {
+                email: claims.email.clone(),
+                update_to: Some(update_to.to_string()),
+                request_type: Some(CHANGE_EMAIL_VERIFICATION.to_string()),
+            };
+            let url = verification_link(&state, &next, callback)?;
+            state.mailer().send(Mail {
+                kind: MailKind::VerifyEmail,
+                to: update_to.to_string(),
+                user_id: user.id.clone(),
+                name: user.name.clone(),
+                email: update_to.to_string(),
+                new_email: update_to.to_string(),
+                url,
+                expires_in: state.config().lifecycle.verification_expires_in,
+            });
+            return Ok(done(callback, None, None).into_response());
+        }
+        // The new address is verified by this very link; a legacy link (no request type)
+        // leaves it unverified and mails a verification to it, as Better Auth does.
+        let verified = claims.request_type.as_deref() == Some(CHANGE_EMAIL_VERIFICATION);
+        let updated = match state
+            .db()
+            .change_email(&claims.email, update_to, verified, now)
+            .await
+        {
+            Ok(Some(updated)) => updated,
+            Ok(None) => return Ok(refuse(callback, "user_not_found")),
+            Err(DbError::Conflict) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    messages::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(user = %updated.id, "email changed");
+        if !verified {
+            send_verification(&state, &updated, callback)?;
+        }
+        let cookies = match &current {
+            Some(c) => Some(CookieHeaders::session(
+                &state,
+                &c.found.session.token,
+                c.found.session.expires_at,
+                now,
+                c.dont_remember,
+            )?),
+            None => None,
+        };
+        return Ok(done(callback, Some(&updated), cookies));
+    }
+
+    if user.email_verified {
+        return Ok(done(callback, None, None));
+    }
+    let Some(updated) = state.db().mark_email_verified(&claims.email, now).await? else {
+        return Ok(refuse(callback, "user_not_found"));
+    };
+    tracing::info!(user = %updated.id, "email verified");
+    let mut cookies = None;
+    if state.config().lifecycle.auto_sign_in_after_verification {
+        let (token, expires_at, dont_remember) = match &current {
+            Some(c) if c.found.user.id == updated.id => (
+                c.found.session.token.clone(),
+                c.found.session.expires_at,
+                c.dont_remember,
+            ),
+            _ => {
+                let session = session::new_session(&state, &headers, &ip, &updated.id, true, now);
+                state.db().create_session(&session).await?;
+                (session.token, session.expires_at, false)
+            }
+        };
+        cookies = Some(CookieHeaders::session(
+            &state,
+            &token,
+            expires_at,
+            now,
+            dont_remember,
+        )?);
+    }
+    Ok(done(callback, None, cookies))
+}
+
+/// `POST /change-email {newEmail, callbackURL?}`: `{"status":true}` once the first mail of
+/// the configured flow is queued (see [`ChangeEmail`]); the email changes when the last
+/// link is followed.
+pub async fn change_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let now = state.now();
+    let current = session::require(&state, &headers, now).await?;
+    let mode = state.config().lifecycle.change_email;
+    if mode == ChangeEmail::Off {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            messages::CHANGE_EMAIL_IS_DISABLED,
+        ));
+    }
+    mail_required(&state)?;
+    let body = body.object(false, false)?;
+    let new_email = required_str(&body, "newEmail")?;
+    let callback = optional_str(&body, "callbackURL")?;
+    if let Some(callback) = callback {
+        state.check_redirect(callback)?;
+    }
+    if !is_valid_email(new_email) {
+        return Err(ApiError::validation(
+            "[body.newEmail] Invalid email address",
+        ));
+    }
+    let new_email = new_email.to_lowercase();
+    let user = &current.found.user;
+    if new_email == user.email {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            messages::EMAIL_IS_THE_SAME,
+        ));
+    }
+    if state.db().find_user_by_email(&new_email).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            messages::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
+        ));
+    }
+    let confirm_old = mode == ChangeEmail::ConfirmOld && user.email_verified;
+    let claims = EmailClaims {
+        email: user.email.clone(),
+        update_to: Some(new_email.clone()),
+        request_type: Some(
+            if confirm_old {
+                CHANGE_EMAIL_CONFIRMATION
+            } else {
+                CHANGE_EMAIL_VERIFICATION
+            }
+            .to_string(),
+        ),
+    };
+    let url = verification_link(&state, &claims, callback)?;
+    let (kind, to) = if confirm_old {
+        (MailKind::ChangeEmailConfirmation, user.email.clone())
+    } else {
+        (MailKind::VerifyEmail, new_email.clone())
+    };
+    state.mailer().send(Mail {
+        kind,
+        to,
+        user_id: user.id.clone(),
+        name: user.name.clone(),
+        email: if confirm_old {
+            user.email.clone()
+        } else {
+            new_email.clone()
+        },
+        new_email,
+        url,
+        expires_in: state.config().lifecycle.verification_expires_in,
+    });
+    tracing::info!(user = %user.id, confirm_old, "email change requested");
+    Ok(Json(json!({ "status": true })).into_response())
+}
