@@ -44,10 +44,20 @@ fn disabled(state: &AppState) -> Result<(), ApiError> {
     }
 }
 
-fn deleted(state: &AppState, headers: &HeaderMap, user_id: &str) -> Response {
+/// The answer to a deletion: cookies cleared, the edge told, then a redirect to `callback`
+/// or `{"success": true, "message": "User deleted"}`.
+fn deleted(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: &str,
+    callback: Option<&str>,
+) -> Response {
     tracing::info!(user = %user_id, "user deleted");
-    let mut response = CookieHeaders::clear(state)
-        .apply(Json(json!({ "success": true, "message": "User deleted" })));
+    let cookies = CookieHeaders::clear(state);
+    let mut response = match callback {
+        Some(callback) => cookies.apply(found(callback)),
+        None => cookies.apply(Json(json!({ "success": true, "message": "User deleted" }))),
+    };
     tell_edge_sessions_ended(state, headers, user_id, &mut response);
     response
 }
@@ -98,7 +108,7 @@ pub async fn delete_user(
             .delete_user(&user.id, Some(&identifier(token)), now)
             .await?
         {
-            Ok(deleted(&state, &headers, &user.id))
+            Ok(deleted(&state, &headers, &user.id, None))
         } else {
             Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -156,7 +166,7 @@ pub async fn delete_user(
         ));
     }
     state.db().delete_user(&user.id, None, now).await?;
-    Ok(deleted(&state, &headers, &user.id))
+    Ok(deleted(&state, &headers, &user.id, None))
 }
 
 /// `GET /delete-user/callback?token&callbackURL`: the mailed link, followed while signed in
@@ -192,17 +202,5 @@ pub async fn delete_user_callback(
             messages::INVALID_TOKEN,
         ));
     }
-    let response = deleted(&state, &headers, user_id);
-    Ok(match callback {
-        Some(callback) => {
-            let (mut parts, _) = response.into_parts();
-            let redirect = found(callback);
-            parts.status = redirect.status();
-            for (name, value) in redirect.headers() {
-                parts.headers.insert(name, value.clone());
-            }
-            Response::from_parts(parts, axum::body::Body::empty())
-        }
-        None => response,
-    })
+    Ok(deleted(&state, &headers, user_id, callback))
 }

@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use edgeauth_token::cookie::encode_uri_component;
 use serde_json::json;
 
@@ -17,7 +18,7 @@ use super::body::{is_valid_email, optional_str, required_str, RawBody};
 use super::client_ip::ClientIp;
 use super::error::{messages, ApiError};
 use super::redirect::{found, with_query};
-use super::session::{self, CookieHeaders, Lookup};
+use super::session::{self, CookieHeaders, Current, Lookup};
 use super::AppState;
 use crate::config::ChangeEmail;
 use crate::db::{DbError, User};
@@ -190,22 +191,51 @@ pub async fn verify_email(
         Lookup::Live(current) => Some(*current),
         _ => None,
     };
+    let step = Step {
+        state: &state,
+        callback,
+        current: current.as_ref(),
+        now,
+    };
+    match claims.update_to.as_deref() {
+        Some(update_to) => step.change_email(&claims, &user, update_to).await,
+        None => step.verify(&user, &headers, &ip).await,
+    }
+}
 
-    if let Some(update_to) = claims.update_to.as_deref() {
-        if current
-            .as_ref()
+/// One `verify-email` request, once its token is verified and its user found.
+struct Step<'a> {
+    state: &'a AppState,
+    callback: Option<&'a str>,
+    /// The caller's session, if signed in.
+    current: Option<&'a Current>,
+    now: DateTime<Utc>,
+}
+
+impl Step<'_> {
+    /// A step of an email change: the current address approved (mail the new one), or the
+    /// new address verified (change the email). The link is refused to a session of another
+    /// user.
+    async fn change_email(
+        &self,
+        claims: &EmailClaims,
+        user: &User,
+        update_to: &str,
+    ) -> Result<Response, ApiError> {
+        let (state, callback) = (self.state, self.callback);
+        if self
+            .current
             .is_some_and(|c| c.found.user.email != claims.email)
         {
             return Ok(refuse(callback, "unauthorized"));
         }
         if claims.request_type.as_deref() == Some(CHANGE_EMAIL_CONFIRMATION) {
-            // The current address approved: now verify the new one.
             let next = EmailClaims {
                 email: claims.email.clone(),
                 update_to: Some(update_to.to_string()),
                 request_type: Some(CHANGE_EMAIL_VERIFICATION.to_string()),
             };
-            let url = verification_link(&state, &next, callback)?;
+            let url = verification_link(state, &next, callback)?;
             state.mailer().send(Mail {
                 kind: MailKind::VerifyEmail,
                 to: update_to.to_string(),
@@ -216,14 +246,14 @@ pub async fn verify_email(
                 url,
                 expires_in: state.config().lifecycle.verification_expires_in,
             });
-            return Ok(done(callback, None, None).into_response());
+            return Ok(done(callback, None, None));
         }
         // The new address is verified by this very link; a legacy link (no request type)
         // leaves it unverified and mails a verification to it, as Better Auth does.
         let verified = claims.request_type.as_deref() == Some(CHANGE_EMAIL_VERIFICATION);
         let updated = match state
             .db()
-            .change_email(&claims.email, update_to, verified, now)
+            .change_email(&claims.email, update_to, verified, self.now)
             .await
         {
             Ok(Some(updated)) => updated,
@@ -238,51 +268,53 @@ pub async fn verify_email(
         };
         tracing::info!(user = %updated.id, "email changed");
         if !verified {
-            send_verification(&state, &updated, callback)?;
+            send_verification(state, &updated, callback)?;
         }
-        let cookies = match &current {
-            Some(c) => Some(CookieHeaders::session(
-                &state,
-                &c.found.session.token,
-                c.found.session.expires_at,
-                now,
-                c.dont_remember,
-            )?),
-            None => None,
-        };
-        return Ok(done(callback, Some(&updated), cookies));
+        let cookies = self.current.map(|c| self.session_cookie(c)).transpose()?;
+        Ok(done(callback, Some(&updated), cookies))
     }
 
-    if user.email_verified {
-        return Ok(done(callback, None, None));
-    }
-    let Some(updated) = state.db().mark_email_verified(&claims.email, now).await? else {
-        return Ok(refuse(callback, "user_not_found"));
-    };
-    tracing::info!(user = %updated.id, "email verified");
-    let mut cookies = None;
-    if state.config().lifecycle.auto_sign_in_after_verification {
-        let (token, expires_at, dont_remember) = match &current {
-            Some(c) if c.found.user.id == updated.id => (
-                c.found.session.token.clone(),
-                c.found.session.expires_at,
-                c.dont_remember,
-            ),
+    /// Plain verification: marks the address verified and, with auto sign-in, sets the
+    /// session cookie (the caller's session if it is this user's, else a new one).
+    async fn verify(
+        &self,
+        user: &User,
+        headers: &HeaderMap,
+        ip: &ClientIp,
+    ) -> Result<Response, ApiError> {
+        let (state, callback, now) = (self.state, self.callback, self.now);
+        if user.email_verified {
+            return Ok(done(callback, None, None));
+        }
+        let Some(updated) = state.db().mark_email_verified(&user.email, now).await? else {
+            return Ok(refuse(callback, "user_not_found"));
+        };
+        tracing::info!(user = %updated.id, "email verified");
+        if !state.config().lifecycle.auto_sign_in_after_verification {
+            return Ok(done(callback, None, None));
+        }
+        let cookies = match self.current {
+            Some(c) if c.found.user.id == updated.id => self.session_cookie(c)?,
             _ => {
-                let session = session::new_session(&state, &headers, &ip, &updated.id, true, now);
+                let session = session::new_session(state, headers, ip, &updated.id, true, now);
                 state.db().create_session(&session).await?;
-                (session.token, session.expires_at, false)
+                CookieHeaders::session(state, &session.token, session.expires_at, now, false)?
             }
         };
-        cookies = Some(CookieHeaders::session(
-            &state,
-            &token,
-            expires_at,
-            now,
-            dont_remember,
-        )?);
+        Ok(done(callback, None, Some(cookies)))
     }
-    Ok(done(callback, None, cookies))
+
+    /// The caller's session cookie again (its user changed).
+    fn session_cookie(&self, current: &Current) -> Result<CookieHeaders, ApiError> {
+        let session = &current.found.session;
+        CookieHeaders::session(
+            self.state,
+            &session.token,
+            session.expires_at,
+            self.now,
+            current.dont_remember,
+        )
+    }
 }
 
 /// `POST /change-email {newEmail, callbackURL?}`: `{"status":true}` once the first mail of
