@@ -791,6 +791,42 @@ async fn delete_user_with_password_or_fresh_session() {
         .await
         .unwrap();
     check(&reply, 200, None);
+
+    // Ten concurrent deletions of one account: exactly one deletes, the others find the
+    // session gone (401); no 5xx.
+    let third = email("delete-concurrent");
+    let mut racer = browser(&origin.url);
+    check(
+        &racer.sign_up("C", &third, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let mut client = racer.clone();
+            tokio::spawn(async move {
+                client
+                    .post("/api/auth/delete-user", &json!({ "password": PASSWORD }))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut deleted = 0;
+    for handle in handles {
+        let reply = handle.await.unwrap();
+        match reply.status.as_u16() {
+            200 => deleted += 1,
+            401 => {}
+            other => panic!("{other}: {}", reply.text),
+        }
+    }
+    assert_eq!(deleted, 1, "exactly one request deletes the account");
+    check(
+        &sign_in_fresh(&origin.url, &third, PASSWORD).await,
+        401,
+        Some("INVALID_EMAIL_OR_PASSWORD"),
+    );
     assert_eq!(
         fresh.get("/api/auth/get-session").await.unwrap().text,
         "null"
@@ -1194,4 +1230,94 @@ async fn open_redirects_are_refused_everywhere() {
         reply.header("location").unwrap(),
         "http://app.localhost:5173/r?error=INVALID_TOKEN"
     );
+}
+
+/// Operator templates replace the built-in texts file by file; a template with an unknown
+/// placeholder, or SMTP credentials over plain SMTP in production, stop the server at
+/// start-up with a message (and without printing the password).
+#[tokio::test]
+async fn operator_templates_and_refused_mail_settings() {
+    let dir = edgeauth_tests::scratch_dir("templates")
+        .unwrap()
+        .join(format!("ok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("verify-email.subject"),
+        "Confirm {{ email }} for {{app_name}}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("verify-email.txt"), "Open {{url}} now.\n").unwrap();
+    let smtp = SmtpServer::start().await.unwrap();
+    let templates = dir.display().to_string();
+    let origin = start(
+        &sqlite_url("templates"),
+        &smtp,
+        &[
+            ("EDGEAUTH_MAIL_TEMPLATES", &templates),
+            ("EDGEAUTH_VERIFICATION_ON_SIGN_UP", "on"),
+            ("EDGEAUTH_APP_NAME", "Acme"),
+        ],
+    );
+    let address = email("templates");
+    check(
+        &browser(&origin.url)
+            .sign_up("T", &address, PASSWORD)
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    let mail = one_mail(&smtp, &address, 1).await;
+    assert_eq!(mail.subject, format!("Confirm {address} for Acme"));
+    let link = mail.link("/verify-email?token=").unwrap();
+    assert_eq!(
+        mail.text.as_deref().unwrap().trim_end(),
+        format!("Open {link} now.")
+    );
+    // The HTML body was not replaced: the built-in one, with the same link.
+    assert!(mail
+        .html
+        .as_deref()
+        .unwrap()
+        .contains("Verify my email address"));
+    assert_eq!(mail.html_link("/verify-email?token=").unwrap(), link);
+
+    let typo = dir.with_file_name(format!("typo-{}", std::process::id()));
+    std::fs::create_dir_all(&typo).unwrap();
+    std::fs::write(
+        typo.join("reset-password.html"),
+        "<a href=\"{{ulr}}\">reset</a>",
+    )
+    .unwrap();
+    for (settings, expected) in [
+        (
+            vec![("EDGEAUTH_MAIL_TEMPLATES", typo.display().to_string())],
+            "ulr",
+        ),
+        (
+            vec![
+                ("EDGEAUTH_ENV", "production".to_string()),
+                (
+                    "EDGEAUTH_SMTP_URL",
+                    "smtp://mailer:hunter2-secret@mail.example.com:587".to_string(),
+                ),
+            ],
+            "plain SMTP",
+        ),
+    ] {
+        let mut command = std::process::Command::new(edgeauth_tests::edgeauth_bin().unwrap());
+        command
+            .arg("serve")
+            .env("BETTER_AUTH_SECRET", SECRET)
+            .env("DATABASE_URL", sqlite_url("refused-mail"))
+            .env("EDGEAUTH_LISTEN", "127.0.0.1:0");
+        for (name, value) in &settings {
+            command.env(name, value);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "started with {settings:?}: {stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "password printed: {stderr}");
+    }
 }

@@ -165,7 +165,10 @@ pub async fn delete_user(
             messages::SESSION_EXPIRED,
         ));
     }
-    state.db().delete_user(&user.id, None, now).await?;
+    if !state.db().delete_user(&user.id, None, now).await? {
+        // A concurrent request deleted the account first: this session is gone with it.
+        return Err(ApiError::unauthorized());
+    }
     Ok(deleted(&state, &headers, &user.id, None))
 }
 
