@@ -11,7 +11,9 @@ use clap::{Args, ValueEnum};
 
 mod lifecycle;
 
-pub use lifecycle::{ChangeEmail, DeleteUser, Lifecycle, LifecycleArgs, MailTransport};
+pub use lifecycle::{
+    smtp_tls, ChangeEmail, DeleteUser, Lifecycle, LifecycleArgs, MailTransport, SmtpTls,
+};
 
 /// Better Auth's hard-coded fallback secret. Accepted in development (with a warning) so a
 /// new user can start without configuring anything; refused in production.

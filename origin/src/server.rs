@@ -39,7 +39,7 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
         MailTransport::Log => tracing::warn!(
             "EDGEAUTH_SMTP_URL is not set: mail is printed to this log (development only)"
         ),
-        MailTransport::Smtp(_) => {}
+        MailTransport::Smtp { .. } => {}
     }
     Ok(AppState::new(config, db, passwords, keys, clock, mailer))
 }

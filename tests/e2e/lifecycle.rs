@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use edgeauth_origin::clock::ManualClock;
 use edgeauth_tests::{
-    AuthClient, InProcessOrigin, MailMessage, Origin, Postgres, Reply, SmtpServer,
+    AuthClient, InProcessOrigin, MailMessage, Origin, Postgres, Reply, SmtpServer, SmtpTlsMode,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -83,6 +83,14 @@ pub(crate) async fn mailed_reset_token(smtp: &SmtpServer, to: &str, nth: usize) 
             .link("/reset-password/")
             .unwrap(),
     )
+}
+
+/// A sign-up from a new browser.
+async fn sign_up_fresh(url: &str, address: &str) -> Reply {
+    browser(url)
+        .sign_up("New", address, PASSWORD)
+        .await
+        .unwrap()
 }
 
 /// A sign-in from a new browser.
@@ -1319,5 +1327,64 @@ async fn operator_templates_and_refused_mail_settings() {
         assert!(!out.status.success(), "started with {settings:?}: {stderr}");
         assert!(stderr.contains(expected), "{stderr}");
         assert!(!stderr.contains("hunter2"), "password printed: {stderr}");
+    }
+}
+
+/// Both TLS modes of `EDGEAUTH_SMTP_URL` against a listener with a certificate from a
+/// private CA named in `EDGEAUTH_SMTP_CA_FILE`: STARTTLS (`smtp://...?tls=required`) and
+/// implicit TLS (`smtps://`) deliver, with the credentials sent inside TLS. Without the CA
+/// file the certificate is not trusted: nothing is delivered and the failure is logged.
+#[tokio::test]
+async fn smtp_over_starttls_and_implicit_tls() {
+    let ca = SmtpServer::ca_file().display().to_string();
+    for mode in [SmtpTlsMode::StartTls, SmtpTlsMode::Implicit] {
+        let smtp = SmtpServer::start_tls(mode).await.unwrap();
+        let url = match mode {
+            SmtpTlsMode::StartTls => format!(
+                "smtp://mailer:tls-secret@127.0.0.1:{}?tls=required",
+                smtp.port()
+            ),
+            SmtpTlsMode::Implicit => format!("smtps://mailer:tls-secret@127.0.0.1:{}", smtp.port()),
+        };
+        for trusted in [true, false] {
+            let mut env = origin_env(&sqlite_url("smtp-tls"));
+            env.push(("EDGEAUTH_SMTP_URL", url.clone()));
+            if trusted {
+                env.push(("EDGEAUTH_SMTP_CA_FILE", ca.clone()));
+            }
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let origin = Origin::start(&env).unwrap();
+            let address = email("tls");
+            check(&sign_up_fresh(&origin.url, &address).await, 200, None);
+            let reply = browser(&origin.url)
+                .post(
+                    "/api/auth/request-password-reset",
+                    &json!({ "email": address }),
+                )
+                .await
+                .unwrap();
+            check(&reply, 200, None);
+            if trusted {
+                let mail = one_mail(&smtp, &address, 1).await;
+                assert!(mail.tls, "{mode:?}: delivered without TLS");
+                assert_eq!(mail.auth, Some(("mailer".into(), "tls-secret".into())));
+                assert!(mail.link("/reset-password/").is_ok());
+            } else {
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while !origin
+                    .process
+                    .log()
+                    .contains("mail delivery failed, will retry")
+                {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{mode:?}: {}",
+                        origin.process.log_tail()
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                assert!(smtp.messages_to(&address).is_empty(), "{mode:?}");
+            }
+        }
     }
 }

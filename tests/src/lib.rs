@@ -25,7 +25,7 @@ pub use upstream::{Upstream, UpstreamRequest};
 
 pub mod smtp;
 
-pub use smtp::{MailMessage, SmtpServer};
+pub use smtp::{MailMessage, SmtpServer, SmtpTlsMode};
 
 /// The repository root: the parent of the `tests/` crate.
 pub fn repo_root() -> PathBuf {

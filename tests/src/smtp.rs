@@ -8,10 +8,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use base64ct::{Base64, Encoding};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::TlsAcceptor;
 
 /// One message delivered to the [`SmtpServer`], with its envelope and decoded MIME parts.
 #[derive(Debug, Clone)]
@@ -22,6 +27,8 @@ pub struct MailMessage {
     pub rcpt_to: Vec<String>,
     /// The username and password, if the client authenticated (AUTH PLAIN or AUTH LOGIN).
     pub auth: Option<(String, String)>,
+    /// Whether the message (and the credentials) came over TLS.
+    pub tls: bool,
     /// The DATA as received, dot-unstuffed, line endings kept.
     pub raw: String,
     /// The top-level headers, unfolded, names as sent.
@@ -36,7 +43,12 @@ pub struct MailMessage {
 
 impl MailMessage {
     /// Parses the DATA of a message delivered with this envelope.
-    fn parse(envelope: (String, Vec<String>), auth: Option<(String, String)>, raw: String) -> Self {
+    fn parse(
+        envelope: (String, Vec<String>),
+        auth: Option<(String, String)>,
+        tls: bool,
+        raw: String,
+    ) -> Self {
         let (mail_from, rcpt_to) = envelope;
         let (headers, body) = split_headers(&raw);
         let subject = header(&headers, "Subject")
@@ -48,6 +60,7 @@ impl MailMessage {
             mail_from,
             rcpt_to,
             auth,
+            tls,
             raw,
             headers,
             subject,
@@ -131,8 +144,20 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Binds 127.0.0.1:0 and serves connections in background tasks of the current runtime.
+    /// Binds 127.0.0.1:0 and serves plain SMTP connections in background tasks of the
+    /// current runtime.
     pub async fn start() -> Result<SmtpServer> {
+        Self::start_with(None).await
+    }
+
+    /// [`SmtpServer::start`] with TLS in `mode`, under the certificate in
+    /// `tests/fixtures/smtp-tls/` (issued for `localhost` and `127.0.0.1` by the test CA in
+    /// `ca.pem`, which the client must be told to trust).
+    pub async fn start_tls(mode: SmtpTlsMode) -> Result<SmtpServer> {
+        Self::start_with(Some((mode, tls_acceptor()?))).await
+    }
+
+    async fn start_with(tls: Option<(SmtpTlsMode, TlsAcceptor)>) -> Result<SmtpServer> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .context("binding 127.0.0.1:0")?;
@@ -146,8 +171,9 @@ impl SmtpServer {
                 match listener.accept().await {
                     Ok((stream, _)) => {
                         let state = conn_state.clone();
+                        let tls = tls.clone();
                         connections.spawn(async move {
-                            if let Err(error) = serve(stream, &state).await {
+                            if let Err(error) = serve(stream, &state, tls).await {
                                 eprintln!("smtp test server: connection failed: {error:#}");
                             }
                         });
@@ -162,6 +188,11 @@ impl SmtpServer {
             port,
             accept,
         })
+    }
+
+    /// The test CA's certificate (PEM path) that issued the TLS listener's certificate.
+    pub fn ca_file() -> std::path::PathBuf {
+        crate::repo_root().join("tests/fixtures/smtp-tls/ca.pem")
     }
 
     /// The port the server listens on.
@@ -224,19 +255,58 @@ impl SmtpServer {
     }
 }
 
+/// How the TLS listener offers TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTlsMode {
+    /// Plain at first; `STARTTLS` is advertised and upgrades the connection.
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+}
+
+/// The listener's TLS configuration, from the committed test certificate and key.
+fn tls_acceptor() -> Result<TlsAcceptor> {
+    let dir = crate::repo_root().join("tests/fixtures/smtp-tls");
+    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .context("reading server.pem")?
+        .collect::<Result<Vec<_>, _>>()
+        .context("parsing server.pem")?;
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).context("reading server.key")?;
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         self.accept.abort();
     }
 }
 
-/// One client connection: its buffered read half and its write half.
-struct Conn {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+/// One client connection (plain or TLS): its buffered read half and its write half.
+struct Conn<S> {
+    reader: BufReader<ReadHalf<S>>,
+    writer: WriteHalf<S>,
 }
 
-impl Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    fn new(stream: S) -> Self {
+        let (read, writer) = tokio::io::split(stream);
+        Conn {
+            reader: BufReader::new(read),
+            writer,
+        }
+    }
+
+    /// The stream back, for the TLS upgrade. The client sends nothing after `STARTTLS`
+    /// until it has the 220, so no read-ahead is lost.
+    fn into_stream(self) -> S {
+        self.reader.into_inner().unsplit(self.writer)
+    }
+
     /// Reads one line (CRLF or bare LF) with its line ending; empty at end of stream.
     async fn raw_line(&mut self) -> Result<Vec<u8>> {
         let mut line = Vec::new();
@@ -321,19 +391,80 @@ fn path_arg(arg: &str, prefix: &str) -> Option<String> {
     Some(path.to_string())
 }
 
-/// One SMTP session.
-async fn serve(stream: TcpStream, state: &Mutex<State>) -> Result<()> {
-    let (read, writer) = stream.into_split();
-    let mut conn = Conn {
-        reader: BufReader::new(read),
-        writer,
-    };
+/// One connection: TLS first (implicit), or a plain session that may upgrade (STARTTLS).
+async fn serve(
+    stream: TcpStream,
+    state: &Mutex<State>,
+    tls: Option<(SmtpTlsMode, TlsAcceptor)>,
+) -> Result<()> {
+    match tls {
+        None => session(Conn::new(stream), state, Security::Plain)
+            .await
+            .map(|_| ()),
+        Some((SmtpTlsMode::Implicit, acceptor)) => {
+            let stream = acceptor.accept(stream).await.context("TLS handshake")?;
+            session(Conn::new(stream), state, Security::Implicit)
+                .await
+                .map(|_| ())
+        }
+        Some((SmtpTlsMode::StartTls, acceptor)) => {
+            let Some(conn) = session(Conn::new(stream), state, Security::OffersStartTls).await?
+            else {
+                return Ok(());
+            };
+            let stream = acceptor
+                .accept(conn.into_stream())
+                .await
+                .context("TLS handshake after STARTTLS")?;
+            session(Conn::new(stream), state, Security::Upgraded)
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+/// Where a session stands with TLS.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Security {
+    /// Plain, and staying so.
+    Plain,
+    /// Plain, offering STARTTLS.
+    OffersStartTls,
+    /// TLS from the first byte.
+    Implicit,
+    /// TLS after STARTTLS.
+    Upgraded,
+}
+
+impl Security {
+    fn is_tls(self) -> bool {
+        matches!(self, Security::Implicit | Security::Upgraded)
+    }
+}
+
+/// One SMTP session on `conn`; the connection back when the client asked for STARTTLS (a
+/// new session then starts over TLS, forgetting everything, as RFC 3207 requires).
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    mut conn: Conn<S>,
+    state: &Mutex<State>,
+    security: Security,
+) -> Result<Option<Conn<S>>> {
     let (mut auth, mut mail_from, mut rcpt_to) = (None, None::<String>, Vec::new());
-    conn.reply("220 localhost ESMTP test").await?;
+    // After STARTTLS the client speaks first (EHLO again); elsewhere the server greets.
+    if security != Security::Upgraded {
+        conn.reply("220 localhost ESMTP test").await?;
+    }
     while let Some(line) = conn.line().await? {
         let (verb, arg) = split_verb(&line);
         let answer = match verb.as_str() {
+            "EHLO" if security == Security::OffersStartTls => {
+                "250-localhost\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250-8BITMIME\r\n250 SMTPUTF8"
+            }
             "EHLO" => "250-localhost\r\n250-AUTH PLAIN LOGIN\r\n250-8BITMIME\r\n250 SMTPUTF8",
+            "STARTTLS" if security == Security::OffersStartTls => {
+                conn.reply("220 2.0.0 Ready to start TLS").await?;
+                return Ok(Some(conn));
+            }
             "HELO" => "250 localhost",
             "AUTH" => match conn.auth(arg).await? {
                 Ok(credentials) => {
@@ -372,7 +503,8 @@ async fn serve(stream: TcpStream, state: &Mutex<State>) -> Result<()> {
                     mail_from.take().unwrap_or_default(),
                     std::mem::take(&mut rcpt_to),
                 );
-                let message = MailMessage::parse(envelope, auth.clone(), raw);
+                let message =
+                    MailMessage::parse(envelope, auth.clone(), security.is_tls(), raw);
                 lock(state).messages.push(message);
                 "250 2.0.0 OK queued"
             }
@@ -381,12 +513,12 @@ async fn serve(stream: TcpStream, state: &Mutex<State>) -> Result<()> {
                 "250 2.0.0 OK"
             }
             "NOOP" => "250 2.0.0 OK",
-            "QUIT" => return conn.reply("221 Bye").await,
+            "QUIT" => return conn.reply("221 Bye").await.map(|()| None),
             _ => "502 5.5.2 Command not recognized",
         };
         conn.reply(answer).await?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The first header named `name` (any case).
@@ -620,7 +752,7 @@ mod tests {
                    --b1\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
                    Go https://x.test/v?t=3D1&u=3D2 now\r\n--b1\r\nContent-Type: text/html\r\n\r\n\
                    <a href=\"https://x.test/v?t=1&amp;u=2\">go</a>\r\n--b1--\r\n";
-        let m = MailMessage::parse(("a@x".into(), vec!["b@x".into()]), None, raw.into());
+        let m = MailMessage::parse(("a@x".into(), vec!["b@x".into()]), None, false, raw.into());
         assert_eq!(
             (m.subject.as_str(), m.text.as_deref()),
             ("Hi", Some("Go https://x.test/v?t=1&u=2 now"))

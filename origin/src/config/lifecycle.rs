@@ -45,6 +45,11 @@ pub struct LifecycleArgs {
     #[arg(long, env = "EDGEAUTH_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
 
+    /// A PEM file of extra certificate authorities to trust for the SMTP server's TLS
+    /// certificate (a relay with a private CA); the public roots stay trusted too.
+    #[arg(long, env = "EDGEAUTH_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+
     /// The sender of outgoing mail, e.g. `Example <no-reply@example.com>`.
     #[arg(
         long,
@@ -155,8 +160,14 @@ impl fmt::Debug for LifecycleArgs {
 /// Where mail goes.
 #[derive(Clone, PartialEq, Eq)]
 pub enum MailTransport {
-    /// An SMTP server (the URL holds credentials: never printed).
-    Smtp(String),
+    /// An SMTP server (the URL holds credentials: never printed), and the PEM of extra
+    /// certificate authorities to trust (`EDGEAUTH_SMTP_CA_FILE`).
+    Smtp {
+        /// `EDGEAUTH_SMTP_URL`.
+        url: String,
+        /// The contents of `EDGEAUTH_SMTP_CA_FILE`.
+        extra_roots: Option<Vec<u8>>,
+    },
     /// Development: printed to the log, links included.
     Log,
     /// Production without SMTP: no mail, and the flows that need it are off.
@@ -166,7 +177,7 @@ pub enum MailTransport {
 impl fmt::Debug for MailTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            MailTransport::Smtp(_) => "Smtp(<redacted>)",
+            MailTransport::Smtp { .. } => "Smtp(<redacted>)",
             MailTransport::Log => "Log",
             MailTransport::Disabled => "Disabled",
         })
@@ -215,7 +226,16 @@ impl Lifecycle {
         let transport = match args.smtp_url.as_deref().map(str::trim) {
             Some(url) if !url.is_empty() => {
                 check_smtp_url(url, production)?;
-                MailTransport::Smtp(url.to_string())
+                let extra_roots = match &args.smtp_ca_file {
+                    Some(path) => Some(std::fs::read(path).map_err(|e| {
+                        ConfigError::Mail(format!("EDGEAUTH_SMTP_CA_FILE {}: {e}", path.display()))
+                    })?),
+                    None => None,
+                };
+                MailTransport::Smtp {
+                    url: url.to_string(),
+                    extra_roots,
+                }
             }
             _ if production => MailTransport::Disabled,
             _ => MailTransport::Log,
@@ -282,30 +302,58 @@ impl Lifecycle {
 /// Longest lifetime of an emailed link, in seconds (7 days).
 pub const MAX_LINK_LIFETIME: u64 = 7 * 24 * 3600;
 
+/// How an SMTP URL asks for TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://...?tls=required`: STARTTLS, refusing to go on without it.
+    Required,
+    /// `smtp://...?tls=opportunistic`: STARTTLS when the server offers it.
+    Opportunistic,
+    /// `smtp://`: none.
+    None,
+}
+
+/// The TLS mode and host of an SMTP URL, as lettre reads it.
+pub fn smtp_tls(url: &str) -> Result<(SmtpTls, String), String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("no host")?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let tls = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    let mode = match (parsed.scheme(), tls.as_deref()) {
+        ("smtps", _) => SmtpTls::Implicit,
+        ("smtp", None) => SmtpTls::None,
+        ("smtp", Some("required")) => SmtpTls::Required,
+        ("smtp", Some("opportunistic")) => SmtpTls::Opportunistic,
+        (scheme, tls) => {
+            return Err(format!(
+                "expected smtps://, or smtp:// with an optional ?tls=required|opportunistic; got {scheme}:// with tls={tls:?}"
+            ))
+        }
+    };
+    Ok((mode, host))
+}
+
 /// Refuses an SMTP URL lettre cannot use, and in production one that would send the
-/// password in the clear.
+/// password where it can be read (plain SMTP, or STARTTLS only if offered).
 fn check_smtp_url(url: &str, production: bool) -> Result<(), ConfigError> {
     let invalid = |why: &str| ConfigError::Mail(format!("EDGEAUTH_SMTP_URL: {why}"));
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| invalid("expected smtp://... or smtps://..."))?;
-    let tls_query = rest
-        .split_once('?')
-        .map(|(_, q)| q.split('&').any(|p| p == "tls=required"));
-    match scheme {
-        "smtps" => {}
-        "smtp" => {
-            let authority = rest.split(['/', '?']).next().unwrap_or_default();
-            let has_password = authority
-                .rsplit_once('@')
-                .is_some_and(|(userinfo, _)| userinfo.contains(':'));
-            if production && has_password && tls_query != Some(true) {
-                return Err(invalid(
-                    "credentials over plain SMTP; use smtps:// or ?tls=required",
-                ));
-            }
-        }
-        _ => return Err(invalid("expected smtp://... or smtps://...")),
+    let (mode, _) = smtp_tls(url).map_err(|e| invalid(&e))?;
+    let has_password = url::Url::parse(url)
+        .map(|u| u.password().is_some())
+        .unwrap_or(false);
+    if production && has_password && matches!(mode, SmtpTls::None | SmtpTls::Opportunistic) {
+        return Err(invalid(
+            "credentials over plain SMTP; use smtps:// or ?tls=required",
+        ));
     }
     lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
         .map(|_| ())
@@ -325,5 +373,17 @@ mod tests {
         assert!(check_smtp_url("smtp://u:p@mail.example.com:587", true).is_err());
         assert!(check_smtp_url("http://mail.example.com", false).is_err());
         assert!(check_smtp_url("mail.example.com", false).is_err());
+        assert!(check_smtp_url("smtp://u:p@mail.example.com?tls=opportunistic", true).is_err());
+        assert!(check_smtp_url("smtp://mail.example.com?tls=sometimes", false).is_err());
+        let host = |url| smtp_tls(url).unwrap();
+        assert_eq!(
+            host("smtps://u:p@mail.example.com"),
+            (SmtpTls::Implicit, "mail.example.com".to_string())
+        );
+        assert_eq!(
+            host("smtp://127.0.0.1:2525?tls=required"),
+            (SmtpTls::Required, "127.0.0.1".to_string())
+        );
+        assert_eq!(host("smtp://[::1]:25"), (SmtpTls::None, "::1".to_string()));
     }
 }

@@ -7,7 +7,9 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{Mail, MailError, Rendered};
-use crate::config::{Lifecycle, MailTransport};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+
+use crate::config::{smtp_tls, Lifecycle, MailTransport, SmtpTls};
 
 /// How long one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -40,12 +42,26 @@ impl Transport {
         match &config.transport {
             MailTransport::Disabled => Ok(None),
             MailTransport::Log => Ok(Some(Transport::Log)),
-            MailTransport::Smtp(url) => {
-                let client = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| MailError::Transport(e.to_string()))?
-                    .timeout(Some(SMTP_TIMEOUT))
-                    .build()
-                    .into();
+            MailTransport::Smtp { url, extra_roots } => {
+                let transport_error =
+                    |e: lettre::transport::smtp::Error| MailError::Transport(e.to_string());
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(transport_error)?
+                    .timeout(Some(SMTP_TIMEOUT));
+                if let Some(pem) = extra_roots {
+                    let (mode, host) = smtp_tls(url).map_err(MailError::Transport)?;
+                    let parameters = TlsParameters::builder(host)
+                        .add_root_certificate(Certificate::from_pem(pem).map_err(transport_error)?)
+                        .build_rustls()
+                        .map_err(transport_error)?;
+                    builder = builder.tls(match mode {
+                        SmtpTls::Implicit => Tls::Wrapper(parameters),
+                        SmtpTls::Required => Tls::Required(parameters),
+                        SmtpTls::Opportunistic => Tls::Opportunistic(parameters),
+                        SmtpTls::None => Tls::None,
+                    });
+                }
+                let client = builder.build().into();
                 let from = config
                     .mail_from
                     .parse()
