@@ -1388,3 +1388,53 @@ async fn smtp_over_starttls_and_implicit_tls() {
         }
     }
 }
+
+/// Graceful shutdown delivers what is queued: a reset mail waiting out a retry when
+/// SIGTERM arrives still reaches the SMTP server before the origin exits (cleanly).
+#[tokio::test]
+async fn queued_mail_survives_a_graceful_shutdown() {
+    let smtp = SmtpServer::start().await.unwrap();
+    let mut origin = start(&sqlite_url("drain"), &smtp, &[]);
+    let address = email("drain");
+    check(&sign_up_fresh(&origin.url, &address).await, 200, None);
+    smtp.fail_next(1);
+    let reply = browser(&origin.url)
+        .post(
+            "/api/auth/request-password-reset",
+            &json!({ "email": address }),
+        )
+        .await
+        .unwrap();
+    check(&reply, 200, None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !origin
+        .process
+        .log()
+        .contains("mail delivery failed, will retry")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            origin.process.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(smtp.messages_to(&address).is_empty());
+    // The SMTP listener runs on this test's runtime: stop the origin from another thread.
+    let stopped = tokio::task::spawn_blocking(move || {
+        let status = origin.process.terminate(Duration::from_secs(40)).unwrap();
+        (status, origin)
+    });
+    let mail = one_mail(&smtp, &address, 1).await;
+    assert!(mail.link("/reset-password/").is_ok());
+    let (status, origin) = stopped.await.unwrap();
+    assert!(
+        status.success(),
+        "{status:?}: {}",
+        origin.process.log_tail()
+    );
+    assert!(!origin
+        .process
+        .log()
+        .contains("stopping with mail still undelivered"));
+}

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -44,11 +45,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let db = state.db().clone();
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "edgeauth origin listening");
-    http::serve(listener, http::app(state), shutdown_signal()).await?;
+    http::serve(listener, http::app(state.clone()), shutdown_signal()).await?;
+    // Mail queued by the last requests (a reset link, say) still goes out, retries
+    // included, within MAIL_DRAIN_TIMEOUT.
+    let left = state.drain(MAIL_DRAIN_TIMEOUT).await;
+    if left > 0 {
+        tracing::warn!(left, "stopping with mail still undelivered");
+    }
     db.close().await;
     tracing::info!("edgeauth origin stopped");
     Ok(())
 }
+
+/// How long a stopping origin waits for queued mail (longer than one mail's retries,
+/// 1 + 2 + 4 + 8 s).
+const MAIL_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 async fn shutdown_signal() {

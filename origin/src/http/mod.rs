@@ -175,6 +175,18 @@ impl AppState {
         });
     }
 
+    /// Graceful shutdown, once no request is served any more: waits for the background
+    /// tasks, then for the mail queue, together at most `timeout`. Returns the mails still
+    /// pending (given up on).
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Every permit back means no background task is running.
+        let all = u32::try_from(BACKGROUND_TASKS).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout_at(deadline, self.0.background.acquire_many(all)).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.mailer().drain(left).await
+    }
+
     /// The public URL of an auth endpoint: `BETTER_AUTH_URL` + `/api/auth` + `path`, as
     /// Better Auth builds email links. Never from request headers, so a forged `Host` cannot
     /// point a mailed link elsewhere.

@@ -9,6 +9,7 @@
 mod templates;
 mod transport;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,20 +98,49 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Mailer {
     queue: Option<mpsc::Sender<Mail>>,
+    /// Mails queued or being delivered (retries included), for [`Mailer::drain`].
+    pending: Arc<AtomicUsize>,
 }
 
 impl Mailer {
     /// Starts the delivery task for the configured transport (none when mail is disabled).
     /// Must run inside the tokio runtime.
     pub fn start(config: &Lifecycle) -> Result<Self, MailError> {
+        let pending = Arc::new(AtomicUsize::new(0));
         let Some(transport) = Transport::from_config(config)? else {
-            return Ok(Mailer { queue: None });
+            return Ok(Mailer {
+                queue: None,
+                pending,
+            });
         };
         let templates = Templates::load(config.mail_templates.as_deref())?;
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let app_name = config.app_name.clone();
-        tokio::spawn(deliver_all(receiver, transport, templates, app_name));
-        Ok(Mailer { queue: Some(queue) })
+        tokio::spawn(deliver_all(
+            receiver,
+            transport,
+            templates,
+            app_name,
+            pending.clone(),
+        ));
+        Ok(Mailer {
+            queue: Some(queue),
+            pending,
+        })
+    }
+
+    /// Waits until every queued mail is delivered or given up on, at most `timeout`
+    /// (graceful shutdown: a reset link requested just before a deploy still goes out).
+    /// Returns how many were still pending.
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = self.pending.load(Ordering::Acquire);
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Whether mail is sent at all (false in production without SMTP).
@@ -124,7 +154,9 @@ impl Mailer {
             return;
         };
         let (kind, user) = (mail.kind.name(), mail.user_id.clone());
+        self.pending.fetch_add(1, Ordering::AcqRel);
         if queue.try_send(mail).is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!(kind, %user, "mail queue full or closed: mail dropped");
         }
     }
@@ -135,6 +167,7 @@ async fn deliver_all(
     transport: Transport,
     templates: Templates,
     app_name: String,
+    pending: Arc<AtomicUsize>,
 ) {
     let transport = Arc::new(transport);
     let templates = Arc::new(templates);
@@ -143,8 +176,12 @@ async fn deliver_all(
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let (transport, templates, app_name) =
-            (transport.clone(), templates.clone(), app_name.clone());
+        let (transport, templates, app_name, pending) = (
+            transport.clone(),
+            templates.clone(),
+            app_name.clone(),
+            pending.clone(),
+        );
         tokio::spawn(async move {
             let expires = human_duration(mail.expires_in);
             let rendered = templates.render(
@@ -159,6 +196,7 @@ async fn deliver_all(
                 },
             );
             deliver_with_retries(&transport, &mail, &rendered).await;
+            pending.fetch_sub(1, Ordering::AcqRel);
             drop(slot);
         });
     }
