@@ -85,6 +85,30 @@ pub(crate) async fn mailed_reset_token(smtp: &SmtpServer, to: &str, nth: usize) 
     )
 }
 
+/// Waits (up to 20 s) until the origin's log contains `needle`.
+async fn wait_for_log(origin: &Origin, needle: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !origin.process.log().contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{needle:?} never logged: {}",
+            origin.process.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `POST /request-password-reset {email}` from a new browser.
+async fn request_reset(url: &str, address: &str) -> Reply {
+    browser(url)
+        .post(
+            "/api/auth/request-password-reset",
+            &json!({ "email": address }),
+        )
+        .await
+        .unwrap()
+}
+
 /// A sign-up from a new browser.
 async fn sign_up_fresh(url: &str, address: &str) -> Reply {
     browser(url)
@@ -1089,18 +1113,7 @@ async fn delivery_retries_and_failures() {
         .await
         .unwrap();
     check(&reply, 200, None);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !origin
-        .process
-        .log()
-        .contains("mail delivery failed, will retry")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no delivery failure logged"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_log(&origin, "mail delivery failed, will retry").await;
     let log = origin.process.log();
     assert!(!log.contains("reset-password/"), "link in the log");
     assert!(!log.contains(&format!("{port}/")), "SMTP URL in the log");
@@ -1123,15 +1136,7 @@ async fn development_log_transport_and_production_without_smtp() {
         200,
         None,
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !dev.process.log().contains("/api/auth/verify-email?token=") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}",
-            dev.process.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_log(&dev, "/api/auth/verify-email?token=").await;
     assert!(dev.process.log().contains(&address));
 
     let mut env = origin_env(&sqlite_url("prodmail"));
@@ -1356,13 +1361,7 @@ async fn smtp_over_starttls_and_implicit_tls() {
             let origin = Origin::start(&env).unwrap();
             let address = email("tls");
             check(&sign_up_fresh(&origin.url, &address).await, 200, None);
-            let reply = browser(&origin.url)
-                .post(
-                    "/api/auth/request-password-reset",
-                    &json!({ "email": address }),
-                )
-                .await
-                .unwrap();
+            let reply = request_reset(&origin.url, &address).await;
             check(&reply, 200, None);
             if trusted {
                 let mail = one_mail(&smtp, &address, 1).await;
@@ -1370,19 +1369,7 @@ async fn smtp_over_starttls_and_implicit_tls() {
                 assert_eq!(mail.auth, Some(("mailer".into(), "tls-secret".into())));
                 assert!(mail.link("/reset-password/").is_ok());
             } else {
-                let deadline = std::time::Instant::now() + Duration::from_secs(20);
-                while !origin
-                    .process
-                    .log()
-                    .contains("mail delivery failed, will retry")
-                {
-                    assert!(
-                        std::time::Instant::now() < deadline,
-                        "{mode:?}: {}",
-                        origin.process.log_tail()
-                    );
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                wait_for_log(&origin, "mail delivery failed, will retry").await;
                 assert!(smtp.messages_to(&address).is_empty(), "{mode:?}");
             }
         }
@@ -1398,27 +1385,9 @@ async fn queued_mail_survives_a_graceful_shutdown() {
     let address = email("drain");
     check(&sign_up_fresh(&origin.url, &address).await, 200, None);
     smtp.fail_next(1);
-    let reply = browser(&origin.url)
-        .post(
-            "/api/auth/request-password-reset",
-            &json!({ "email": address }),
-        )
-        .await
-        .unwrap();
+    let reply = request_reset(&origin.url, &address).await;
     check(&reply, 200, None);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !origin
-        .process
-        .log()
-        .contains("mail delivery failed, will retry")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}",
-            origin.process.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_log(&origin, "mail delivery failed, will retry").await;
     assert!(smtp.messages_to(&address).is_empty());
     // The SMTP listener runs on this test's runtime: stop the origin from another thread.
     let stopped = tokio::task::spawn_blocking(move || {
