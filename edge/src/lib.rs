@@ -49,7 +49,7 @@
 //!
 //! | what | bound |
 //! |---|---|
-//! | revocation through the edge (sign-out, revoke-*, change-password with `revokeOtherSessions`, delete-user) | immediate in the isolate that saw it; other isolates and locations as soon as KV propagates the marker (KV is eventually consistent, typically within 60 s) |
+//! | revocation through the edge (sign-out, revoke-*, change-password with `revokeOtherSessions`, password reset, account deletion) | immediate in the isolate that saw it; other isolates and locations as soon as KV propagates the marker (KV is eventually consistent, typically within 60 s) |
 //! | a session ended directly at the origin, presented as a cookie or bearer session value | refused within `SESSION_CACHE_TTL` (default 60 s) |
 //! | a JWT whose session (`sid`) ended directly at the origin | refused within `SESSION_CACHE_TTL` while the origin answers; otherwise at its `exp` |
 //! | a JWT without `sid` | valid until `exp` unless a user marker (all-session revocation) refuses it |

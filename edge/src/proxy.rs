@@ -210,20 +210,7 @@ pub async fn auth_api(
     }
 
     if let (Some(revoking), Some((caller, target_sid))) = (revoking, before) {
-        let status = response.status_code();
-        let answer: Option<Value> = if revocation::needs_response_body(sub_path) {
-            // Read the (small) answer, then hand the client an identical response.
-            let bytes = response.bytes().await?;
-            let json = serde_json::from_slice(&bytes).ok();
-            let headers = copy_headers_except(response.headers(), &BODY_FRAMING)?;
-            response = Response::from_bytes(bytes)?
-                .with_status(status)
-                .with_headers(headers);
-            json
-        } else {
-            None
-        };
-        if revocation::confirmed(sub_path, status, answer.as_ref()) {
+        if revocation::confirmed(response.status_code()) {
             let effects =
                 revocation::effects(&revoking, caller.as_ref(), target_sid.as_deref(), cx.now);
             auth::apply(cx, &effects).await;
@@ -231,10 +218,6 @@ pub async fn auth_api(
     }
     Ok(response)
 }
-
-/// Headers that describe a body as it was sent, not as it was read (fetch decodes
-/// `Content-Encoding`): dropped when a read body is sent on.
-const BODY_FRAMING: [&str; 2] = ["content-length", "content-encoding"];
 
 /// A mutable copy of `headers` without the names in `except` (every `Set-Cookie` kept).
 fn copy_headers_except(

@@ -12,7 +12,7 @@
 //! | `POST /revoke-sessions` | all the caller's sessions | `revoked:user:<userId>` = `<now>`, and the caller's `revoked:sid` |
 //! | `POST /revoke-other-sessions` | all but the caller's | `revoked:user:<userId>` = `<now> <callerSessionId>` |
 //! | `POST /change-password {revokeOtherSessions: true}` | all (a new one replaces the caller's) | `revoked:user:<userId>` = `<now>`, and the caller's `revoked:sid` |
-//! | `POST /delete-user` (unless it only sent a verification mail), `GET /delete-user/callback` | all | `revoked:user:<userId>` = `<now>`, and the caller's `revoked:sid` |
+//! | `POST /reset-password`, `POST /delete-user` (unless it only mailed a link), `GET /delete-user/callback` | all | `revoked:user:<userId>` = `<now>`, the user named by the origin's answer ([`REVOKED_USER_HEADER`]) |
 //!
 //! The session id and user behind the call are learnt *before* forwarding it, by resolving
 //! the caller's credential (cache, else the origin); for `revoke-session`, the body's token
@@ -217,31 +217,16 @@ pub fn revocation(method: &str, sub_path: &str, body: Option<&Value>) -> Option<
             Some(Value::String(s)) if s == "true" => Some(Revocation::AllSessions),
             _ => None,
         },
-        ("POST", "/delete-user") | ("GET", "/delete-user/callback") => {
-            Some(Revocation::AllSessions)
-        }
+        // Password reset and account deletion (`delete-user`, `delete-user/callback`) are
+        // not listed: the origin names the user in its answer ([`REVOKED_USER_HEADER`]),
+        // only when sessions really ended (a deletion may only have mailed a link).
         _ => None,
     }
 }
 
-/// Whether the origin's answer must be read to confirm the revocation (`delete-user` may
-/// only have sent a verification mail).
-pub fn needs_response_body(sub_path: &str) -> bool {
-    sub_path == "/delete-user"
-}
-
-/// Whether the origin's answer (status, and the JSON body when [`needs_response_body`])
-/// says the revocation happened. `delete-user/callback` redirects on success.
-pub fn confirmed(sub_path: &str, status: u16, body: Option<&Value>) -> bool {
-    match sub_path {
-        "/delete-user" => {
-            (200..300).contains(&status)
-                && body.and_then(|b| b.get("message")).and_then(Value::as_str)
-                    != Some("Verification email sent")
-        }
-        "/delete-user/callback" => (200..400).contains(&status),
-        _ => (200..300).contains(&status),
-    }
+/// Whether the origin's status says the revocation happened.
+pub fn confirmed(status: u16) -> bool {
+    (200..300).contains(&status)
 }
 
 /// The caller of an auth API call, as resolved before forwarding it.
@@ -577,14 +562,6 @@ mod tests {
             );
         }
         assert_eq!(revocation("POST", "/change-password", None), None);
-        assert_eq!(
-            revocation("POST", "/delete-user", None),
-            Some(Revocation::AllSessions)
-        );
-        assert_eq!(
-            revocation("GET", "/delete-user/callback", None),
-            Some(Revocation::AllSessions)
-        );
         for (method, path) in [
             ("GET", "/sign-out"),
             ("post", "/sign-out"),
@@ -593,6 +570,10 @@ mod tests {
             ("GET", "/get-session"),
             ("POST", "/update-user"),
             ("GET", "/delete-user"),
+            // Named by the origin's answer instead.
+            ("POST", "/delete-user"),
+            ("GET", "/delete-user/callback"),
+            ("POST", "/reset-password"),
         ] {
             assert_eq!(
                 revocation(method, path, Some(&token)),
@@ -608,21 +589,11 @@ mod tests {
 
     #[test]
     fn confirmation_needs_success_from_the_origin() {
-        assert!(confirmed("/sign-out", 200, None));
-        assert!(!confirmed("/revoke-sessions", 401, None));
-        assert!(!confirmed("/change-password", 400, None));
-        assert!(!confirmed("/revoke-session", 302, None));
-        assert!(!confirmed("/revoke-session", 503, None));
-        let deleted = json!({"success": true, "message": "User deleted"});
-        let mailed = json!({"success": true, "message": "Verification email sent"});
-        assert!(confirmed("/delete-user", 200, Some(&deleted)));
-        assert!(confirmed("/delete-user", 200, None));
-        assert!(!confirmed("/delete-user", 200, Some(&mailed)));
-        assert!(!confirmed("/delete-user", 400, Some(&deleted)));
-        assert!(confirmed("/delete-user/callback", 302, None));
-        assert!(!confirmed("/delete-user/callback", 404, None));
-        assert!(needs_response_body("/delete-user"));
-        assert!(!needs_response_body("/sign-out"));
+        assert!(confirmed(200));
+        assert!(!confirmed(401));
+        assert!(!confirmed(400));
+        assert!(!confirmed(302));
+        assert!(!confirmed(503));
     }
 
     #[test]
