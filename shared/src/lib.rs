@@ -7,7 +7,9 @@
 //!   with the `sign` feature ([`jwt`]);
 //! - Ed25519 JWKs and key sets in Better Auth's `/jwks` shape ([`jwk`]);
 //! - the validation policy and verified claims ([`claims`]);
-//! - Better Auth's signed session cookie value, HMAC-SHA256 ([`cookie`]).
+//! - Better Auth's signed session cookie value, HMAC-SHA256 ([`cookie`]);
+//! - the wire contract between the edge and the origin: header and cookie names, which
+//!   credential a request presents, one path normalisation ([`wire`]).
 //!
 //! The crate is `no_std` + `alloc`, does no I/O and never reads a clock: `now` (unix seconds)
 //! is always an argument.
@@ -39,6 +41,7 @@ mod error;
 mod json;
 pub mod jwk;
 pub mod jwt;
+pub mod wire;
 
 pub use claims::{Validation, VerifiedClaims};
 pub use error::{ClaimError, Error};
