@@ -4,28 +4,34 @@
 //! passwords, writes the database and mints tokens; it speaks Better Auth's HTTP API under
 //! `/api/auth`.
 //!
-//! Layout:
-//! - [`cli`]: the `edgeauth` command line (`serve`, `migrate`, `keys`, `token verify`);
-//! - [`config`]: environment and flags, validated once;
-//! - [`db`]: Better Auth's schema on PostgreSQL or SQLite; all SQL lives there;
-//! - [`http`]: the axum application (`app`) and the server loop (`serve`);
-//! - [`password`]: argon2id (and Better Auth's scrypt), policy, the bounded hashing pool;
-//! - [`keys`]: JWT signing keys as Better Auth stores them; [`signing`]: which key signs;
-//! - [`ids`]: random ids and tokens;
-//! - [`mail`]: templates and the background delivery queue (SMTP or the development log);
-//! - [`email_token`]: Better Auth's stateless email verification token;
-//! - [`server`]: assembling the app state from `serve`'s arguments;
-//! - [`clock`]: the one place that reads the wall clock.
+//! Layout (every import points down this list, from the entry points to the shared core):
+//!
+//! ```text
+//! cli/        the `edgeauth` command line (serve, migrate, keys, token verify)
+//! app/        AppState, assembling it (prepare), the router merging every feature
+//! features/   one module per capability: its routes, rate-limit rules, revocation effects
+//! http/       plumbing: errors as responses, cookies, redirects, extractors, middleware
+//! auth/       the domain, free of HTTP: sign-in (a method yields a user, one step issues
+//!             the session), Better Auth's email token
+//! rate_limit/ rules, algorithm, memory store, the limiter with its database fallback
+//! password/   argon2id and Better Auth's scrypt, policy, the bounded hashing pool
+//! keys/       JWT signing keys in Better Auth's jwks format, the key set, minting
+//! mail/       templates and the background delivery queue
+//! db/         Better Auth's schema on PostgreSQL or SQLite: all SQL lives there
+//! config/     environment and flags, validated once
+//! ids, clock  random ids and tokens; the one place that reads the wall clock
+//! ```
 
+pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
-pub mod email_token;
+pub mod features;
 pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod mail;
 pub mod password;
-pub mod server;
-pub mod signing;
+pub mod rate_limit;

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{resolve_secret, CommonArgs, Environment};
 use crate::db::Db;
-use crate::signing;
+use crate::keys;
 
 /// Options of `edgeauth migrate`.
 #[derive(Debug, Args)]
@@ -53,7 +53,7 @@ pub fn keys(command: KeysCommand) -> ExitCode {
             let secret = resolve_secret(args.common.secret.as_deref(), args.env)?;
             let db = Db::connect(args.common.database_url.as_deref())?;
             db.migrate().await?;
-            let kid = signing::rotate(&db, &secret, SystemClock.now()).await?;
+            let kid = keys::rotate(&db, &secret, SystemClock.now()).await?;
             println!("{kid}");
             tracing::info!(kid = %kid, "new JWT signing key; previous keys retired");
             Ok(())

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::app;
 use crate::clock::SystemClock;
 use crate::config::{Config, ServeArgs, DEFAULT_SECRET};
 use crate::http;
-use crate::server;
 
 /// Starts the server and runs until SIGINT or SIGTERM. A configuration the server must not
 /// run with (a missing or weak secret in production, a bad URL) exits 2 before anything
@@ -30,7 +30,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let state = server::prepare(&args, Arc::new(SystemClock)).await?;
+    let state = app::prepare(&args, Arc::new(SystemClock)).await?;
     let config = state.config();
     tracing::info!(
         database = state.db().dialect(),
@@ -45,7 +45,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let db = state.db().clone();
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "edgeauth origin listening");
-    http::serve(listener, http::app(state.clone()), shutdown_signal()).await?;
+    http::serve(listener, app::router(state.clone()), shutdown_signal()).await?;
     // Mail queued by the last requests (a reset link, say) still goes out, retries
     // included, within MAIL_DRAIN_TIMEOUT.
     let left = state.drain(MAIL_DRAIN_TIMEOUT).await;

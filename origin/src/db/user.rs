@@ -1,9 +1,12 @@
-//! SQL on `user` (and the sign-up transaction that also writes `account` and `session`).
+//! SQL on `user`: the sign-up transaction that also writes `account` and `session`, email
+//! verification and change, and the deletion of a user with everything that is theirs (in
+//! one transaction that also consumes the deletion token, if any).
 
 use chrono::{DateTime, Utc};
 
 use super::models::{NewUser, Session, User};
 use super::session::insert_session;
+use super::verification::VerificationValue;
 use super::{on_pool, Db, DbError};
 use crate::ids;
 
@@ -86,5 +89,88 @@ impl Db {
             .bind(now)
             .fetch_optional(pool)
             .await)?)
+    }
+
+    /// Deletes a user and everything that is theirs: sessions, accounts and their token
+    /// rows (explicitly, not by relying on `ON DELETE CASCADE`, which a schema made by
+    /// another tool may lack). With `token`, only if that deletion token row is live at
+    /// `now` and names this user; it is consumed in the same transaction. Returns whether
+    /// the user was deleted.
+    pub async fn delete_user(
+        &self,
+        user_id: &str,
+        token: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if let Some(identifier) = token {
+                let rows: Vec<VerificationValue> = sqlx::query_as(
+                    r#"DELETE FROM "verification" WHERE "identifier" = $1 AND "value" = $2
+                       RETURNING "value", "expiresAt""#,
+                )
+                .bind(identifier)
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                if !rows.iter().any(|row| row.expires_at > now) {
+                    tx.commit().await?;
+                    return Ok(false);
+                }
+            }
+            for sql in [
+                r#"DELETE FROM "session" WHERE "userId" = $1"#,
+                r#"DELETE FROM "account" WHERE "userId" = $1"#,
+                r#"DELETE FROM "verification" WHERE "value" = $1"#,
+            ] {
+                sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+            }
+            let deleted = sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(deleted == 1)
+        })
+    }
+
+    /// Marks the user with this address verified; returns the updated user.
+    pub async fn mark_email_verified(
+        &self,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, DbError> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(
+            r#"UPDATE "user" SET "emailVerified" = $2, "updatedAt" = $3 WHERE "email" = $1
+               RETURNING "id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#,
+        )
+        .bind(email)
+        .bind(true)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?)
+    }
+
+    /// Moves the user with address `from` to address `to` (lower-case) with the given
+    /// verified flag. A taken `to` is [`DbError::Conflict`]; `None` if no user has `from`.
+    pub async fn change_email(
+        &self,
+        from: &str,
+        to: &str,
+        verified: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, DbError> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(
+            r#"UPDATE "user" SET "email" = $2, "emailVerified" = $3, "updatedAt" = $4
+               WHERE "email" = $1
+               RETURNING "id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#,
+        )
+        .bind(from)
+        .bind(to)
+        .bind(verified)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?)
     }
 }

@@ -1,11 +1,11 @@
 //! SQL on `verification` (password reset and account deletion tokens, as Better Auth
-//! stores them) and the lifecycle writes that consume them: each token is deleted in the
-//! same transaction as the change it authorises, so of two concurrent redemptions exactly
-//! one deletes the row and goes on; the other changes nothing.
+//! stores them) and the password reset that consumes a token. Every token is deleted in the
+//! same transaction as the change it authorises (here, and in `user.rs` for a deletion), so
+//! of two concurrent redemptions exactly one deletes the row and goes on; the other changes
+//! nothing.
 
 use chrono::{DateTime, Utc};
 
-use super::models::User;
 use super::{on_pool, Db, DbError};
 use crate::ids;
 
@@ -155,88 +155,5 @@ impl Db {
             tx.commit().await?;
             Ok(ResetOutcome::Reset { user_id, email, sessions_ended })
         })
-    }
-
-    /// Deletes a user and everything that is theirs: sessions, accounts and their token
-    /// rows (explicitly, not by relying on `ON DELETE CASCADE`, which a schema made by
-    /// another tool may lack). With `token`, only if that deletion token row is live at
-    /// `now` and names this user; it is consumed in the same transaction. Returns whether
-    /// the user was deleted.
-    pub async fn delete_user(
-        &self,
-        user_id: &str,
-        token: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, DbError> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if let Some(identifier) = token {
-                let rows: Vec<VerificationValue> = sqlx::query_as(
-                    r#"DELETE FROM "verification" WHERE "identifier" = $1 AND "value" = $2
-                       RETURNING "value", "expiresAt""#,
-                )
-                .bind(identifier)
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                if !rows.iter().any(|row| row.expires_at > now) {
-                    tx.commit().await?;
-                    return Ok(false);
-                }
-            }
-            for sql in [
-                r#"DELETE FROM "session" WHERE "userId" = $1"#,
-                r#"DELETE FROM "account" WHERE "userId" = $1"#,
-                r#"DELETE FROM "verification" WHERE "value" = $1"#,
-            ] {
-                sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
-            }
-            let deleted = sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            Ok(deleted == 1)
-        })
-    }
-
-    /// Marks the user with this address verified; returns the updated user.
-    pub async fn mark_email_verified(
-        &self,
-        email: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>, DbError> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(
-            r#"UPDATE "user" SET "emailVerified" = $2, "updatedAt" = $3 WHERE "email" = $1
-               RETURNING "id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#,
-        )
-        .bind(email)
-        .bind(true)
-        .bind(now)
-        .fetch_optional(pool)
-        .await)?)
-    }
-
-    /// Moves the user with address `from` to address `to` (lower-case) with the given
-    /// verified flag. A taken `to` is [`DbError::Conflict`]; `None` if no user has `from`.
-    pub async fn change_email(
-        &self,
-        from: &str,
-        to: &str,
-        verified: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>, DbError> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(
-            r#"UPDATE "user" SET "email" = $2, "emailVerified" = $3, "updatedAt" = $4
-               WHERE "email" = $1
-               RETURNING "id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#,
-        )
-        .bind(from)
-        .bind(to)
-        .bind(verified)
-        .bind(now)
-        .fetch_optional(pool)
-        .await)?)
     }
 }

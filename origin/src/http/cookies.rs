@@ -4,14 +4,21 @@
 //! that order; a deletion is the same with an empty value and `Max-Age=0`. A secure
 //! deployment (https base URL, or production) prefixes names with `__Secure-`.
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use edgeauth_token::cookie;
+use edgeauth_token::wire;
 
-/// Base name of the session cookie (`better-auth` prefix + `.session_token`).
-pub const SESSION_TOKEN: &str = "better-auth.session_token";
+use crate::app::AppState;
+use crate::http::error::ApiError;
+
+/// Base name of the session cookie (the wire contract's).
+pub const SESSION_TOKEN: &str = wire::SESSION_COOKIE;
 /// Base name of the cookie cache (never written by edgeauth; expired on sign-out).
-pub const SESSION_DATA: &str = "better-auth.session_data";
+pub const SESSION_DATA: &str = wire::SESSION_DATA_COOKIE;
 /// Base name of the "remember me: false" marker.
-pub const DONT_REMEMBER: &str = "better-auth.dont_remember";
+pub const DONT_REMEMBER: &str = wire::DONT_REMEMBER_COOKIE;
 
 /// Cookie naming and attributes for one deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +30,7 @@ pub struct CookieJar {
 impl CookieJar {
     /// The full name of a cookie.
     pub fn name(&self, base: &str) -> String {
-        if self.secure {
-            format!("__Secure-{base}")
-        } else {
-            base.to_string()
-        }
+        wire::cookie_name(base, self.secure)
     }
 
     /// A `Set-Cookie` value; `max_age: None` makes a browser-session cookie.
@@ -56,10 +59,90 @@ impl CookieJar {
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|line| line.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
+            .find_map(|line| wire::cookie_value(line, &name))
+    }
+}
+
+/// Response headers that set or clear Better Auth's cookies, plus the bearer plugin's
+/// `set-auth-token`.
+#[derive(Debug, Default)]
+pub struct CookieHeaders {
+    set_cookies: Vec<String>,
+    auth_token: Option<String>,
+    auth_jwt: Option<String>,
+}
+
+static SET_AUTH_TOKEN: HeaderName = HeaderName::from_static("set-auth-token");
+static SET_AUTH_JWT: HeaderName = HeaderName::from_static("set-auth-jwt");
+
+impl CookieHeaders {
+    /// Sets the session cookie for `token`, expiring at `expires_at` (or at the end of the
+    /// browser session when `dont_remember`), and `set-auth-token`.
+    pub fn session(
+        state: &AppState,
+        token: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        dont_remember: bool,
+    ) -> Result<Self, ApiError> {
+        let secret = state.config().secret.as_bytes();
+        let signed = cookie::sign_value(secret, token).map_err(ApiError::internal)?;
+        let max_age = (!dont_remember).then(|| (expires_at - now).num_seconds());
+        let mut set_cookies = vec![state.cookies().set(SESSION_TOKEN, &signed, max_age)];
+        if dont_remember {
+            let marker = cookie::sign_value(secret, "true").map_err(ApiError::internal)?;
+            set_cookies.push(state.cookies().set(DONT_REMEMBER, &marker, None));
+        }
+        Ok(CookieHeaders {
+            set_cookies,
+            auth_token: Some(signed),
+            auth_jwt: None,
+        })
+    }
+
+    /// Expires every auth cookie (sign-out, ended session).
+    pub fn clear(state: &AppState) -> Self {
+        let jar = state.cookies();
+        CookieHeaders {
+            set_cookies: vec![
+                jar.delete(SESSION_TOKEN),
+                jar.delete(SESSION_DATA),
+                jar.delete(DONT_REMEMBER),
+            ],
+            ..Default::default()
+        }
+    }
+
+    /// Adds `set-auth-jwt` (the JWT plugin's header on get-session).
+    pub fn with_jwt(mut self, jwt: String) -> Self {
+        self.auth_jwt = Some(jwt);
+        self
+    }
+
+    /// Applies the headers to `response`.
+    pub fn apply(self, response: impl IntoResponse) -> Response {
+        let mut response = response.into_response();
+        let headers = response.headers_mut();
+        for cookie in self.set_cookies {
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                headers.append(header::SET_COOKIE, value);
+            }
+        }
+        let mut exposed = Vec::new();
+        if let Some(Ok(value)) = self.auth_token.map(|t| HeaderValue::from_str(&t)) {
+            headers.insert(SET_AUTH_TOKEN.clone(), value);
+            exposed.push("set-auth-token");
+        }
+        if let Some(Ok(value)) = self.auth_jwt.map(|t| HeaderValue::from_str(&t)) {
+            headers.insert(SET_AUTH_JWT.clone(), value);
+            exposed.push("set-auth-jwt");
+        }
+        if !exposed.is_empty() {
+            if let Ok(value) = HeaderValue::from_str(&exposed.join(", ")) {
+                headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
+            }
+        }
+        response
     }
 }
 

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::db::DbError;
+use crate::keys::KeyStoreError;
 use crate::password::{HashError, PolicyError};
 
 /// An error answer.
@@ -242,6 +243,16 @@ impl From<DbError> for ApiError {
 impl From<HashError> for ApiError {
     fn from(e: HashError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+impl From<KeyStoreError> for ApiError {
+    fn from(e: KeyStoreError) -> Self {
+        match e {
+            KeyStoreError::Db(e) => e.into(),
+            KeyStoreError::Key(e) => ApiError::internal(e),
+            KeyStoreError::Claims => ApiError::internal(e),
+        }
     }
 }
 

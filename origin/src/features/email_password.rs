@@ -6,26 +6,58 @@
 //! someone without the password).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::body::{is_valid_email, optional_bool, optional_str, required_str, RawBody};
-use super::client_ip::ClientIp;
-use super::error::{messages, ApiError};
-use super::session::{self, CookieHeaders, Lookup};
-use super::verification;
-use super::AppState;
+use crate::app::AppState;
+use crate::auth::email_verification::send_verification;
+use crate::auth::session::new_session;
+use crate::auth::sign_in;
 use crate::db::{DbError, NewUser, User};
+use crate::http::cookies::CookieHeaders;
+use crate::http::error::{messages, ApiError};
+use crate::http::extract::body::{
+    is_valid_email, optional_bool, optional_str, required_str, RawBody,
+};
+use crate::http::extract::client_ip::SessionClient;
+use crate::http::extract::session::{Lookup, MaybeSession};
 use crate::ids;
-use crate::password::Verified;
+
+use super::Feature;
+use crate::rate_limit::{PathRule, Rule};
+use axum::routing::post;
+use axum::Router;
+
+/// email-password.
+pub const FEATURE: Feature = Feature {
+    name: "email-password",
+    routes,
+    origin_checked: true,
+    rate_limits: &[
+        PathRule {
+            prefix: "/sign-in",
+            rule: Rule::STRICT,
+        },
+        PathRule {
+            prefix: "/sign-up",
+            rule: Rule::STRICT,
+        },
+    ],
+};
+
+fn routes(_: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/sign-up/email", post(sign_up))
+        .route("/sign-in/email", post(sign_in))
+        .route("/sign-out", post(sign_out))
+}
 
 /// `POST /sign-up/email`: creates the user, its credential account and a session.
 pub async fn sign_up(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ip: ClientIp,
+    SessionClient(client): SessionClient,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let body = body.object(true, false)?;
@@ -59,7 +91,7 @@ pub async fn sign_up(
     let lifecycle = &state.config().lifecycle;
     // With verification required, sign-up creates no session: sign-in waits for the link.
     let session = (!lifecycle.require_email_verification)
-        .then(|| session::new_session(&state, &headers, &ip, &user.id, remember, now));
+        .then(|| new_session(state.config(), &client, &user.id, remember, now));
     let new = NewUser {
         user: user.clone(),
         password_hash: hash,
@@ -76,7 +108,7 @@ pub async fn sign_up(
     }
     tracing::info!(user = %user.id, "sign-up");
     if lifecycle.verification_on_sign_up && state.mailer().enabled() {
-        verification::send_verification(&state, &user, callback)?;
+        send_verification(&state, &user, callback)?;
     }
     let Some(session) = session else {
         return Ok(Json(json!({ "token": null, "user": user })).into_response());
@@ -86,12 +118,11 @@ pub async fn sign_up(
     Ok(cookies.apply(Json(json!({ "token": session.token, "user": user }))))
 }
 
-/// `POST /sign-in/email`: checks the password and creates a session. Unknown address,
-/// missing credential account and wrong password answer alike, after the same hashing work.
+/// `POST /sign-in/email`: the password method, then the common sign-in step
+/// ([`sign_in::complete`]).
 pub async fn sign_in(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ip: ClientIp,
+    SessionClient(client): SessionClient,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let body = body.object(true, false)?;
@@ -108,70 +139,20 @@ pub async fn sign_in(
             messages::INVALID_EMAIL,
         ));
     }
-    let refused = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            messages::INVALID_EMAIL_OR_PASSWORD,
-        )
+    let authenticated = sign_in::password(&state, email, password).await?;
+    let request = sign_in::Request {
+        client: &client,
+        remember,
+        callback,
     };
-
-    // Per-account limit: the attempt is counted now, atomically, and the count cleared on
-    // success (see rate_limit); every address counts, registered or not.
-    state
-        .rate_limiter()
-        .count_sign_in_attempt(email, state.now())
-        .await?;
-
-    let user = state.db().find_user_by_email(&email.to_lowercase()).await?;
-    let account = match &user {
-        Some(user) => state.db().find_credential_account(&user.id).await?,
-        None => None,
-    };
-    let (Some(user), Some(account), Some(stored)) =
-        (user, account.clone(), account.and_then(|a| a.password))
-    else {
-        state.passwords().dummy_verify(password.to_string()).await?;
-        tracing::info!("sign-in refused");
-        return Err(refused());
-    };
-    match state
-        .passwords()
-        .verify(password.to_string(), stored)
-        .await?
-    {
-        Verified::NoMatch => {
-            tracing::info!(user = %user.id, "sign-in refused");
-            return Err(refused());
-        }
-        Verified::Match { needs_rehash } => {
-            if needs_rehash {
-                let hash = state.passwords().hash(password.to_string()).await?;
-                state
-                    .db()
-                    .set_account_password(&account.id, &hash, state.now())
-                    .await?;
-                tracing::info!(user = %user.id, "password hash upgraded");
-            }
-        }
-    }
-    state.rate_limiter().sign_in_succeeded(email).await;
-    let lifecycle = &state.config().lifecycle;
-    if lifecycle.require_email_verification && !user.email_verified {
-        if lifecycle.verification_on_sign_in && state.mailer().enabled() {
-            verification::send_verification(&state, &user, callback)?;
-        }
-        tracing::info!(user = %user.id, "sign-in refused: email not verified");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            messages::EMAIL_NOT_VERIFIED,
-        ));
-    }
-    let now = state.now();
-    let session = session::new_session(&state, &headers, &ip, &user.id, remember, now);
-    state.db().create_session(&session).await?;
-    tracing::info!(user = %user.id, "sign-in");
-    let cookies =
-        CookieHeaders::session(&state, &session.token, session.expires_at, now, !remember)?;
+    let (user, session) = sign_in::complete(&state, authenticated, request).await?;
+    let cookies = CookieHeaders::session(
+        &state,
+        &session.token,
+        session.expires_at,
+        session.created_at,
+        !remember,
+    )?;
     let body = match callback {
         Some(url) => json!({ "redirect": true, "token": session.token, "url": url, "user": user }),
         None => json!({ "redirect": false, "token": session.token, "user": user }),
@@ -187,9 +168,9 @@ pub async fn sign_in(
 /// Always `{"success":true}`.
 pub async fn sign_out(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    MaybeSession(found): MaybeSession,
 ) -> Result<Response, ApiError> {
-    if let Lookup::Live(current) = session::lookup(&state, &headers, state.now()).await? {
+    if let Lookup::Live(current) = found {
         state
             .db()
             .delete_session(&current.found.session.token)

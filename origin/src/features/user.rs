@@ -1,26 +1,49 @@
 //! `POST /update-user`, `POST /change-password`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::body::{optional_bool, required_str, RawBody};
-use super::client_ip::ClientIp;
-use super::error::{messages, ApiError};
-use super::session::{self, CookieHeaders};
-use super::AppState;
+use crate::app::AppState;
+use crate::auth::session::new_session;
+use crate::http::cookies::CookieHeaders;
+use crate::http::error::{messages, ApiError};
+use crate::http::extract::body::{optional_bool, required_str, RawBody};
+use crate::http::extract::client_ip::SessionClient;
+use crate::http::extract::session::CurrentSession;
 use crate::password::Verified;
+
+use super::Feature;
+use crate::rate_limit::{PathRule, Rule};
+use axum::routing::post;
+use axum::Router;
+
+/// user.
+pub const FEATURE: Feature = Feature {
+    name: "user",
+    routes,
+    origin_checked: true,
+    rate_limits: &[PathRule {
+        prefix: "/change-password",
+        rule: Rule::STRICT,
+    }],
+};
+
+fn routes(_: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/update-user", post(update_user))
+        .route("/change-password", post(change_password))
+}
 
 /// `POST /update-user {name?, image?}`: `{"status":true}`, and the session cookie again.
 pub async fn update_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CurrentSession(current): CurrentSession,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let now = state.now();
-    let current = session::require(&state, &headers, now).await?;
     let body = match body.object(false, false) {
         Ok(body) => body,
         Err(_) => {
@@ -81,12 +104,11 @@ pub async fn update_user(
 /// is returned and set as the cookie) replaces the caller's.
 pub async fn change_password(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ip: ClientIp,
+    CurrentSession(current): CurrentSession,
+    SessionClient(client): SessionClient,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let now = state.now();
-    let current = session::require(&state, &headers, now).await?;
     let body = body.object(false, false)?;
     let new_password = required_str(&body, "newPassword")?;
     let current_password = required_str(&body, "currentPassword")?;
@@ -127,8 +149,13 @@ pub async fn change_password(
         return Ok(Json(json!({ "token": null, "user": user })).into_response());
     }
     state.db().delete_user_sessions(&user.id, None).await?;
-    let session =
-        session::new_session(&state, &headers, &ip, &user.id, !current.dont_remember, now);
+    let session = new_session(
+        state.config(),
+        &client,
+        &user.id,
+        !current.dont_remember,
+        now,
+    );
     state.db().create_session(&session).await?;
     let cookies = CookieHeaders::session(
         &state,

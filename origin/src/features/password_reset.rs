@@ -1,5 +1,4 @@
-//! `POST /request-password-reset`, `GET /reset-password/{token}`, `POST /reset-password`,
-//! and `GET /error`, where link errors without a callback land.
+//! `POST /request-password-reset`, `GET /reset-password/{token}`, `POST /reset-password`.
 //!
 //! Reset tokens are Better Auth's: 24 random alphanumerics in a `verification` row
 //! `reset-password:<token>` whose value is the user id, one hour by default. Redeeming
@@ -10,21 +9,44 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Duration;
 use edgeauth_token::cookie::encode_uri_component;
 use serde_json::json;
 
-use super::body::{is_valid_email, optional_str, required_str, RawBody};
-use super::edge::tell_edge_sessions_ended;
-use super::error::{messages, ApiError};
-use super::redirect::{found, with_query};
-use super::AppState;
+use crate::app::AppState;
 use crate::db::ResetOutcome;
+use crate::http::edge_proof::tell_edge_sessions_ended;
+use crate::http::error::{messages, ApiError};
+use crate::http::extract::body::{is_valid_email, optional_str, required_str, RawBody};
+use crate::http::redirect::{found, with_query};
 use crate::ids;
 use crate::mail::{Mail, MailKind};
+
+use super::Feature;
+use crate::rate_limit::{PathRule, Rule};
+use axum::routing::{get, post};
+use axum::Router;
+
+/// password-reset.
+pub const FEATURE: Feature = Feature {
+    name: "password-reset",
+    routes,
+    origin_checked: true,
+    rate_limits: &[PathRule {
+        prefix: "/request-password-reset",
+        rule: Rule::MAIL,
+    }],
+};
+
+fn routes(_: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/request-password-reset", post(request_password_reset))
+        .route("/reset-password/{token}", get(reset_password_callback))
+        .route("/reset-password", post(reset_password))
+}
 
 /// Length of a reset token (Better Auth's `generateId(24)`).
 pub const RESET_TOKEN_LEN: usize = 24;
@@ -192,25 +214,4 @@ pub async fn reset_password(
             Ok(response)
         }
     }
-}
-
-/// `GET /error?error=`: where a link without a usable callback ends. A minimal page naming
-/// the error code (`[A-Za-z0-9_'-]` only, else `UNKNOWN`, as Better Auth's page).
-pub async fn error_page(Query(query): Query<HashMap<String, String>>) -> Response {
-    let code = query
-        .get("error")
-        .filter(|c| {
-            !c.is_empty()
-                && c.len() <= 64
-                && c.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "_'-".contains(ch))
-        })
-        .map_or("UNKNOWN", String::as_str);
-    let code = code.replace('\'', "&#39;");
-    let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Error</title></head>\
-         <body style=\"font-family: sans-serif\"><h1>Something went wrong</h1>\
-         <p>Error code: <code>{code}</code></p><p><a href=\"/\">Back</a></p></body></html>"
-    );
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }

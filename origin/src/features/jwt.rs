@@ -1,23 +1,40 @@
 //! The JWT plugin: `GET /token` and `GET /jwks`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::error::ApiError;
-use super::session;
-use super::AppState;
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::session::CurrentSession;
+use crate::keys;
+
+use super::Feature;
+use axum::routing::get;
+use axum::Router;
+
+/// jwt.
+pub const FEATURE: Feature = Feature {
+    name: "jwt",
+    routes,
+    origin_checked: true,
+    rate_limits: &[],
+};
+
+fn routes(_: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/token", get(token))
+        .route("/jwks", get(jwks))
+}
 
 /// `GET /token`: `{token}`, a JWT for the caller's session.
 pub async fn token(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CurrentSession(current): CurrentSession,
 ) -> Result<Response, ApiError> {
     let now = state.now();
-    let current = session::require(&state, &headers, now).await?;
-    let jwt = state.mint_jwt(&current.found, now).await?;
+    let jwt = keys::mint(state.keys(), state.jwt_issuer(), &current.found, now).await?;
     Ok(Json(json!({ "token": jwt })).into_response())
 }
 

@@ -2,17 +2,39 @@
 //! `POST /revoke-other-sessions`.
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body::{required_str, RawBody};
-use super::error::ApiError;
-use super::session::{self, CookieHeaders, Lookup};
-use super::AppState;
+use crate::app::AppState;
+use crate::http::cookies::CookieHeaders;
+use crate::http::error::ApiError;
+use crate::http::extract::body::{required_str, RawBody};
+use crate::http::extract::session::{CurrentSession, Lookup, MaybeSession};
+use crate::keys;
+
+use super::Feature;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// session.
+pub const FEATURE: Feature = Feature {
+    name: "session",
+    routes,
+    origin_checked: true,
+    rate_limits: &[],
+};
+
+fn routes(_: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/get-session", get(get_session))
+        .route("/list-sessions", get(list_sessions))
+        .route("/revoke-session", post(revoke_session))
+        .route("/revoke-sessions", post(revoke_sessions))
+        .route("/revoke-other-sessions", post(revoke_other_sessions))
+}
 
 /// `get-session`'s query flags (coerced booleans, as Better Auth reads them). Better Auth's
 /// `disableCookieCache` needs no field: edgeauth has no cookie cache.
@@ -35,11 +57,11 @@ fn flag(value: &Option<String>) -> bool {
 /// effect: edgeauth has no cookie cache, every call reads the session row.
 pub async fn get_session(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    MaybeSession(session_lookup): MaybeSession,
     Query(query): Query<GetSessionQuery>,
 ) -> Result<Response, ApiError> {
     let now = state.now();
-    let current = match session::lookup(&state, &headers, now).await? {
+    let current = match session_lookup {
         Lookup::Anonymous => return Ok(Json(Value::Null).into_response()),
         Lookup::Ended => return Ok(CookieHeaders::clear(&state).apply(Json(Value::Null))),
         Lookup::Live(current) => *current,
@@ -61,17 +83,16 @@ pub async fn get_session(
     } else {
         CookieHeaders::default()
     };
-    let jwt = state.mint_jwt(&found, now).await?;
+    let jwt = keys::mint(state.keys(), state.jwt_issuer(), &found, now).await?;
     Ok(cookies.with_jwt(jwt).apply(Json(json!(found))))
 }
 
 /// `GET /list-sessions`: the caller's unexpired sessions.
 pub async fn list_sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CurrentSession(current): CurrentSession,
 ) -> Result<Response, ApiError> {
     let now = state.now();
-    let current = session::require(&state, &headers, now).await?;
     let sessions: Vec<_> = state
         .db()
         .list_sessions(&current.found.user.id)
@@ -86,11 +107,9 @@ pub async fn list_sessions(
 /// the caller's is silently ignored, as Better Auth does).
 pub async fn revoke_session(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CurrentSession(current): CurrentSession,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let now = state.now();
-    let current = session::require(&state, &headers, now).await?;
     let body = body.object(false, false)?;
     let token = required_str(&body, "token")?;
     let revoked_own = state
@@ -110,10 +129,8 @@ pub async fn revoke_session(
 /// cookies (Better Auth 1.7's behaviour; 1.4 left the dead cookie in place).
 pub async fn revoke_sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CurrentSession(current): CurrentSession,
 ) -> Result<Response, ApiError> {
-    let now = state.now();
-    let current = session::require(&state, &headers, now).await?;
     state
         .db()
         .delete_user_sessions(&current.found.user.id, None)
@@ -124,10 +141,8 @@ pub async fn revoke_sessions(
 /// `POST /revoke-other-sessions`: ends every session of the caller but this one.
 pub async fn revoke_other_sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CurrentSession(current): CurrentSession,
 ) -> Result<Response, ApiError> {
-    let now = state.now();
-    let current = session::require(&state, &headers, now).await?;
     state
         .db()
         .delete_user_sessions(&current.found.user.id, Some(&current.found.session.token))

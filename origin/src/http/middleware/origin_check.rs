@@ -15,8 +15,8 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
-use super::AppState;
+use crate::app::AppState;
+use crate::http::error::ApiError;
 
 const MISSING_OR_NULL_ORIGIN: &str = "Missing or null Origin";
 const INVALID_ORIGIN: &str = "Invalid origin";

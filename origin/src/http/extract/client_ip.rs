@@ -14,7 +14,7 @@
 //!   like are never read.
 //!
 //! With `EDGEAUTH_EDGE_SECRET` set as well, the header is honoured only on requests carrying
-//! the edge's proof ([`super::edge::has_proof`]); on any other request it is ignored as if
+//! the edge's proof ([`crate::http::edge_proof::has_proof`]); on any other request it is ignored as if
 //! absent, and the address is the TCP peer's. A client that reaches the origin directly
 //! thus cannot choose its address.
 //!
@@ -30,8 +30,10 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderName};
 
-use super::{edge, AppState};
+use crate::app::AppState;
+use crate::auth::session::Client;
 use crate::config::Config;
+use crate::http::edge_proof;
 
 /// The limiter key of requests whose address is unknown: they share one budget.
 pub const UNKNOWN: &str = "unknown";
@@ -79,7 +81,7 @@ impl ClientIp {
         edge_secret: Option<&str>,
     ) -> Self {
         let trusted_header = match edge_secret {
-            Some(_) if !edge::has_proof(headers, edge_secret) => None,
+            Some(_) if !edge_proof::has_proof(headers, edge_secret) => None,
             _ => trusted_header,
         };
         Self::from_request(headers, extensions, trusted_header)
@@ -127,6 +129,28 @@ impl FromRequestParts<AppState> for ClientIp {
             &parts.extensions,
             state.config(),
         ))
+    }
+}
+
+/// Extractor: who a session created by this request is issued to (the client's address as
+/// a session row stores it, and its `User-Agent`).
+#[derive(Debug, Clone)]
+pub struct SessionClient(pub Client);
+
+impl FromRequestParts<AppState> for SessionClient {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let ip = ClientIp::from_config(&parts.headers, &parts.extensions, state.config());
+        Ok(SessionClient(Client {
+            ip_address: ip.session_value(),
+            user_agent: parts
+                .headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string(),
+        }))
     }
 }
 
@@ -235,14 +259,14 @@ mod tests {
     #[test]
     fn with_an_edge_secret_the_header_needs_the_proof() {
         const SECRET: &str = "edge-secret-edge-secret-edge-secret";
-        let name = HeaderName::from_static(edge::EDGE_CLIENT_IP_HEADER);
+        let name = HeaderName::from_static(edge_proof::EDGE_CLIENT_IP_HEADER);
         let mut extensions = Extensions::new();
         extensions.insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 4], 50000))));
         let request = |proof: Option<&str>, ip: Option<&str>| {
             let mut headers = HeaderMap::new();
             if let Some(proof) = proof {
                 headers.insert(
-                    edge::EDGE_SECRET_HEADER,
+                    edge_proof::EDGE_SECRET_HEADER,
                     HeaderValue::from_str(proof).unwrap(),
                 );
             }
@@ -275,7 +299,10 @@ mod tests {
         }
         // Two proofs are no proof.
         let mut twice = proved.clone();
-        twice.append(edge::EDGE_SECRET_HEADER, HeaderValue::from_static(SECRET));
+        twice.append(
+            edge_proof::EDGE_SECRET_HEADER,
+            HeaderValue::from_static(SECRET),
+        );
         assert_eq!(resolve(&twice, Some(SECRET)), "192.0.2.4");
         // Without an edge secret, nothing changes: the header counts, proof or not.
         assert_eq!(resolve(&proved, None), "203.0.113.9");

@@ -1,88 +1,61 @@
-//! `POST /send-verification-email`, `GET /verify-email`, `POST /change-email`, and the
-//! verification mail sign-up and sign-in send.
+//! `POST /send-verification-email`, `GET /verify-email`, `POST /change-email`.
 //!
-//! Links carry Better Auth's stateless HS256 token ([`crate::email_token`]); `verify-email`
-//! completes plain verification and both steps of an email change.
+//! Links carry Better Auth's stateless HS256 token ([`crate::auth::email_token`], minted
+//! and mailed by [`crate::auth::email_verification`]); `verify-email` completes plain
+//! verification and both steps of an email change.
 
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use edgeauth_token::cookie::encode_uri_component;
 use serde_json::json;
 
-use super::body::{is_valid_email, optional_str, required_str, RawBody};
-use super::client_ip::ClientIp;
-use super::error::{messages, ApiError};
-use super::redirect::{found, with_query};
-use super::session::{self, CookieHeaders, Current, Lookup};
-use super::AppState;
-use crate::config::ChangeEmail;
-use crate::db::{DbError, User};
-use crate::email_token::{
+use crate::app::AppState;
+use crate::auth::email_token::{
     self, EmailClaims, EmailTokenError, CHANGE_EMAIL_CONFIRMATION, CHANGE_EMAIL_VERIFICATION,
 };
+use crate::auth::email_verification::{mail_required, send_verification, verification_link};
+use crate::auth::session::{new_session, Client};
+use crate::config::ChangeEmail;
+use crate::db::{DbError, User};
+use crate::http::cookies::CookieHeaders;
+use crate::http::error::{messages, ApiError};
+use crate::http::extract::body::{is_valid_email, optional_str, required_str, RawBody};
+use crate::http::extract::client_ip::SessionClient;
+use crate::http::extract::session::{Current, CurrentSession, Lookup, MaybeSession};
+use crate::http::redirect::{found, with_query};
 use crate::mail::{Mail, MailKind};
 
-/// A `verify-email` link for `claims`, ending at `callback` (default `/`).
-fn verification_link(
-    state: &AppState,
-    claims: &EmailClaims,
-    callback: Option<&str>,
-) -> Result<String, ApiError> {
-    let lifecycle = &state.config().lifecycle;
-    let token = email_token::sign(
-        &state.config().secret,
-        claims,
-        state.now(),
-        lifecycle.verification_expires_in,
-    )
-    .map_err(ApiError::internal)?;
-    Ok(format!(
-        "{}?token={token}&callbackURL={}",
-        state.auth_url("/verify-email"),
-        encode_uri_component(callback.unwrap_or("/"))
-    ))
-}
+use super::Feature;
+use crate::rate_limit::{PathRule, Rule};
+use axum::routing::{get, post};
+use axum::Router;
 
-/// Queues the verification mail for `user`'s current address.
-pub fn send_verification(
-    state: &AppState,
-    user: &User,
-    callback: Option<&str>,
-) -> Result<(), ApiError> {
-    let claims = EmailClaims {
-        email: user.email.clone(),
-        update_to: None,
-        request_type: None,
-    };
-    let url = verification_link(state, &claims, callback)?;
-    state.mailer().send(Mail {
-        kind: MailKind::VerifyEmail,
-        to: user.email.clone(),
-        user_id: user.id.clone(),
-        name: user.name.clone(),
-        email: user.email.clone(),
-        new_email: String::new(),
-        url,
-        expires_in: state.config().lifecycle.verification_expires_in,
-    });
-    Ok(())
-}
+/// email-verification.
+pub const FEATURE: Feature = Feature {
+    name: "email-verification",
+    routes,
+    origin_checked: true,
+    rate_limits: &[
+        PathRule {
+            prefix: "/send-verification-email",
+            rule: Rule::MAIL,
+        },
+        PathRule {
+            prefix: "/change-email",
+            rule: Rule::STRICT,
+        },
+    ],
+};
 
-/// 400 `VERIFICATION_EMAIL_ISNT_ENABLED` when no mail can be sent (production without SMTP).
-pub fn mail_required(state: &AppState) -> Result<(), ApiError> {
-    if state.mailer().enabled() {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            messages::VERIFICATION_EMAIL_ISNT_ENABLED,
-        ))
-    }
+fn routes(_: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/send-verification-email", post(send_verification_email))
+        .route("/verify-email", get(verify_email))
+        .route("/change-email", post(change_email))
 }
 
 /// `POST /send-verification-email {email, callbackURL?}`: `{"status":true}`. Signed in, the
@@ -90,7 +63,7 @@ pub fn mail_required(state: &AppState) -> Result<(), ApiError> {
 /// whether or not the address is registered, and the lookup happens after it.
 pub async fn send_verification_email(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    MaybeSession(session_lookup): MaybeSession,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     mail_required(&state)?;
@@ -105,7 +78,7 @@ pub async fn send_verification_email(
     }
     let email = email.to_lowercase();
     let ok = Json(json!({ "status": true })).into_response();
-    if let Lookup::Live(current) = session::lookup(&state, &headers, state.now()).await? {
+    if let Lookup::Live(current) = session_lookup {
         let user = &current.found.user;
         if user.email.to_lowercase() != email {
             return Err(ApiError::new(
@@ -165,8 +138,8 @@ fn done(callback: Option<&str>, user: Option<&User>, cookies: Option<CookieHeade
 /// `EDGEAUTH_AUTO_SIGN_IN_AFTER_VERIFICATION`).
 pub async fn verify_email(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ip: ClientIp,
+    MaybeSession(session_lookup): MaybeSession,
+    SessionClient(client): SessionClient,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let Some(token) = query.get("token") else {
@@ -187,7 +160,7 @@ pub async fn verify_email(
     let Some(user) = state.db().find_user_by_email(&claims.email).await? else {
         return Ok(refuse(callback, "user_not_found"));
     };
-    let current = match session::lookup(&state, &headers, now).await? {
+    let current = match session_lookup {
         Lookup::Live(current) => Some(*current),
         _ => None,
     };
@@ -199,7 +172,7 @@ pub async fn verify_email(
     };
     match claims.update_to.as_deref() {
         Some(update_to) => step.change_email(&claims, &user, update_to).await,
-        None => step.verify(&user, &headers, &ip).await,
+        None => step.verify(&user, &client).await,
     }
 }
 
@@ -276,12 +249,7 @@ impl Step<'_> {
 
     /// Plain verification: marks the address verified and, with auto sign-in, sets the
     /// session cookie (the caller's session if it is this user's, else a new one).
-    async fn verify(
-        &self,
-        user: &User,
-        headers: &HeaderMap,
-        ip: &ClientIp,
-    ) -> Result<Response, ApiError> {
+    async fn verify(&self, user: &User, client: &Client) -> Result<Response, ApiError> {
         let (state, callback, now) = (self.state, self.callback, self.now);
         if user.email_verified {
             return Ok(done(callback, None, None));
@@ -296,7 +264,7 @@ impl Step<'_> {
         let cookies = match self.current {
             Some(c) if c.found.user.id == updated.id => self.session_cookie(c)?,
             _ => {
-                let session = session::new_session(state, headers, ip, &updated.id, true, now);
+                let session = new_session(state.config(), client, &updated.id, true, now);
                 state.db().create_session(&session).await?;
                 CookieHeaders::session(state, &session.token, session.expires_at, now, false)?
             }
@@ -322,11 +290,9 @@ impl Step<'_> {
 /// link is followed.
 pub async fn change_email(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CurrentSession(current): CurrentSession,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let now = state.now();
-    let current = session::require(&state, &headers, now).await?;
     let mode = state.config().lifecycle.change_email;
     if mode == ChangeEmail::Off {
         return Err(ApiError::new(

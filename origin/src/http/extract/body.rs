@@ -7,7 +7,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use super::error::{messages, ApiError};
+use crate::http::error::{messages, ApiError};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

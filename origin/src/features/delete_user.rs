@@ -15,17 +15,41 @@ use chrono::Duration;
 use edgeauth_token::cookie::encode_uri_component;
 use serde_json::json;
 
-use super::body::{optional_str, RawBody};
-use super::edge::tell_edge_sessions_ended;
-use super::error::{messages, ApiError};
-use super::redirect::found;
-use super::session::{self, CookieHeaders, Lookup};
-use super::verification;
-use super::AppState;
+use crate::app::AppState;
+use crate::auth::email_verification::mail_required;
 use crate::config::DeleteUser;
+use crate::http::cookies::CookieHeaders;
+use crate::http::edge_proof::tell_edge_sessions_ended;
+use crate::http::error::{messages, ApiError};
+use crate::http::extract::body::{optional_str, RawBody};
+use crate::http::extract::session::{CurrentSession, Lookup, MaybeSession};
+use crate::http::redirect::found;
 use crate::ids;
 use crate::mail::{Mail, MailKind};
 use crate::password::Verified;
+
+use super::Feature;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// delete-user.
+pub const FEATURE: Feature = Feature {
+    name: "delete-user",
+    routes,
+    origin_checked: true,
+    rate_limits: &[],
+};
+
+/// With `EDGEAUTH_DELETE_USER=off` the routes do not exist: 404 with an empty body, Better
+/// Auth's bare `APIError("NOT_FOUND")`.
+fn routes(state: &AppState) -> Router<AppState> {
+    if state.config().lifecycle.delete_user == DeleteUser::Off {
+        return Router::new();
+    }
+    Router::new()
+        .route("/delete-user", post(delete_user))
+        .route("/delete-user/callback", get(delete_user_callback))
+}
 
 /// The `identifier` prefix of deletion token rows.
 const DELETE_PREFIX: &str = "delete-account-";
@@ -33,15 +57,6 @@ const DELETE_PREFIX: &str = "delete-account-";
 /// The `identifier` of a deletion token's row (Better Auth's `delete-account-<token>`).
 fn identifier(token: &str) -> String {
     format!("{DELETE_PREFIX}{token}")
-}
-
-/// 404 with an empty body: deletion is off (Better Auth's bare `APIError("NOT_FOUND")`).
-fn disabled(state: &AppState) -> Result<(), ApiError> {
-    if state.config().lifecycle.delete_user == DeleteUser::Off {
-        Err(ApiError::empty(StatusCode::NOT_FOUND))
-    } else {
-        Ok(())
-    }
 }
 
 /// The answer to a deletion: cookies cleared, the edge told, then a redirect to `callback`
@@ -65,12 +80,11 @@ fn deleted(
 /// `POST /delete-user {password?, token?, callbackURL?}`.
 pub async fn delete_user(
     State(state): State<AppState>,
+    CurrentSession(current): CurrentSession,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    disabled(&state)?;
     let now = state.now();
-    let current = session::require(&state, &headers, now).await?;
     let body = body.object(false, true)?;
     let password = optional_str(&body, "password")?.filter(|p| !p.is_empty());
     let token = optional_str(&body, "token")?.filter(|t| !t.is_empty());
@@ -118,7 +132,7 @@ pub async fn delete_user(
     }
     let lifecycle = &state.config().lifecycle;
     if lifecycle.delete_user == DeleteUser::Verify {
-        verification::mail_required(&state)?;
+        mail_required(&state)?;
         let token = ids::generate_id();
         let lifetime = lifecycle.delete_user_expires_in;
         let expires_at = now + Duration::seconds(i64::try_from(lifetime).unwrap_or(86400));
@@ -177,16 +191,16 @@ pub async fn delete_user(
 /// `{"success":true,"message":"User deleted"}`).
 pub async fn delete_user_callback(
     State(state): State<AppState>,
+    MaybeSession(session_lookup): MaybeSession,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    disabled(&state)?;
     let callback = query.get("callbackURL").map(String::as_str);
     if let Some(callback) = callback {
         state.check_redirect(callback)?;
     }
     let now = state.now();
-    let Lookup::Live(current) = session::lookup(&state, &headers, now).await? else {
+    let Lookup::Live(current) = session_lookup else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             messages::FAILED_TO_GET_USER_INFO,

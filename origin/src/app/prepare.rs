@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
+use super::AppState;
 use crate::clock::Clock;
 use crate::config::{
     Config, MailTransport, PasswordHashSetting, RateLimitStorage, ServeArgs, Switch,
 };
 use crate::db::{Db, DbError};
-use crate::http::AppState;
+use crate::keys::{KeyStore, DEFAULT_GRACE_PERIOD};
 use crate::mail::Mailer;
 use crate::password::{HashPool, HashScheme, Hasher};
-use crate::signing::{KeyStore, DEFAULT_GRACE_PERIOD};
 
 /// Validates `args`, connects (and migrates, unless disabled) and builds the app state.
 pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {

@@ -1,6 +1,6 @@
 //! The JWT plugin's key set at run time: which key signs, which keys `/jwks` lists.
 //!
-//! Keys live in the `jwks` table (see [`crate::keys`] for the row format). The newest key
+//! Keys live in the `jwks` table (see [`super::row`] for the row format). The newest key
 //! without an end signs; a key retired by `edgeauth keys rotate` keeps being listed for the
 //! grace period after its `expiresAt`, so tokens it signed still verify at the edge. The
 //! first key is created on first use, as Better Auth does. Decrypted keys are cached for
@@ -12,9 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 use edgeauth_token::{Jwk, Jwks, SigningKey};
 use tokio::sync::Mutex;
 
+use super::row::{self as keys, KeyError, StoredKey};
 use crate::db::{Db, DbError, JwkRow};
 use crate::ids;
-use crate::keys::{self, KeyError, StoredKey};
 
 /// How long a loaded key set is used before the table is read again.
 pub const CACHE_TTL: Duration = Duration::seconds(60);
@@ -31,6 +31,9 @@ pub enum KeyStoreError {
     /// A row is unusable (wrong secret, corrupted).
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The claims could not be built (the user did not serialise to a JSON object).
+    #[error("the user did not serialise to a JSON object")]
+    Claims,
 }
 
 struct Loaded {

@@ -1,0 +1,191 @@
+//! The application: the state every handler shares ([`AppState`], the shared core of
+//! configuration, database, passwords, keys, clock, cookies, rate limiter and mail), how it
+//! is assembled from `serve`'s arguments ([`prepare`]), and the router that merges every
+//! feature's routes ([`router`]).
+
+mod prepare;
+mod router;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+
+pub use self::prepare::prepare;
+pub use self::router::router;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::features;
+use crate::http::cookies::CookieJar;
+use crate::http::error::{messages, ApiError};
+use crate::http::BASE_PATH;
+use crate::keys::{Issuer, KeyStore};
+use crate::mail::Mailer;
+use crate::password::{HashPool, PasswordPolicy};
+use crate::rate_limit::RateLimiter;
+
+/// Most background tasks (see [`AppState::spawn_background`]) running at once.
+pub const BACKGROUND_TASKS: usize = 256;
+
+/// How long one request may take before it is answered with 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything a handler needs, shared by all requests.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    db: Db,
+    passwords: HashPool,
+    policy: PasswordPolicy,
+    keys: KeyStore,
+    clock: Arc<dyn Clock>,
+    cookies: CookieJar,
+    limiter: RateLimiter,
+    mailer: Mailer,
+    background: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        config: Config,
+        db: Db,
+        passwords: HashPool,
+        keys: KeyStore,
+        clock: Arc<dyn Clock>,
+        mailer: Mailer,
+    ) -> Self {
+        let policy = PasswordPolicy {
+            min_length: config.password_min_length,
+            max_length: config.password_max_length,
+        };
+        let cookies = CookieJar {
+            secure: config.secure_cookies,
+        };
+        let limiter = RateLimiter::new(&config, &db, features::rate_limit_rules());
+        AppState(Arc::new(Inner {
+            config,
+            db,
+            passwords,
+            policy,
+            keys,
+            clock,
+            cookies,
+            limiter,
+            mailer,
+            background: Arc::new(Semaphore::new(BACKGROUND_TASKS)),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    /// The bounded password-hashing pool.
+    pub fn passwords(&self) -> &HashPool {
+        &self.0.passwords
+    }
+
+    /// The password policy for new passwords.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.0.policy
+    }
+
+    /// The JWT signing keys.
+    pub fn keys(&self) -> &KeyStore {
+        &self.0.keys
+    }
+
+    /// Cookie names and attributes.
+    pub fn cookies(&self) -> &CookieJar {
+        &self.0.cookies
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0.clock.now()
+    }
+
+    /// The rate limiter.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+
+    /// The outgoing mail queue.
+    pub fn mailer(&self) -> &Mailer {
+        &self.0.mailer
+    }
+
+    /// Runs `work` after the response, so that what it does (finding out whether an
+    /// address is registered, writing a token, queueing mail) shows in neither the answer
+    /// nor its timing. At most [`BACKGROUND_TASKS`] run at once; beyond, `work` is dropped
+    /// with a warning (the rate limiter keeps honest traffic far below that).
+    pub fn spawn_background<F>(&self, what: &'static str, work: F)
+    where
+        F: Future<Output = Result<(), ApiError>> + Send + 'static,
+    {
+        let Ok(slot) = self.0.background.clone().try_acquire_owned() else {
+            tracing::warn!(what, "too many background tasks: dropped");
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = work.await {
+                tracing::warn!(what, status = %e.status(), "background task failed");
+            }
+            drop(slot);
+        });
+    }
+
+    /// Graceful shutdown, once no request is served any more: waits for the background
+    /// tasks, then for the mail queue, together at most `timeout`. Returns the mails still
+    /// pending (given up on).
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Every permit back means no background task is running.
+        let all = u32::try_from(BACKGROUND_TASKS).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout_at(deadline, self.0.background.acquire_many(all)).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.mailer().drain(left).await
+    }
+
+    /// The public URL of an auth endpoint: `BETTER_AUTH_URL` + `/api/auth` + `path`, as
+    /// Better Auth builds email links. Never from request headers, so a forged `Host` cannot
+    /// point a mailed link elsewhere.
+    pub fn auth_url(&self, path: &str) -> String {
+        let base = self.config().base_url.trim_end_matches('/');
+        let base = base.strip_suffix(BASE_PATH).unwrap_or(base);
+        format!("{base}{BASE_PATH}{path}")
+    }
+
+    /// Refuses a redirect target that is not a safe relative path or a trusted origin.
+    pub fn check_redirect(&self, target: &str) -> Result<(), ApiError> {
+        if crate::http::redirect::is_allowed(self.config(), target) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                messages::INVALID_CALLBACK_URL,
+            ))
+        }
+    }
+
+    /// Who the JWTs this origin mints say they come from, and how long they live.
+    pub fn jwt_issuer(&self) -> Issuer<'_> {
+        Issuer {
+            origin: &self.config().base_origin,
+            expires_in: self.config().jwt_expires_in,
+        }
+    }
+}

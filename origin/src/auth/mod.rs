@@ -1,0 +1,15 @@
+//! The domain of signing in, free of HTTP: handlers parse a request, call in here, and
+//! answer with what comes back.
+//!
+//! - [`sign_in`]: a sign-in method (the password today; a provider callback, a passkey or a
+//!   second factor next) yields an [`sign_in::Authenticated`] user, and one step
+//!   ([`sign_in::complete`]) decides what follows (a session, or a refusal such as an
+//!   unverified email) and issues the session;
+//! - [`session`]: the rows a new session is made of, and who it was issued to;
+//! - [`email_token`]: Better Auth's stateless email verification token, and
+//!   [`email_verification`]: the link and the mail that carry it.
+
+pub mod email_token;
+pub mod email_verification;
+pub mod session;
+pub mod sign_in;

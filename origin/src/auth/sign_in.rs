@@ -1,0 +1,145 @@
+//! Signing in: a method checks a credential and yields an [`Authenticated`] user; one step,
+//! [`complete`], decides what follows and issues the session.
+//!
+//! Every method (the password today; an OAuth provider's callback, a passkey assertion, a
+//! second factor next) ends in [`complete`], so the rules that follow a verified credential
+//! are written once: the per-account failure count is cleared, an unverified email is
+//! refused when verification is required (after the credential check, so the refusal
+//! reveals nothing to someone without the credential), and the session is created.
+
+use axum::http::StatusCode;
+
+use super::email_verification::send_verification;
+use super::session::{new_session, Client};
+use crate::app::AppState;
+use crate::db::{Session, User};
+use crate::http::error::{messages, ApiError};
+use crate::password::Verified;
+
+/// How the user proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Email and password (`POST /sign-in/email`).
+    Password,
+}
+
+/// A user whose credential just verified.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The user, as stored.
+    pub user: User,
+    /// How they proved it.
+    pub method: Method,
+    /// The address the attempt was counted under by the per-account limit, as typed.
+    pub attempted_as: String,
+}
+
+/// The refusal every failed password sign-in gets: unknown address, missing credential
+/// account and wrong password alike.
+fn refused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        messages::INVALID_EMAIL_OR_PASSWORD,
+    )
+}
+
+/// The password method: counts the attempt against the account's failure limit (before
+/// the check, atomically), then verifies `password` for `email`. Unknown addresses run a
+/// dummy hash with the same parameters and answer exactly like a wrong password. A match on
+/// an outdated hash upgrades it.
+pub async fn password(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> Result<Authenticated, ApiError> {
+    // Per-account limit: the attempt is counted now, atomically, and the count cleared on
+    // success (see rate_limit); every address counts, registered or not.
+    state
+        .rate_limiter()
+        .count_sign_in_attempt(email, state.now())
+        .await?;
+
+    let user = state.db().find_user_by_email(&email.to_lowercase()).await?;
+    let account = match &user {
+        Some(user) => state.db().find_credential_account(&user.id).await?,
+        None => None,
+    };
+    let (Some(user), Some(account), Some(stored)) =
+        (user, account.clone(), account.and_then(|a| a.password))
+    else {
+        state.passwords().dummy_verify(password.to_string()).await?;
+        tracing::info!("sign-in refused");
+        return Err(refused());
+    };
+    match state
+        .passwords()
+        .verify(password.to_string(), stored)
+        .await?
+    {
+        Verified::NoMatch => {
+            tracing::info!(user = %user.id, "sign-in refused");
+            return Err(refused());
+        }
+        Verified::Match { needs_rehash } => {
+            if needs_rehash {
+                let hash = state.passwords().hash(password.to_string()).await?;
+                state
+                    .db()
+                    .set_account_password(&account.id, &hash, state.now())
+                    .await?;
+                tracing::info!(user = %user.id, "password hash upgraded");
+            }
+        }
+    }
+    Ok(Authenticated {
+        user,
+        method: Method::Password,
+        attempted_as: email.to_string(),
+    })
+}
+
+/// What a sign-in asks for beyond the credential.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Who the session is issued to.
+    pub client: &'a Client,
+    /// `rememberMe`: a 7-day session, else a browser-session one.
+    pub remember: bool,
+    /// Where a verification mail sent on the way should lead.
+    pub callback: Option<&'a str>,
+}
+
+/// The one step after any method: clears the account's failure count, refuses an
+/// unverified email when verification is required (403 `EMAIL_NOT_VERIFIED`, mailing the
+/// link again if so configured), and otherwise creates and returns the session.
+pub async fn complete(
+    state: &AppState,
+    signed_in: Authenticated,
+    request: Request<'_>,
+) -> Result<(User, Session), ApiError> {
+    let Authenticated {
+        user, attempted_as, ..
+    } = signed_in;
+    state.rate_limiter().sign_in_succeeded(&attempted_as).await;
+    let lifecycle = &state.config().lifecycle;
+    if lifecycle.require_email_verification && !user.email_verified {
+        if lifecycle.verification_on_sign_in && state.mailer().enabled() {
+            send_verification(state, &user, request.callback)?;
+        }
+        tracing::info!(user = %user.id, "sign-in refused: email not verified");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            messages::EMAIL_NOT_VERIFIED,
+        ));
+    }
+    let session = new_session(
+        state.config(),
+        request.client,
+        &user.id,
+        request.remember,
+        state.now(),
+    );
+    state.db().create_session(&session).await?;
+    tracing::info!(user = %user.id, "sign-in");
+    Ok((user, session))
+}
