@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use edgeauth_origin::clock::ManualClock;
-use edgeauth_origin::http::edge::{EDGE_CLIENT_IP_HEADER, EDGE_SECRET_HEADER};
+use edgeauth_origin::http::edge_proof::{EDGE_CLIENT_IP_HEADER, EDGE_SECRET_HEADER};
 use edgeauth_tests::{
     count_requests_with, AuthClient, InProcessOrigin, Origin, Postgres, Reply, Upstream,
     ACCESS_LOG_MESSAGE,

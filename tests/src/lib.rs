@@ -412,7 +412,7 @@ pub struct InProcessOrigin {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     /// The app state (database, configuration) the server runs with.
-    pub state: edgeauth_origin::http::AppState,
+    pub state: edgeauth_origin::app::AppState,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -428,10 +428,10 @@ impl InProcessOrigin {
         let Command::Serve(serve_args) = cli.command else {
             bail!("not a serve command line");
         };
-        let state = edgeauth_origin::server::prepare(&serve_args, clock).await?;
+        let state = edgeauth_origin::app::prepare(&serve_args, clock).await?;
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let app = edgeauth_origin::http::app(state.clone());
+        let app = edgeauth_origin::app::router(state.clone());
         let server = tokio::spawn(async move {
             let _ = edgeauth_origin::http::serve(listener, app, std::future::pending()).await;
         });
