@@ -10,11 +10,14 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Json;
+use axum::Router;
 use chrono::Duration;
 use edgeauth_token::cookie::encode_uri_component;
 use serde_json::json;
 
+use super::Feature;
 use crate::app::AppState;
 use crate::auth::email_verification::mail_required;
 use crate::config::DeleteUser;
@@ -28,11 +31,7 @@ use crate::ids;
 use crate::mail::{Mail, MailKind};
 use crate::password::Verified;
 
-use super::Feature;
-use axum::routing::{get, post};
-use axum::Router;
-
-/// delete-user.
+/// Account deletion, with the password, a fresh session, or a mailed link.
 pub const FEATURE: Feature = Feature {
     name: "delete-user",
     routes,

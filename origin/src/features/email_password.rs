@@ -8,9 +8,12 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use axum::Json;
+use axum::Router;
 use serde_json::json;
 
+use super::Feature;
 use crate::app::AppState;
 use crate::auth::email_verification::send_verification;
 use crate::auth::session::new_session;
@@ -24,13 +27,9 @@ use crate::http::extract::body::{
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::{Lookup, MaybeSession};
 use crate::ids;
-
-use super::Feature;
 use crate::rate_limit::{PathRule, Rule};
-use axum::routing::post;
-use axum::Router;
 
-/// email-password.
+/// Email and password sign-up, sign-in and sign-out (Better Auth's `emailAndPassword`).
 pub const FEATURE: Feature = Feature {
     name: "email-password",
     routes,

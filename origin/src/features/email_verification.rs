@@ -9,10 +9,13 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Json;
+use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::Feature;
 use crate::app::AppState;
 use crate::auth::email_token::{
     self, EmailClaims, EmailTokenError, CHANGE_EMAIL_CONFIRMATION, CHANGE_EMAIL_VERIFICATION,
@@ -28,13 +31,9 @@ use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::{Current, CurrentSession, Lookup, MaybeSession};
 use crate::http::redirect::{found, with_query};
 use crate::mail::{Mail, MailKind};
-
-use super::Feature;
 use crate::rate_limit::{PathRule, Rule};
-use axum::routing::{get, post};
-use axum::Router;
 
-/// email-verification.
+/// Email verification and email change.
 pub const FEATURE: Feature = Feature {
     name: "email-verification",
     routes,

@@ -2,19 +2,18 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Json;
+use axum::Router;
 use serde_json::json;
 
+use super::Feature;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::session::CurrentSession;
 use crate::keys;
 
-use super::Feature;
-use axum::routing::get;
-use axum::Router;
-
-/// jwt.
+/// The JWT plugin's endpoints.
 pub const FEATURE: Feature = Feature {
     name: "jwt",
     routes,

@@ -11,11 +11,14 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Json;
+use axum::Router;
 use chrono::Duration;
 use edgeauth_token::cookie::encode_uri_component;
 use serde_json::json;
 
+use super::Feature;
 use crate::app::AppState;
 use crate::db::ResetOutcome;
 use crate::http::edge_proof::tell_edge_sessions_ended;
@@ -24,13 +27,9 @@ use crate::http::extract::body::{is_valid_email, optional_str, required_str, Raw
 use crate::http::redirect::{found, with_query};
 use crate::ids;
 use crate::mail::{Mail, MailKind};
-
-use super::Feature;
 use crate::rate_limit::{PathRule, Rule};
-use axum::routing::{get, post};
-use axum::Router;
 
-/// password-reset.
+/// Password reset by mailed link.
 pub const FEATURE: Feature = Feature {
     name: "password-reset",
     routes,

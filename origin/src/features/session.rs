@@ -3,11 +3,14 @@
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Json;
+use axum::Router;
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::Feature;
 use crate::app::AppState;
 use crate::http::cookies::CookieHeaders;
 use crate::http::error::ApiError;
@@ -15,11 +18,7 @@ use crate::http::extract::body::{required_str, RawBody};
 use crate::http::extract::session::{CurrentSession, Lookup, MaybeSession};
 use crate::keys;
 
-use super::Feature;
-use axum::routing::{get, post};
-use axum::Router;
-
-/// session.
+/// Session reading, listing and revocation.
 pub const FEATURE: Feature = Feature {
     name: "session",
     routes,

@@ -3,9 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use axum::Json;
+use axum::Router;
 use serde_json::{json, Value};
 
+use super::Feature;
 use crate::app::AppState;
 use crate::auth::session::new_session;
 use crate::http::cookies::CookieHeaders;
@@ -14,13 +17,9 @@ use crate::http::extract::body::{optional_bool, required_str, RawBody};
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::CurrentSession;
 use crate::password::Verified;
-
-use super::Feature;
 use crate::rate_limit::{PathRule, Rule};
-use axum::routing::post;
-use axum::Router;
 
-/// user.
+/// Profile updates and password changes.
 pub const FEATURE: Feature = Feature {
     name: "user",
     routes,

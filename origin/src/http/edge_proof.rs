@@ -11,13 +11,13 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
+pub use edgeauth_token::wire::{
+    CLIENT_IP_HEADER as EDGE_CLIENT_IP_HEADER, EDGE_SECRET_HEADER, REVOKED_USER_HEADER,
+};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
-pub use edgeauth_token::wire::{
-    CLIENT_IP_HEADER as EDGE_CLIENT_IP_HEADER, EDGE_SECRET_HEADER, REVOKED_USER_HEADER,
-};
 
 /// Whether `headers` carry exactly one [`EDGE_SECRET_HEADER`] equal to `secret` (constant
 /// time). `None` (no secret configured): never.
