@@ -5,6 +5,8 @@
 
 mod prepare;
 mod router;
+#[cfg(test)]
+pub(crate) mod test_app;
 
 use std::future::Future;
 use std::sync::Arc;

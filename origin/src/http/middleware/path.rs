@@ -26,3 +26,42 @@ pub async fn refuse_ambiguous(request: Request, next: Next) -> Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use crate::app::test_app::{app, send};
+
+    /// The origin refuses what the edge refuses, before the rate limiter counts it, and
+    /// lets every one-spelling path through.
+    #[tokio::test]
+    async fn ambiguous_paths_answer_400_like_the_edge() {
+        let (app, _clock, path) = app(&[]).await;
+        for refused in [
+            "/api/auth/sign-in%2Femail",
+            "/api/auth/sign-in%5Cemail",
+            "/api/auth/sign-in/email%00",
+            "/api/auth/%zz",
+        ] {
+            let reply = send(&app, refused, None, &[]).await;
+            assert_eq!(reply.status(), StatusCode::BAD_REQUEST, "{refused}");
+            let body = axum::body::to_bytes(reply.into_body(), 1024).await.unwrap();
+            assert_eq!(
+                &body[..],
+                br#"{"code":"INVALID_PATH","message":"Invalid path"}"#,
+                "{refused}"
+            );
+        }
+        // Refused paths spend no budget: the sign-in limit (3 per 10 s) is still whole.
+        for _ in 0..3 {
+            let reply = send(&app, "/api/auth/sign-in/email", None, &[]).await;
+            assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+        }
+        let reply = send(&app, "/api/auth/sign-in/email", None, &[]).await;
+        assert_eq!(reply.status(), StatusCode::TOO_MANY_REQUESTS);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}

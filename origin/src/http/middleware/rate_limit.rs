@@ -48,69 +48,9 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
-    use chrono::{Duration, TimeZone, Utc};
+    use chrono::Duration;
 
-    fn clock() -> ManualClock {
-        ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
-    }
-
-    /// The whole app, driven without a socket (so without `ConnectInfo`), rate limiting on,
-    /// on a fresh SQLite file, with a manual clock.
-    async fn app(
-        extra: &[&str],
-    ) -> (
-        axum::Router,
-        std::sync::Arc<ManualClock>,
-        std::path::PathBuf,
-    ) {
-        use clap::Parser;
-        let path = std::env::temp_dir().join(format!(
-            "edgeauth-limit-{}-{}.db",
-            std::process::id(),
-            crate::ids::random_string(8)
-        ));
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let secret = "s".repeat(32);
-        let argv = [
-            "edgeauth",
-            "serve",
-            "--secret",
-            &secret,
-            "--database-url",
-            &url,
-            "--rate-limit",
-            "on",
-        ];
-        let cli = crate::cli::Cli::try_parse_from(argv.iter().chain(extra)).unwrap();
-        let crate::cli::Command::Serve(args) = cli.command else {
-            unreachable!()
-        };
-        let clock = std::sync::Arc::new(clock());
-        let state = crate::app::prepare(&args, clock.clone()).await.unwrap();
-        (crate::app::router(state), clock, path)
-    }
-
-    async fn send(
-        app: &axum::Router,
-        path: &str,
-        peer: Option<[u8; 4]>,
-        headers: &[(&str, &str)],
-    ) -> Response {
-        use tower::ServiceExt;
-        let mut request = axum::http::Request::builder().method("POST").uri(path);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let mut request = request.body(axum::body::Body::empty()).unwrap();
-        if let Some(peer) = peer {
-            request.extensions_mut().insert(axum::extract::ConnectInfo(
-                std::net::SocketAddr::from((peer, 40000)),
-            ));
-        }
-        app.clone().oneshot(request).await.unwrap()
-    }
+    use crate::app::test_app::{app, send};
 
     #[tokio::test]
     async fn the_middleware_normalises_paths_and_reads_no_forwarded_headers() {
