@@ -5,11 +5,11 @@
 //!   second factor next) yields an [`sign_in::Authenticated`] user, and one step
 //!   ([`sign_in::complete`]) decides what follows (a session, or a refusal such as an
 //!   unverified email) and issues the session;
-//! - [`session`]: the rows a new session is made of, and who it was issued to;
+//! - [`issue`]: the row a new session is made of, and who it is issued to;
 //! - [`email_token`]: Better Auth's stateless email verification token, and
 //!   [`email_verification`]: the link and the mail that carry it.
 
 pub mod email_token;
 pub mod email_verification;
-pub mod session;
+pub mod issue;
 pub mod sign_in;

@@ -10,7 +10,7 @@
 use axum::http::StatusCode;
 
 use super::email_verification::send_verification;
-use super::session::{new_session, Client};
+use super::issue::{new_session, Client};
 use crate::app::AppState;
 use crate::db::{Session, User};
 use crate::http::error::{messages, ApiError};

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::email_verification::send_verification;
-use crate::auth::session::new_session;
+use crate::auth::issue::new_session;
 use crate::auth::sign_in;
 use crate::db::{DbError, NewUser, User};
 use crate::http::cookies::CookieHeaders;

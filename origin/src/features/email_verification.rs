@@ -21,7 +21,7 @@ use crate::auth::email_token::{
     self, EmailClaims, EmailTokenError, CHANGE_EMAIL_CONFIRMATION, CHANGE_EMAIL_VERIFICATION,
 };
 use crate::auth::email_verification::{mail_required, send_verification, verification_link};
-use crate::auth::session::{new_session, Client};
+use crate::auth::issue::{new_session, Client};
 use crate::config::ChangeEmail;
 use crate::db::{DbError, User};
 use crate::http::cookies::CookieHeaders;

@@ -16,7 +16,7 @@ pub mod error_page;
 pub mod health;
 pub mod jwt;
 pub mod password_reset;
-pub mod session;
+pub mod sessions;
 pub mod user;
 
 use axum::Router;
@@ -44,7 +44,7 @@ pub struct Feature {
 pub const FEATURES: &[Feature] = &[
     health::FEATURE,
     email_password::FEATURE,
-    session::FEATURE,
+    sessions::FEATURE,
     user::FEATURE,
     email_verification::FEATURE,
     password_reset::FEATURE,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::Feature;
 use crate::app::AppState;
-use crate::auth::session::new_session;
+use crate::auth::issue::new_session;
 use crate::http::cookies::CookieHeaders;
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::body::{optional_bool, required_str, RawBody};

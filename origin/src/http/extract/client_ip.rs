@@ -31,7 +31,7 @@ use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderName};
 
 use crate::app::AppState;
-use crate::auth::session::Client;
+use crate::auth::issue::Client;
 use crate::config::Config;
 use crate::http::edge_proof;
 

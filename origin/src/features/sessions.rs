@@ -20,7 +20,7 @@ use crate::keys;
 
 /// Session reading, listing and revocation.
 pub const FEATURE: Feature = Feature {
-    name: "session",
+    name: "sessions",
     routes,
     origin_checked: true,
     rate_limits: &[],
