@@ -9,7 +9,10 @@
 //! - [`email_token`]: Better Auth's stateless email verification token, and
 //!   [`email_verification`]: the link and the mail that carry it.
 
+pub mod account;
 pub mod email_token;
 pub mod email_verification;
 pub mod issue;
+pub mod password_reset;
 pub mod sign_in;
+pub mod sign_up;

@@ -15,10 +15,8 @@ use serde_json::json;
 
 use super::Feature;
 use crate::app::AppState;
-use crate::auth::email_verification::send_verification;
-use crate::auth::issue::new_session;
 use crate::auth::sign_in;
-use crate::db::{DbError, NewUser, User};
+use crate::auth::sign_up::{self, NewAccount};
 use crate::http::cookies::CookieHeaders;
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::body::{
@@ -26,7 +24,6 @@ use crate::http::extract::body::{
 };
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::{Lookup, MaybeSession};
-use crate::ids;
 use crate::rate_limit::{PathRule, Rule};
 
 /// Email and password sign-up, sign-in and sign-out (Better Auth's `emailAndPassword`).
@@ -72,48 +69,23 @@ pub async fn sign_up(
     if !is_valid_email(email) {
         return Err(ApiError::validation("[body.email] Invalid email address"));
     }
-    state.password_policy().check_new(password)?;
-
-    let email = email.to_lowercase();
-    // Hash before the uniqueness check too, so a taken address answers no faster.
-    let hash = state.passwords().hash(password.to_string()).await?;
-    let now = state.now();
-    let user = User {
-        id: ids::generate_id(),
-        name: name.to_string(),
-        email,
-        email_verified: false,
-        image: image.map(str::to_string),
-        created_at: now,
-        updated_at: now,
+    let new = NewAccount {
+        name,
+        email: &email.to_lowercase(),
+        password,
+        image,
     };
-    let lifecycle = &state.config().lifecycle;
-    // With verification required, sign-up creates no session: sign-in waits for the link.
-    let session = (!lifecycle.require_email_verification)
-        .then(|| new_session(state.config(), &client, &user.id, remember, now));
-    let new = NewUser {
-        user: user.clone(),
-        password_hash: hash,
-    };
-    match state.db().create_user(&new, session.as_ref()).await {
-        Ok(()) => {}
-        Err(DbError::Conflict) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                messages::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(user = %user.id, "sign-up");
-    if lifecycle.verification_on_sign_up && state.mailer().enabled() {
-        send_verification(&state, &user, callback)?;
-    }
+    let (user, session) = sign_up::create(&state, new, &client, remember, callback).await?;
     let Some(session) = session else {
         return Ok(Json(json!({ "token": null, "user": user })).into_response());
     };
-    let cookies =
-        CookieHeaders::session(&state, &session.token, session.expires_at, now, !remember)?;
+    let cookies = CookieHeaders::session(
+        &state,
+        &session.token,
+        session.expires_at,
+        session.created_at,
+        !remember,
+    )?;
     Ok(cookies.apply(Json(json!({ "token": session.token, "user": user }))))
 }
 

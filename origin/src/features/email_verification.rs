@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::Feature;
 use crate::app::AppState;
+use crate::auth::account;
 use crate::auth::email_token::{
     self, EmailClaims, EmailTokenError, CHANGE_EMAIL_CONFIRMATION, CHANGE_EMAIL_VERIFICATION,
 };
@@ -292,8 +293,7 @@ pub async fn change_email(
     CurrentSession(current): CurrentSession,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let mode = state.config().lifecycle.change_email;
-    if mode == ChangeEmail::Off {
+    if state.config().lifecycle.change_email == ChangeEmail::Off {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             messages::CHANGE_EMAIL_IS_DISABLED,
@@ -312,52 +312,6 @@ pub async fn change_email(
         ));
     }
     let new_email = new_email.to_lowercase();
-    let user = &current.found.user;
-    if new_email == user.email {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            messages::EMAIL_IS_THE_SAME,
-        ));
-    }
-    if state.db().find_user_by_email(&new_email).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            messages::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
-        ));
-    }
-    let confirm_old = mode == ChangeEmail::ConfirmOld && user.email_verified;
-    let claims = EmailClaims {
-        email: user.email.clone(),
-        update_to: Some(new_email.clone()),
-        request_type: Some(
-            if confirm_old {
-                CHANGE_EMAIL_CONFIRMATION
-            } else {
-                CHANGE_EMAIL_VERIFICATION
-            }
-            .to_string(),
-        ),
-    };
-    let url = verification_link(&state, &claims, callback)?;
-    let (kind, to) = if confirm_old {
-        (MailKind::ChangeEmailConfirmation, user.email.clone())
-    } else {
-        (MailKind::VerifyEmail, new_email.clone())
-    };
-    state.mailer().send(Mail {
-        kind,
-        to,
-        user_id: user.id.clone(),
-        name: user.name.clone(),
-        email: if confirm_old {
-            user.email.clone()
-        } else {
-            new_email.clone()
-        },
-        new_email,
-        url,
-        expires_in: state.config().lifecycle.verification_expires_in,
-    });
-    tracing::info!(user = %user.id, confirm_old, "email change requested");
+    account::request_email_change(&state, &current.found.user, &new_email, callback).await?;
     Ok(Json(json!({ "status": true })).into_response())
 }

@@ -1,10 +1,5 @@
-//! `POST /request-password-reset`, `GET /reset-password/{token}`, `POST /reset-password`.
-//!
-//! Reset tokens are Better Auth's: 24 random alphanumerics in a `verification` row
-//! `reset-password:<token>` whose value is the user id, one hour by default. Redeeming
-//! deletes the row in the transaction that sets the password, so a token works once even
-//! under concurrent redemptions. A new request replaces the user's earlier tokens (Better
-//! Auth keeps them all): only the newest link works.
+//! `POST /request-password-reset`, `GET /reset-password/{token}`, `POST /reset-password`:
+//! the API over [`crate::auth::password_reset`], which has the token's rules.
 
 use std::collections::HashMap;
 
@@ -14,19 +9,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
 use axum::Router;
-use chrono::Duration;
-use edgeauth_token::cookie::encode_uri_component;
 use serde_json::json;
 
 use super::Feature;
 use crate::app::AppState;
-use crate::db::ResetOutcome;
+use crate::auth::password_reset::{self, reset_identifier};
 use crate::http::edge_proof::tell_edge_sessions_ended;
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::body::{is_valid_email, optional_str, required_str, RawBody};
 use crate::http::redirect::{found, with_query};
-use crate::ids;
-use crate::mail::{Mail, MailKind};
 use crate::rate_limit::{PathRule, Rule};
 
 /// Password reset by mailed link.
@@ -45,17 +36,6 @@ fn routes(_: &AppState) -> Router<AppState> {
         .route("/request-password-reset", post(request_password_reset))
         .route("/reset-password/{token}", get(reset_password_callback))
         .route("/reset-password", post(reset_password))
-}
-
-/// Length of a reset token (Better Auth's `generateId(24)`).
-pub const RESET_TOKEN_LEN: usize = 24;
-
-/// The `identifier` prefix of reset token rows.
-const RESET_PREFIX: &str = "reset-password:";
-
-/// The `identifier` of a reset token's row.
-fn identifier(token: &str) -> String {
-    format!("{RESET_PREFIX}{token}")
 }
 
 /// `POST /request-password-reset {email, redirectTo?}`: always the same answer, sent before
@@ -85,38 +65,11 @@ pub async fn request_password_reset(
     if !is_valid_email(email) {
         return Err(ApiError::validation("[body.email] Invalid email address"));
     }
-    let email = email.to_lowercase();
-    let redirect_to = redirect_to.unwrap_or_default().to_string();
-    let task = state.clone();
-    state.spawn_background("request-password-reset", async move {
-        let Some(user) = task.db().find_user_by_email(&email).await? else {
-            return Ok(());
-        };
-        let now = task.now();
-        let lifetime = task.config().lifecycle.reset_password_expires_in;
-        let token = ids::random_string(RESET_TOKEN_LEN);
-        let expires_at = now + Duration::seconds(i64::try_from(lifetime).unwrap_or(3600));
-        task.db()
-            .replace_verification(RESET_PREFIX, &identifier(&token), &user.id, expires_at, now)
-            .await?;
-        let url = format!(
-            "{}?callbackURL={}",
-            task.auth_url(&format!("/reset-password/{token}")),
-            encode_uri_component(&redirect_to)
-        );
-        task.mailer().send(Mail {
-            kind: MailKind::ResetPassword,
-            to: user.email.clone(),
-            user_id: user.id.clone(),
-            name: user.name,
-            email: user.email,
-            new_email: String::new(),
-            url,
-            expires_in: lifetime,
-        });
-        tracing::info!(user = %user.id, "password reset requested");
-        Ok(())
-    });
+    password_reset::request(
+        &state,
+        &email.to_lowercase(),
+        redirect_to.unwrap_or_default(),
+    );
     Ok(Json(json!({
         "status": true,
         "message": "If this email exists in our system, check your email for the reset link"
@@ -150,7 +103,11 @@ pub async fn reset_password_callback(
     };
     state.check_redirect(callback)?;
     let callback = absolute(&state, callback);
-    let live = match state.db().find_verification(&identifier(&token)).await? {
+    let live = match state
+        .db()
+        .find_verification(&reset_identifier(&token))
+        .await?
+    {
         Some(row) => row.expires_at > state.now(),
         None => false,
     };
@@ -180,37 +137,10 @@ pub async fn reset_password(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(invalid());
     };
-    state.password_policy().check_new(new_password)?;
-    let identifier = identifier(token);
-    // Refuse unknown tokens before the (costly) hash; the redemption below re-checks.
-    match state.db().find_verification(&identifier).await? {
-        Some(row) if row.expires_at > state.now() => {}
-        _ => return Err(invalid()),
+    let reset = password_reset::redeem(&state, token, new_password).await?;
+    let mut response = Json(json!({ "status": true })).into_response();
+    if reset.sessions_ended {
+        tell_edge_sessions_ended(&state, &headers, &reset.user_id, &mut response);
     }
-    let hash = state.passwords().hash(new_password.to_string()).await?;
-    let end_sessions = state.config().lifecycle.revoke_sessions_on_reset;
-    match state
-        .db()
-        .redeem_reset_token(&identifier, &hash, end_sessions, state.now())
-        .await?
-    {
-        ResetOutcome::InvalidToken => Err(invalid()),
-        ResetOutcome::Reset {
-            user_id,
-            email,
-            sessions_ended,
-        } => {
-            tracing::info!(user = %user_id, sessions_ended, "password reset");
-            // Whoever reset the password controls the mailbox: lift the failed sign-in lock
-            // (NIST SP 800-63B: a lockout ends through account recovery, not only by time).
-            if let Some(email) = email {
-                state.rate_limiter().sign_in_succeeded(&email).await;
-            }
-            let mut response = Json(json!({ "status": true })).into_response();
-            if end_sessions {
-                tell_edge_sessions_ended(&state, &headers, &user_id, &mut response);
-            }
-            Ok(response)
-        }
-    }
+    Ok(response)
 }

@@ -10,13 +10,12 @@ use serde_json::{json, Value};
 
 use super::Feature;
 use crate::app::AppState;
-use crate::auth::issue::new_session;
+use crate::auth::account;
 use crate::http::cookies::CookieHeaders;
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::body::{optional_bool, required_str, RawBody};
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::CurrentSession;
-use crate::password::Verified;
 use crate::rate_limit::{PathRule, Rule};
 
 /// Profile updates and password changes.
@@ -107,60 +106,29 @@ pub async fn change_password(
     SessionClient(client): SessionClient,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let now = state.now();
+    let _now = state.now();
     let body = body.object(false, false)?;
     let new_password = required_str(&body, "newPassword")?;
     let current_password = required_str(&body, "currentPassword")?;
     let revoke_others = optional_bool(&body, "revokeOtherSessions")?.unwrap_or(false);
-    state.password_policy().check_new(new_password)?;
-
     let user = &current.found.user;
-    let account = state
-        .db()
-        .find_credential_account(&user.id)
-        .await?
-        .filter(|a| a.password.is_some())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                messages::CREDENTIAL_ACCOUNT_NOT_FOUND,
-            )
-        })?;
-    let stored = account.password.clone().unwrap_or_default();
-    if let Verified::NoMatch = state
-        .passwords()
-        .verify(current_password.to_string(), stored)
-        .await?
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            messages::INVALID_PASSWORD,
-        ));
-    }
-    let hash = state.passwords().hash(new_password.to_string()).await?;
-    state
-        .db()
-        .set_account_password(&account.id, &hash, now)
-        .await?;
-    tracing::info!(user = %user.id, revoke_others, "password changed");
-
-    if !revoke_others {
-        return Ok(Json(json!({ "token": null, "user": user })).into_response());
-    }
-    state.db().delete_user_sessions(&user.id, None).await?;
-    let session = new_session(
-        state.config(),
+    let replaced = account::change_password(
+        &state,
+        &current,
+        current_password,
+        new_password,
+        revoke_others,
         &client,
-        &user.id,
-        !current.dont_remember,
-        now,
-    );
-    state.db().create_session(&session).await?;
+    )
+    .await?;
+    let Some(session) = replaced else {
+        return Ok(Json(json!({ "token": null, "user": user })).into_response());
+    };
     let cookies = CookieHeaders::session(
         &state,
         &session.token,
         session.expires_at,
-        now,
+        session.created_at,
         current.dont_remember,
     )?;
     Ok(cookies.apply(Json(json!({ "token": session.token, "user": user }))))

@@ -1,0 +1,127 @@
+//! Password reset: a mailed link carrying Better Auth's token, and its redemption. Shared by
+//! the API and the hosted pages.
+//!
+//! Reset tokens are Better Auth's: 24 random alphanumerics in a `verification` row
+//! `reset-password:<token>` whose value is the user id, one hour by default. Redeeming
+//! deletes the row in the transaction that sets the password, so a token works once even
+//! under concurrent redemptions. A new request replaces the user's earlier tokens (Better
+//! Auth keeps them all): only the newest link works.
+
+use axum::http::StatusCode;
+use chrono::Duration;
+use edgeauth_token::cookie::encode_uri_component;
+
+use crate::app::AppState;
+use crate::db::ResetOutcome;
+use crate::http::error::{messages, ApiError};
+use crate::ids;
+use crate::mail::{Mail, MailKind};
+
+/// Length of a reset token (Better Auth's `generateId(24)`).
+pub const RESET_TOKEN_LEN: usize = 24;
+
+/// The `identifier` prefix of reset token rows.
+const RESET_PREFIX: &str = "reset-password:";
+
+/// The `identifier` of a reset token's row.
+pub fn reset_identifier(token: &str) -> String {
+    format!("{RESET_PREFIX}{token}")
+}
+
+/// Mails a reset link to `email` (valid, lower-cased) if it is registered, leading to
+/// `redirect_to` (already checked). Nothing about the address is looked up before this
+/// returns: the lookup, the token and the mail happen in the background, so neither the
+/// caller's answer nor its timing tells whether the address is registered.
+pub fn request(state: &AppState, email: &str, redirect_to: &str) {
+    let email = email.to_string();
+    let redirect_to = redirect_to.to_string();
+    let task = state.clone();
+    state.spawn_background("request-password-reset", async move {
+        let Some(user) = task.db().find_user_by_email(&email).await? else {
+            return Ok(());
+        };
+        let now = task.now();
+        let lifetime = task.config().lifecycle.reset_password_expires_in;
+        let token = ids::random_string(RESET_TOKEN_LEN);
+        let expires_at = now + Duration::seconds(i64::try_from(lifetime).unwrap_or(3600));
+        task.db()
+            .replace_verification(
+                RESET_PREFIX,
+                &reset_identifier(&token),
+                &user.id,
+                expires_at,
+                now,
+            )
+            .await?;
+        let url = format!(
+            "{}?callbackURL={}",
+            task.auth_url(&format!("/reset-password/{token}")),
+            encode_uri_component(&redirect_to)
+        );
+        task.mailer().send(Mail {
+            kind: MailKind::ResetPassword,
+            to: user.email.clone(),
+            user_id: user.id.clone(),
+            name: user.name,
+            email: user.email,
+            new_email: String::new(),
+            url,
+            expires_in: lifetime,
+        });
+        tracing::info!(user = %user.id, "password reset requested");
+        Ok(())
+    });
+}
+
+/// What a redemption did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redeemed {
+    /// Whose password was replaced.
+    pub user_id: String,
+    /// Whether every session of the user ended (`EDGEAUTH_REVOKE_SESSIONS_ON_RESET`).
+    pub sessions_ended: bool,
+}
+
+/// Sets `new_password` for the user `token` names and consumes the token (400
+/// `INVALID_TOKEN` for an unknown, used or expired one); with
+/// `EDGEAUTH_REVOKE_SESSIONS_ON_RESET` (the default) every session of the user ends. The
+/// account's failed sign-in lock is lifted.
+pub async fn redeem(
+    state: &AppState,
+    token: &str,
+    new_password: &str,
+) -> Result<Redeemed, ApiError> {
+    let invalid = || ApiError::new(StatusCode::BAD_REQUEST, messages::INVALID_TOKEN);
+    state.password_policy().check_new(new_password)?;
+    let identifier = reset_identifier(token);
+    // Refuse unknown tokens before the (costly) hash; the redemption below re-checks.
+    match state.db().find_verification(&identifier).await? {
+        Some(row) if row.expires_at > state.now() => {}
+        _ => return Err(invalid()),
+    }
+    let hash = state.passwords().hash(new_password.to_string()).await?;
+    let end_sessions = state.config().lifecycle.revoke_sessions_on_reset;
+    match state
+        .db()
+        .redeem_reset_token(&identifier, &hash, end_sessions, state.now())
+        .await?
+    {
+        ResetOutcome::InvalidToken => Err(invalid()),
+        ResetOutcome::Reset {
+            user_id,
+            email,
+            sessions_ended,
+        } => {
+            tracing::info!(user = %user_id, sessions_ended, "password reset");
+            // Whoever reset the password controls the mailbox: lift the failed sign-in lock
+            // (NIST SP 800-63B: a lockout ends through account recovery, not only by time).
+            if let Some(email) = email {
+                state.rate_limiter().sign_in_succeeded(&email).await;
+            }
+            Ok(Redeemed {
+                user_id,
+                sessions_ended: end_sessions,
+            })
+        }
+    }
+}

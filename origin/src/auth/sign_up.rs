@@ -1,0 +1,75 @@
+//! Signing up with an email and a password: the user, its credential account and (unless
+//! email verification is required first) a session, in one transaction.
+
+use axum::http::StatusCode;
+
+use super::email_verification::send_verification;
+use super::issue::{new_session, Client};
+use crate::app::AppState;
+use crate::db::{DbError, NewUser, Session, User};
+use crate::http::error::{messages, ApiError};
+use crate::ids;
+
+/// What a new account is made of (checked by the caller: a valid, lower-cased email).
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccount<'a> {
+    /// The display name.
+    pub name: &'a str,
+    /// The address, valid and lower-cased.
+    pub email: &'a str,
+    /// The password, not yet checked against the policy.
+    pub password: &'a str,
+    /// A profile picture URL.
+    pub image: Option<&'a str>,
+}
+
+/// Creates the account: the password is checked against the policy and hashed (before the
+/// uniqueness check too, so a taken address answers no faster), then the user, its
+/// credential account and a session are written together; 422
+/// `USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL` for a taken address. With
+/// `EDGEAUTH_REQUIRE_EMAIL_VERIFICATION` no session is created (sign-in waits for the
+/// link). The verification mail is sent when configured, leading to `callback`.
+pub async fn create(
+    state: &AppState,
+    new: NewAccount<'_>,
+    client: &Client,
+    remember: bool,
+    callback: Option<&str>,
+) -> Result<(User, Option<Session>), ApiError> {
+    state.password_policy().check_new(new.password)?;
+    // Hash before the uniqueness check too, so a taken address answers no faster.
+    let hash = state.passwords().hash(new.password.to_string()).await?;
+    let now = state.now();
+    let user = User {
+        id: ids::generate_id(),
+        name: new.name.to_string(),
+        email: new.email.to_string(),
+        email_verified: false,
+        image: new.image.map(str::to_string),
+        created_at: now,
+        updated_at: now,
+    };
+    let lifecycle = &state.config().lifecycle;
+    // With verification required, sign-up creates no session: sign-in waits for the link.
+    let session = (!lifecycle.require_email_verification)
+        .then(|| new_session(state.config(), client, &user.id, remember, now));
+    let row = NewUser {
+        user: user.clone(),
+        password_hash: hash,
+    };
+    match state.db().create_user(&row, session.as_ref()).await {
+        Ok(()) => {}
+        Err(DbError::Conflict) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                messages::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user = %user.id, "sign-up");
+    if lifecycle.verification_on_sign_up && state.mailer().enabled() {
+        send_verification(state, &user, callback)?;
+    }
+    Ok((user, session))
+}
