@@ -10,6 +10,7 @@
 //! cli/        the `edgeauth` command line (serve, migrate, keys, token verify)
 //! app/        AppState, assembling it (prepare), the router merging every feature
 //! features/   one module per capability: its routes, rate-limit rules, revocation effects
+//! pages/      the hosted pages for browsers: sign-in, sign-up, reset, account
 //! http/       plumbing: errors as responses, cookies, redirects, extractors, middleware
 //! auth/       the domain, free of HTTP: sign-in (a method yields a user, one step issues
 //!             the session), Better Auth's email token
@@ -33,5 +34,6 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod mail;
+pub mod pages;
 pub mod password;
 pub mod rate_limit;

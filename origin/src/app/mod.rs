@@ -27,8 +27,9 @@ use crate::http::error::{messages, ApiError};
 use crate::http::BASE_PATH;
 use crate::keys::{Issuer, KeyStore};
 use crate::mail::Mailer;
+use crate::pages::{self, render::Renderer};
 use crate::password::{HashPool, PasswordPolicy};
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{RateLimiter, Rules};
 
 /// Most background tasks (see [`AppState::spawn_background`]) running at once.
 pub const BACKGROUND_TASKS: usize = 256;
@@ -50,6 +51,7 @@ struct Inner {
     cookies: CookieJar,
     limiter: RateLimiter,
     mailer: Mailer,
+    pages: Option<Renderer>,
     background: Arc<Semaphore>,
 }
 
@@ -62,6 +64,7 @@ impl AppState {
         keys: KeyStore,
         clock: Arc<dyn Clock>,
         mailer: Mailer,
+        pages: Option<Renderer>,
     ) -> Self {
         let policy = PasswordPolicy {
             min_length: config.password_min_length,
@@ -70,7 +73,7 @@ impl AppState {
         let cookies = CookieJar {
             secure: config.secure_cookies,
         };
-        let limiter = RateLimiter::new(&config, &db, features::rate_limit_rules());
+        let limiter = RateLimiter::new(&config, &db, rate_limit_rules());
         AppState(Arc::new(Inner {
             config,
             db,
@@ -81,6 +84,7 @@ impl AppState {
             cookies,
             limiter,
             mailer,
+            pages,
             background: Arc::new(Semaphore::new(BACKGROUND_TASKS)),
         }))
     }
@@ -123,6 +127,11 @@ impl AppState {
     /// The rate limiter.
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.0.limiter
+    }
+
+    /// The hosted pages' templates (`None` when the pages are off).
+    pub fn pages(&self) -> Option<&Renderer> {
+        self.0.pages.as_ref()
     }
 
     /// The outgoing mail queue.
@@ -190,4 +199,14 @@ impl AppState {
             expires_in: self.config().jwt_expires_in,
         }
     }
+}
+
+/// Every rate-limit rule: the API features' and the hosted pages'.
+pub fn rate_limit_rules() -> Rules {
+    Rules::new(
+        features::FEATURES
+            .iter()
+            .flat_map(|f| f.rate_limits.iter().copied())
+            .chain(pages::RATE_LIMITS.iter().copied()),
+    )
 }

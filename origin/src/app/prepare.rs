@@ -11,6 +11,7 @@ use crate::config::{
 use crate::db::{Db, DbError};
 use crate::keys::{KeyStore, DEFAULT_GRACE_PERIOD};
 use crate::mail::Mailer;
+use crate::pages::render::Renderer;
 use crate::password::{HashPool, HashScheme, Hasher};
 
 /// Validates `args`, connects (and migrates, unless disabled) and builds the app state.
@@ -41,7 +42,14 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
         ),
         MailTransport::Smtp { .. } => {}
     }
-    Ok(AppState::new(config, db, passwords, keys, clock, mailer))
+    let pages = if config.pages.enabled {
+        Some(Renderer::load(&config.pages)?)
+    } else {
+        None
+    };
+    Ok(AppState::new(
+        config, db, passwords, keys, clock, mailer, pages,
+    ))
 }
 
 /// With `EDGEAUTH_RATE_LIMIT_STORAGE=database`, the `rateLimit` table must exist (Better

@@ -12,9 +12,11 @@ use crate::features::{health, FEATURES};
 use crate::http::extract::body::MAX_BODY_BYTES;
 use crate::http::middleware::{origin_check, path, rate_limit, trace};
 use crate::http::{BASE_PATH, REQUEST_TIMEOUT};
+use crate::pages;
 
 /// The application: the features' routes under [`BASE_PATH`] (behind the CSRF origin
-/// check unless a feature opts out), `/healthz` and `/readyz`, and around everything, from
+/// check unless a feature opts out), the hosted pages under their path (with their own
+/// forgery checks), `/healthz` and `/readyz`, and around everything, from
 /// the outside in: request ids and the access log, the request timeout, the body limit, the
 /// refusal of ambiguous paths, and the rate limiter (outside the router's matching, so it
 /// also counts paths the router refuses).
@@ -36,8 +38,13 @@ pub fn router(state: AppState) -> Router {
             origin_check::check,
         ))
         .merge(unchecked);
-    let app = Router::new()
-        .nest(BASE_PATH, api)
+    let app = Router::new().nest(BASE_PATH, api);
+    let app = if state.config().pages.enabled {
+        app.nest(&state.config().pages.path, pages::router())
+    } else {
+        app
+    };
+    let app = app
         .route("/healthz", get(health::ok))
         .route("/readyz", get(health::ready))
         .layer(axum::middleware::from_fn_with_state(

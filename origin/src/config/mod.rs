@@ -10,10 +10,12 @@ use axum::http::HeaderName;
 use clap::{Args, ValueEnum};
 
 mod lifecycle;
+mod pages;
 
 pub use lifecycle::{
     smtp_tls, ChangeEmail, DeleteUser, Lifecycle, LifecycleArgs, MailTransport, SmtpTls,
 };
+pub use pages::{Pages, PagesArgs};
 
 /// Better Auth's hard-coded fallback secret. Accepted in development (with a warning) so a
 /// new user can start without configuring anything; refused in production.
@@ -193,6 +195,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
+
+    #[command(flatten)]
+    pub pages: PagesArgs,
 }
 
 impl fmt::Debug for CommonArgs {
@@ -254,6 +259,9 @@ pub enum ConfigError {
     /// Unusable mail or account lifecycle settings.
     #[error("{0}")]
     Mail(String),
+    /// Unusable hosted pages settings.
+    #[error("{0}")]
+    Pages(String),
 }
 
 /// The secret, resolved: the configured one, or Better Auth's default in development.
@@ -338,6 +346,8 @@ pub struct Config {
     pub session_update_age: i64,
     /// Email verification, password reset, email change, deletion, and mail delivery.
     pub lifecycle: Lifecycle,
+    /// The hosted pages.
+    pub pages: Pages,
 }
 
 impl fmt::Debug for Config {
@@ -356,6 +366,7 @@ impl fmt::Debug for Config {
                 &self.edge_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("lifecycle", &self.lifecycle)
+            .field("pages", &self.pages)
             .finish_non_exhaustive()
     }
 }
@@ -411,6 +422,7 @@ impl Config {
         }
         let production = args.env == Environment::Production;
         let lifecycle = Lifecycle::from_args(&args.lifecycle, args.env)?;
+        let pages = Pages::from_args(&args.pages)?;
         Ok(Config {
             secret,
             secure_cookies: base_origin.starts_with("https://") || production,
@@ -438,6 +450,7 @@ impl Config {
             session_expires_in: 7 * 24 * 60 * 60,
             session_update_age: 24 * 60 * 60,
             lifecycle,
+            pages,
         })
     }
 

@@ -133,6 +133,24 @@ impl Db {
         Ok(done > 0)
     }
 
+    /// Deletes the session with this id if it belongs to `user_id` (the account page names
+    /// sessions by id: tokens never appear in a page).
+    pub async fn delete_user_session_by_id(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<bool, DbError> {
+        let done = on_pool!(self, pool => sqlx::query(
+            r#"DELETE FROM "session" WHERE "id" = $1 AND "userId" = $2"#,
+        )
+        .bind(id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
     /// Deletes every session of a user except the one with `keep_token` (if given).
     pub async fn delete_user_sessions(
         &self,

@@ -22,7 +22,7 @@ pub mod user;
 use axum::Router;
 
 use crate::app::AppState;
-use crate::rate_limit::{PathRule, Rules};
+use crate::rate_limit::PathRule;
 
 /// What a capability contributes to the application.
 #[derive(Clone, Copy)]
@@ -54,14 +54,10 @@ pub const FEATURES: &[Feature] = &[
     edge::FEATURE,
 ];
 
-/// The rate-limit rules every feature contributes.
-pub fn rate_limit_rules() -> Rules {
-    Rules::new(FEATURES.iter().flat_map(|f| f.rate_limits.iter().copied()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::rate_limit_rules;
     use crate::rate_limit::Rule;
 
     /// Better Auth's rules (and 1.7's mail rule), now contributed feature by feature.

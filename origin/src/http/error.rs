@@ -131,6 +131,12 @@ impl ApiError {
     pub fn code(&self) -> Option<&str> {
         self.body.as_ref().map(|(code, _)| code.as_ref())
     }
+
+    /// The message, if the answer has a body (what a person may read: internal failures
+    /// carry a generic one).
+    pub fn message(&self) -> Option<&str> {
+        self.body.as_ref().map(|(_, message)| message.as_ref())
+    }
 }
 
 /// The rate limiter's retry header (Better Auth sends this, not the standard `Retry-After`).

@@ -26,7 +26,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     let Ok(normalised) = wire::normalize_path(request.uri().path()) else {
         return next.run(request).await;
     };
-    let Some(path) = wire::auth_relative(&normalised) else {
+    let Some(path) = limited_path(&state, request.method(), &normalised) else {
         return next.run(request).await;
     };
     let ip = ClientIp::from_config(request.headers(), request.extensions(), state.config());
@@ -44,6 +44,22 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
             ApiError::too_many_requests(retry_after_secs).into_response()
         }
     }
+}
+
+/// The path a request is limited under, relative to its prefix: every request to the API
+/// (`/sign-in/email` for `/api/auth/sign-in/email`), and the hosted pages' form posts
+/// (`/sign-in` for a post to `/auth/sign-in`: the same key and budget as the API's sign-in).
+/// Page views are not limited.
+fn limited_path<'p>(state: &AppState, method: &Method, normalised: &'p str) -> Option<&'p str> {
+    if let Some(path) = wire::auth_relative(normalised) {
+        return Some(path);
+    }
+    let pages = &state.config().pages;
+    if !pages.enabled || *method != Method::POST {
+        return None;
+    }
+    let rest = wire::rule_path(normalised).strip_prefix(pages.path.as_str())?;
+    rest.starts_with('/').then_some(rest)
 }
 
 #[cfg(test)]

@@ -1,0 +1,395 @@
+//! `/account`: the signed-in user's name and email, password, sessions, and deletion.
+//!
+//! The page is a list of sections ([`SECTIONS`]), each a template of its own
+//! (`account-<name>.html`); a capability that adds to the account page (linked sign-in
+//! methods, two-factor, passkeys) adds its template and its name here. Every action is a
+//! form post to `/account/<action>` answered by a redirect back with a notice, or by the
+//! page with the error in the section it concerns.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use super::form::{FormToken, PageForm};
+use super::{context, notice, render, show_error, Sent};
+use crate::app::AppState;
+use crate::auth::account::{self, Deletion};
+use crate::http::cookies::CookieHeaders;
+use crate::http::edge_proof::tell_edge_sessions_ended;
+use crate::http::error::ApiError;
+use crate::http::extract::body::is_valid_email;
+use crate::http::extract::client_ip::SessionClient;
+use crate::http::extract::session::{Current, Lookup, MaybeSession};
+
+/// The account page's sections, in order.
+pub const SECTIONS: [&str; 5] = ["profile", "email", "password", "sessions", "delete"];
+
+/// A short description of the device a session was created from, by its `User-Agent`.
+fn device(user_agent: &str) -> String {
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("node", "Node.js"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| user_agent.contains(needle))
+    .map_or("Unknown browser", |(_, name)| name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| user_agent.contains(needle))
+    .map(|(_, name)| name);
+    match system {
+        Some(system) => format!("{browser} on {system}"),
+        None => browser.to_string(),
+    }
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The account page for `current`, with `extra` values (errors, typed values, a notice).
+async fn account_values(
+    state: &AppState,
+    current: &Current,
+    csrf: &str,
+) -> Result<Map<String, Value>, ApiError> {
+    let now = state.now();
+    let user = &current.found.user;
+    let mut sessions: Vec<_> = state
+        .db()
+        .list_sessions(&user.id)
+        .await?
+        .into_iter()
+        .filter(|s| s.expires_at > now)
+        .collect();
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+    let sessions: Vec<Value> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "device": device(s.user_agent.as_deref().unwrap_or("")),
+                "created": when(s.created_at),
+                "ip": s.ip_address.as_deref().unwrap_or(""),
+                "current": s.id == current.found.session.id,
+            })
+        })
+        .collect();
+    let mut values = context(state, "Your account", csrf);
+    values.insert("wide".into(), json!(true));
+    values.insert(
+        "user".into(),
+        json!({ "name": user.name, "email": user.email, "emailVerified": user.email_verified }),
+    );
+    values.insert("sessions".into(), json!(sessions));
+    values.insert("sections".into(), json!(SECTIONS));
+    values.insert("values".into(), json!({ "name": "", "newEmail": "" }));
+    Ok(values)
+}
+
+/// The sign-in page's address for a browser without a session, coming back here after.
+fn sign_in_first(state: &AppState) -> String {
+    let path = &state.config().pages.path;
+    format!("{path}/sign-in?callbackURL={path}%2Faccount&notice=signed-in-required")
+}
+
+/// `GET /account?notice=`.
+pub async fn account_page(
+    State(state): State<AppState>,
+    token: FormToken,
+    MaybeSession(found): MaybeSession,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Sent, ApiError> {
+    let Lookup::Live(current) = found else {
+        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
+    };
+    let mut values = account_values(&state, &current, &token.token).await?;
+    values.insert("notice".into(), json!(notice(query.get("notice"))));
+    let page = render(&state, StatusCode::OK, "account.html", values).with_token_cookie(&token);
+    Ok(Sent::page(&state, page))
+}
+
+/// What an account action did: where to go next, or the page again with an error.
+enum Outcome {
+    /// Back to the account page with this notice.
+    Done(&'static str),
+    /// Refused: the page again, with the error and the typed values.
+    Refused(ApiError, &'static str, Value),
+}
+
+/// Runs `action` for the signed-in caller and answers it.
+async fn act<F, Fut>(
+    state: &AppState,
+    found: Lookup,
+    form: &PageForm,
+    action: F,
+) -> Result<Sent, ApiError>
+where
+    F: FnOnce(AppState, Current) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, ApiError>>,
+{
+    let Lookup::Live(current) = found else {
+        return Ok(Sent::see_other(state, &sign_in_first(state), |r| r));
+    };
+    let current = *current;
+    let outcome = action(state.clone(), current.clone()).await?;
+    Ok(match outcome {
+        Outcome::Done(code) => {
+            let to = format!("{}/account?notice={code}", state.config().pages.path);
+            Sent::see_other(state, &to, |r| r)
+        }
+        Outcome::Refused(error, password_field, typed) => {
+            let mut values = account_values(state, &current, &form.token.token).await?;
+            values.insert("values".into(), typed);
+            show_error(&mut values, &error, password_field);
+            Sent::page(state, render(state, error.status(), "account.html", values))
+        }
+    })
+}
+
+/// Domain refusals (4xx) become [`Outcome::Refused`]; failures (5xx) stay errors.
+fn refused(
+    error: ApiError,
+    password_field: &'static str,
+    typed: Value,
+) -> Result<Outcome, ApiError> {
+    if error.status().is_client_error() {
+        Ok(Outcome::Refused(error, password_field, typed))
+    } else {
+        Err(error)
+    }
+}
+
+/// `POST /account/name {name}`.
+pub async fn rename(
+    State(state): State<AppState>,
+    MaybeSession(found): MaybeSession,
+    form: PageForm,
+) -> Result<Sent, ApiError> {
+    let name = form.text("name");
+    act(&state, found, &form, |state, current| async move {
+        let typed = json!({ "name": name, "newEmail": "" });
+        if name.is_empty() || name.chars().count() > 256 {
+            let error = ApiError::validation("[body.name] Enter a name of at most 256 characters");
+            return refused(error, "password", typed);
+        }
+        state
+            .db()
+            .update_user(&current.found.user.id, Some(&name), None, state.now())
+            .await?;
+        Ok(Outcome::Done("name-saved"))
+    })
+    .await
+}
+
+/// `POST /account/email {newEmail}`: mails the confirmation link(s); the address changes
+/// when the last one is followed.
+pub async fn change_email(
+    State(state): State<AppState>,
+    MaybeSession(found): MaybeSession,
+    form: PageForm,
+) -> Result<Sent, ApiError> {
+    let new_email = form.text("newEmail").to_lowercase();
+    act(&state, found, &form, |state, current| async move {
+        let typed = json!({ "name": "", "newEmail": new_email });
+        if new_email.is_empty() || !is_valid_email(&new_email) {
+            let error = ApiError::validation("[body.newEmail] Enter a valid email address");
+            return refused(error, "password", typed);
+        }
+        let back = format!("{}/verify-email?step=change", state.config().pages.path);
+        match account::request_email_change(&state, &current.found.user, &new_email, Some(&back))
+            .await
+        {
+            Ok(()) => Ok(Outcome::Done("email-sent")),
+            Err(e) => {
+                let e = if e.code() == Some("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")
+                    || e.code() == Some("EMAIL_IS_THE_SAME")
+                {
+                    ApiError::validation(format!(
+                        "[body.newEmail] {}",
+                        e.message().unwrap_or("Choose another address")
+                    ))
+                } else {
+                    e
+                };
+                refused(e, "password", typed)
+            }
+        }
+    })
+    .await
+}
+
+/// `POST /account/password {currentPassword, newPassword, revokeOtherSessions?}`: with
+/// "sign out my other sessions", every other session ends (at the edge too) and this
+/// browser gets a new one.
+pub async fn change_password(
+    State(state): State<AppState>,
+    SessionClient(client): SessionClient,
+    MaybeSession(found): MaybeSession,
+    headers: HeaderMap,
+    form: PageForm,
+) -> Result<Sent, ApiError> {
+    let current_password = form.text("currentPassword");
+    let new_password = form.text("newPassword");
+    let revoke_others = form.checked("revokeOtherSessions");
+    let Lookup::Live(current) = found else {
+        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
+    };
+    let replaced = account::change_password(
+        &state,
+        &current,
+        &current_password,
+        &new_password,
+        revoke_others,
+        &client,
+    )
+    .await;
+    let user_id = current.found.user.id.clone();
+    match replaced {
+        Ok(session) => {
+            let to = format!(
+                "{}/account?notice=password-changed",
+                state.config().pages.path
+            );
+            let cookies = match &session {
+                Some(session) => Some(CookieHeaders::session(
+                    &state,
+                    &session.token,
+                    session.expires_at,
+                    session.created_at,
+                    current.dont_remember,
+                )?),
+                None => None,
+            };
+            Ok(Sent::see_other(&state, &to, |response| {
+                let Some(cookies) = cookies else {
+                    return response;
+                };
+                let mut response = cookies.apply(response);
+                tell_edge_sessions_ended(&state, &headers, &user_id, &mut response);
+                response
+            }))
+        }
+        Err(e) if e.status().is_client_error() => {
+            let field = if e.code() == Some("INVALID_PASSWORD") {
+                "currentPassword"
+            } else {
+                "newPassword"
+            };
+            let mut values = account_values(&state, &current, &form.token.token).await?;
+            show_error(&mut values, &e, field);
+            Ok(Sent::page(
+                &state,
+                render(&state, e.status(), "account.html", values),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /account/sessions/end {session}`: ends one of the caller's other sessions (at the
+/// edge too).
+pub async fn end_session(
+    State(state): State<AppState>,
+    MaybeSession(found): MaybeSession,
+    headers: HeaderMap,
+    form: PageForm,
+) -> Result<Sent, ApiError> {
+    let Lookup::Live(current) = found else {
+        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
+    };
+    let id = form.text("session");
+    let user_id = current.found.user.id.clone();
+    let ended = !id.is_empty()
+        && id != current.found.session.id
+        && state.db().delete_user_session_by_id(&user_id, &id).await?;
+    let to = format!("{}/account?notice=session-ended", state.config().pages.path);
+    Ok(Sent::see_other(&state, &to, |mut response| {
+        if ended {
+            tell_edge_sessions_ended(&state, &headers, &user_id, &mut response);
+        }
+        response
+    }))
+}
+
+/// `POST /account/sign-out-everywhere`: ends every session of the user, this one included.
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    MaybeSession(found): MaybeSession,
+    headers: HeaderMap,
+    _form: PageForm,
+) -> Result<Sent, ApiError> {
+    let Lookup::Live(current) = found else {
+        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
+    };
+    let user_id = current.found.user.id.clone();
+    state.db().delete_user_sessions(&user_id, None).await?;
+    tracing::info!(user = %user_id, "signed out everywhere");
+    let to = format!(
+        "{}/sign-in?notice=signed-out-everywhere",
+        state.config().pages.path
+    );
+    let cookies = CookieHeaders::clear(&state);
+    Ok(Sent::see_other(&state, &to, |response| {
+        let mut response = cookies.apply(response);
+        tell_edge_sessions_ended(&state, &headers, &user_id, &mut response);
+        response
+    }))
+}
+
+/// `POST /account/delete {password?}`: deletes the account (with the password, or from a
+/// fresh session), or mails a confirmation link when so configured.
+pub async fn delete(
+    State(state): State<AppState>,
+    MaybeSession(found): MaybeSession,
+    headers: HeaderMap,
+    form: PageForm,
+) -> Result<Sent, ApiError> {
+    let Lookup::Live(current) = found else {
+        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
+    };
+    let password = form.text("password");
+    let password = (!password.is_empty()).then_some(password.as_str());
+    let path = &state.config().pages.path;
+    let after = format!("{path}/sign-in?notice=account-deleted");
+    match account::delete(&state, &current, password, Some(&after)).await {
+        Ok(Deletion::Deleted) => {
+            let user_id = current.found.user.id.clone();
+            let cookies = CookieHeaders::clear(&state);
+            Ok(Sent::see_other(&state, &after, |response| {
+                let mut response = cookies.apply(response);
+                tell_edge_sessions_ended(&state, &headers, &user_id, &mut response);
+                response
+            }))
+        }
+        Ok(Deletion::LinkSent) => {
+            let to = format!("{path}/account?notice=delete-link-sent");
+            Ok(Sent::see_other(&state, &to, |r| r))
+        }
+        Err(e) if e.status().is_client_error() => {
+            let mut values = account_values(&state, &current, &form.token.token).await?;
+            show_error(&mut values, &e, "password");
+            Ok(Sent::page(
+                &state,
+                render(&state, e.status(), "account.html", values),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
