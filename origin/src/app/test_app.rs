@@ -10,8 +10,8 @@ fn clock() -> ManualClock {
     ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
 }
 
-/// The whole app, driven without a socket (so without `ConnectInfo`), rate limiting on,
-/// on a fresh SQLite file, with a manual clock.
+/// The whole app, driven without a socket (so without `ConnectInfo`), rate limiting on
+/// (unless `extra` says otherwise), on a fresh SQLite file, with a manual clock.
 pub async fn app(
     extra: &[&str],
 ) -> (
@@ -27,17 +27,19 @@ pub async fn app(
     ));
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let secret = "s".repeat(32);
-    let argv = [
+    let mut argv = vec![
         "edgeauth",
         "serve",
         "--secret",
         &secret,
         "--database-url",
         &url,
-        "--rate-limit",
-        "on",
     ];
-    let cli = crate::cli::Cli::try_parse_from(argv.iter().chain(extra)).unwrap();
+    if !extra.contains(&"--rate-limit") {
+        argv.extend(["--rate-limit", "on"]);
+    }
+    argv.extend_from_slice(extra);
+    let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
     let crate::cli::Command::Serve(args) = cli.command else {
         unreachable!()
     };

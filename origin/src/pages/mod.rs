@@ -15,6 +15,8 @@
 
 mod account;
 mod form;
+#[cfg(test)]
+mod http_tests;
 mod password;
 pub mod render;
 mod sign_in;
@@ -34,9 +36,10 @@ use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::rate_limit::{PathRule, Rule};
 
-/// Rate-limit rules for the pages' form posts, relative to the pages' path: the same
-/// budgets as the API endpoints they stand for (the keys are shared with them, so a client
-/// cannot double its budget by alternating).
+/// Rate-limit rules for the pages' form posts, relative to the pages' path, beside the
+/// API's (`/sign-in` and `/sign-up` already have the API's strict rule): the same budgets
+/// as the API endpoints they stand for. The per-account limit on failed sign-ins is the
+/// same counter for both.
 pub const RATE_LIMITS: &[PathRule] = &[
     PathRule {
         prefix: "/forgot-password",
