@@ -32,6 +32,11 @@
 #   BENCH_DATABASE_URL       use this PostgreSQL database instead of a throwaway cluster (the
 #                            origin migrates it and the benchmark adds a user and sessions)
 #   BENCH_HASH_CONCURRENCY   EDGEAUTH_HASH_CONCURRENCY (default: the number of cores)
+#   BENCH_BIN_DIR            take `edgeauth` and `hash_throughput` from this directory instead
+#                            of building them (to compare two revisions under the same
+#                            conditions: build each with `cargo build --release -p
+#                            edgeauth-origin --bin edgeauth --example hash_throughput`, copy
+#                            the two binaries aside, and run the script once for each)
 #
 # Everything the script starts (PostgreSQL, the origin, autocannon, the memory sampler) is
 # stopped on exit, on error and on Ctrl-C; the throwaway cluster under target/bench-pg is
@@ -65,8 +70,9 @@ case "$ORIGIN_ENV" in development | production) ;; *) die "BENCH_ENV must be dev
 [ $# -eq 0 ] || die "no arguments are taken; settings come from the environment (see the header of $0)"
 
 AUTOCANNON="$REPO_ROOT/node_modules/.bin/autocannon"
-ORIGIN_BIN="$REPO_ROOT/target/release/edgeauth"
-HASH_BIN="$REPO_ROOT/target/release/examples/hash_throughput"
+ORIGIN_BIN="${BENCH_BIN_DIR:-$REPO_ROOT/target/release}/edgeauth"
+HASH_BIN="${BENCH_BIN_DIR:+$BENCH_BIN_DIR/hash_throughput}"
+HASH_BIN="${HASH_BIN:-$REPO_ROOT/target/release/examples/hash_throughput}"
 WORK="$REPO_ROOT/target/bench-origin" # logs, autocannon JSON, the report
 PG_DIR="$REPO_ROOT/target/bench-pg"   # the throwaway cluster (deleted on exit)
 
@@ -149,8 +155,14 @@ free_port() {
 }
 
 # --- 1. build ------------------------------------------------------------------------------
-banner "build (release)"
-run cargo build --release --locked -p edgeauth-origin --bin edgeauth --example hash_throughput
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  banner "binaries from BENCH_BIN_DIR"
+  [ -x "$ORIGIN_BIN" ] && [ -x "$HASH_BIN" ] || die "BENCH_BIN_DIR must hold edgeauth and hash_throughput"
+  log "using $ORIGIN_BIN and $HASH_BIN"
+else
+  banner "build (release)"
+  run cargo build --release --locked -p edgeauth-origin --bin edgeauth --example hash_throughput
+fi
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
