@@ -1,4 +1,5 @@
-//! The one place errors become HTTP responses.
+//! The one place errors become HTTP responses: the API's JSON errors, and the hosted
+//! pages' refusals.
 //!
 //! Better Auth 1.4 answers errors as `{"code","message"}` where better-call derives `code`
 //! from the message: upper-case, spaces to `_`, then everything outside `[A-Z0-9_]` dropped
@@ -15,6 +16,7 @@ use serde_json::json;
 
 use crate::db::DbError;
 use crate::keys::KeyStoreError;
+use crate::pages::PageError;
 use crate::password::{HashError, PolicyError};
 
 /// An error answer.
@@ -229,6 +231,45 @@ impl IntoResponse for ApiError {
                 response
             }
         }
+    }
+}
+
+/// A hosted page's refusal, as a minimal HTML page (the rejection has no application state,
+/// so not the themed one).
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "This form could not be accepted: it expired or was sent from another site. \
+                 Go back, reload the page and try again.",
+            ),
+            PageError::Api(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (e.status(), "What was sent is too large.")
+            }
+            PageError::Api(e) => (e.status(), "Something went wrong. Try again."),
+        };
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Request refused\
+             </title></head><body><main><h1>Request refused</h1><p>{message}</p></main></body></html>"
+        );
+        let mut response = (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; frame-ancestors 'none'",
+                ),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        response
     }
 }
 

@@ -14,7 +14,7 @@
 //! forgery ([`form`]) and rate-limited like the API's endpoints ([`RATE_LIMITS`]).
 
 mod account;
-mod form;
+pub mod form;
 #[cfg(test)]
 mod http_tests;
 mod password;
@@ -186,44 +186,6 @@ pub enum PageError {
     Forbidden,
     /// An error the API would answer (unreadable body, database down).
     Api(Box<ApiError>),
-}
-
-/// The state is not in the rejection, so refusals render with a minimal page.
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let (status, message) = match &self {
-            PageError::Forbidden => (
-                StatusCode::FORBIDDEN,
-                "This form could not be accepted: it expired or was sent from another site. \
-                 Go back, reload the page and try again.",
-            ),
-            PageError::Api(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                (e.status(), "What was sent is too large.")
-            }
-            PageError::Api(e) => (e.status(), "Something went wrong. Try again."),
-        };
-        let html = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Request refused\
-             </title></head><body><main><h1>Request refused</h1><p>{message}</p></main></body></html>"
-        );
-        let mut response = (
-            status,
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; frame-ancestors 'none'",
-                ),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            html,
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        response
-    }
 }
 
 /// What every page template gets (see `templates/base.html`), then the page's own values.
