@@ -24,7 +24,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use crate::config::ConfigError;
-use crate::route::PathError;
+use edgeauth_token::wire::PathError;
 
 /// The realm in `WWW-Authenticate`.
 pub const REALM: &str = "edgeauth";

@@ -15,20 +15,14 @@
 //! response comes back untouched. The upstream must only be reachable through the edge
 //! (it trusts these headers); the edge does not send it `EDGE_SECRET`.
 
+use edgeauth_token::wire::{
+    AUTH_METHOD_HEADER, SESSION_ID_HEADER, USER_EMAIL_HEADER, USER_ID_HEADER,
+};
 use worker::{Request, Response};
 
 use crate::error::{EdgeError, Peer};
 use crate::proxy::{self, Body};
 use crate::route::RequestInfo;
-
-/// The user id.
-pub const USER_ID_HEADER: &str = "x-edgeauth-user-id";
-/// The user's email.
-pub const USER_EMAIL_HEADER: &str = "x-edgeauth-user-email";
-/// The session id.
-pub const SESSION_ID_HEADER: &str = "x-edgeauth-session-id";
-/// How the identity was established: `jwt` or `session`.
-pub const AUTH_METHOD_HEADER: &str = "x-edgeauth-auth";
 
 /// How a request proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

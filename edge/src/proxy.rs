@@ -14,6 +14,9 @@
 //! the origin's `x-edgeauth-revoked-user`, which the edge acts on and removes. The calls that
 //! revoke sessions are also recorded ([`crate::revocation`]).
 
+use edgeauth_token::wire::{
+    is_edge_header, AUTH_PREFIX, CLIENT_IP_HEADER, EDGE_SECRET_HEADER, REVOKED_USER_HEADER,
+};
 use serde_json::Value;
 use worker::wasm_bindgen::JsValue;
 use worker::{web_sys, Fetch, Request, Response};
@@ -22,16 +25,6 @@ use crate::auth::{self, Cx};
 use crate::credentials;
 use crate::error::{EdgeError, Peer};
 use crate::revocation::{self, Caller, Revocation};
-use crate::route::AUTH_PREFIX;
-
-/// The prefix of the headers only the edge may set.
-pub const EDGE_HEADER_PREFIX: &str = "x-edgeauth-";
-
-/// To the origin: the client's address (from `CF-Connecting-IP`).
-pub const CLIENT_IP_HEADER: &str = "x-edgeauth-client-ip";
-
-/// To the origin: the proof that a request comes from the edge (`EDGE_SECRET`).
-pub const EDGE_SECRET_HEADER: &str = "x-edgeauth-edge-secret";
 
 /// Headers that describe one connection, not the request (RFC 9110 7.6.1), and `Host`,
 /// which the runtime sets from the target URL.
@@ -47,13 +40,6 @@ const HOP_BY_HOP: [&str; 10] = [
     "upgrade",
     "host",
 ];
-
-/// Whether a client-sent header named `name` is removed before forwarding.
-pub fn is_edge_header(name: &str) -> bool {
-    name.as_bytes()
-        .get(..EDGE_HEADER_PREFIX.len())
-        .is_some_and(|start| start.eq_ignore_ascii_case(EDGE_HEADER_PREFIX.as_bytes()))
-}
 
 /// The client's headers that may be forwarded: without hop-by-hop headers (and those
 /// `Connection` lists) and without any `x-edgeauth-*` header. Names are lower-cased.
@@ -201,8 +187,8 @@ pub async fn auth_api(
 
     // The origin ended every session of a user (password reset, account deletion): refuse
     // their cached sessions and JWTs here at once. The header is for the edge alone.
-    if let Some(user_id) = response.headers().get(revocation::REVOKED_USER_HEADER)? {
-        let headers = copy_headers_except(response.headers(), &[revocation::REVOKED_USER_HEADER])?;
+    if let Some(user_id) = response.headers().get(REVOKED_USER_HEADER)? {
+        let headers = copy_headers_except(response.headers(), &[REVOKED_USER_HEADER])?;
         response = response.with_headers(headers);
         if let Some(effect) = revocation::origin_revoked_user(&user_id, cx.now) {
             auth::apply(cx, &[effect]).await;
@@ -352,15 +338,6 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["s"]
         );
-    }
-
-    #[test]
-    fn edge_header_names() {
-        assert!(is_edge_header("x-edgeauth-user-id"));
-        assert!(is_edge_header("X-EDGEAUTH-"));
-        assert!(!is_edge_header("x-edgeauth"));
-        assert!(!is_edge_header("x-edge"));
-        assert!(!is_edge_header("édgeauth-x-x-x-x"));
     }
 
     #[test]
