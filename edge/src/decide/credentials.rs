@@ -5,7 +5,7 @@
 //! cookie, and a bearer value is
 //!
 //! - a JWT when it has the compact shape (three base64url segments), verified with the
-//!   token crate ([`crate::jwt`]);
+//!   token crate ([`crate::decide::jwt`]);
 //! - otherwise Better Auth's signed session value `token.base64(hmac)` (percent-encoded as in
 //!   the cookie, or decoded), whose HMAC is checked here with `BETTER_AUTH_SECRET`.
 //!

@@ -29,15 +29,15 @@
 //!   says its session is live right now.
 //!
 //! Markers expire from KV after [`MARKER_TTL`] (25 h), longer than any JWT the edge accepts
-//! lives ([`crate::jwt::MAX_JWT_LIFETIME`], 24 h, plus leeway), so a marker outlives every
+//! lives ([`crate::decide::jwt::MAX_JWT_LIFETIME`], 24 h, plus leeway), so a marker outlives every
 //! token it must stop. Cached sessions live at most `SESSION_CACHE_TTL` anyway.
 //!
 //! [`REVOKED_USER_HEADER`]: edgeauth_token::wire::REVOKED_USER_HEADER
 
 use serde_json::Value;
 
-use crate::jwt::{LEEWAY, MAX_JWT_LIFETIME};
-use crate::session_cache::{token_hash, CachedSession};
+use crate::decide::jwt::{LEEWAY, MAX_JWT_LIFETIME};
+use crate::decide::session_cache::{token_hash, CachedSession};
 
 /// How long a revocation marker stays in KV, in seconds: 25 hours.
 pub const MARKER_TTL: u64 = MAX_JWT_LIFETIME + 3600;

@@ -15,11 +15,11 @@ use edgeauth_token::wire::{
 use futures_util::future::{select, Either};
 use worker::{AbortController, Delay, Fetch};
 
-use crate::credentials::ForwardAs;
-use crate::liveness::{self, Liveness};
-use crate::proxy::{self, Body};
-use crate::revocation;
-use crate::session_cache::{self, CachedSession};
+use crate::decide::credentials::ForwardAs;
+use crate::decide::liveness::{self, Liveness};
+use crate::decide::revocation;
+use crate::decide::session_cache::{self, CachedSession};
+use crate::runtime::fetch::{self, Body};
 
 /// How long the edge waits for the origin on its own calls.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +57,7 @@ impl OriginClient<'_> {
             headers.push((name.to_string(), value));
         }
         let url = format!("{}{AUTH_PREFIX}{path}", self.origin_url);
-        let request = proxy::build_request("GET", &url, &headers, Body::Empty)
+        let request = fetch::build_request("GET", &url, &headers, Body::Empty)
             .map_err(|e| format!("building GET {path}: {e}"))?;
 
         let controller = AbortController::default();
