@@ -106,6 +106,9 @@ pub mod decide;
 pub mod handlers;
 pub mod runtime;
 
+#[cfg(test)]
+mod layering;
+
 use serde_json::json;
 use worker::{event, Context, Date, Env, Request, Response};
 
