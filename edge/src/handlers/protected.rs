@@ -8,54 +8,62 @@
 //! way, without identity headers. Either way every client-sent `x-edgeauth-*` header is
 //! removed first, and the upstream's response comes back untouched.
 
+use std::future::Future;
+
 use worker::{Request, Response};
 
 use crate::decide::error::{EdgeError, Peer};
 use crate::decide::forward::{join_url, upstream_headers};
-use crate::decide::identity::Identity;
 use crate::decide::route::RequestInfo;
 use crate::runtime::authenticate::authenticate;
 use crate::runtime::cx::Cx;
 use crate::runtime::fetch::{build_request, request_headers, send, streamed_body, Body};
 
-/// A protected path: authenticated, then forwarded with the identity.
-pub async fn protected(request: Request, cx: &Cx<'_>, path: &str) -> Result<Response, EdgeError> {
-    let header = |name: &str| request.headers().get(name).ok().flatten();
-    let identity = authenticate(
-        cx,
-        header("authorization").as_deref(),
-        header("cookie").as_deref(),
-    )
-    .await?;
-    to_upstream(
-        request,
-        &cx.config.upstream_url,
-        cx.info,
-        path,
-        Some(&identity),
-    )
-    .await
+/// A protected path: authenticated, then forwarded with the identity (a refusal is the
+/// error).
+pub fn protected<'a>(
+    request: Request,
+    cx: &'a Cx<'a>,
+    path: &'a str,
+) -> impl Future<Output = Result<Response, EdgeError>> + 'a {
+    to_upstream(request, &cx.config.upstream_url, cx.info, path, Some(cx))
 }
 
 /// A public path (or a CORS preflight): forwarded without identity.
-pub async fn public(
+pub fn public<'a>(
     request: Request,
-    upstream_url: &str,
-    info: &RequestInfo,
-    path: &str,
-) -> Result<Response, EdgeError> {
-    to_upstream(request, upstream_url, info, path, None).await
+    upstream_url: &'a str,
+    info: &'a RequestInfo,
+    path: &'a str,
+) -> impl Future<Output = Result<Response, EdgeError>> + 'a {
+    to_upstream(request, upstream_url, info, path, None)
 }
 
-/// Forwards `request` to the upstream at `path` (normalised) with `identity`.
+/// Forwards `request` to the upstream at `path` (normalised); with `authenticate_in`, only
+/// once [`authenticate`] established the identity, which goes along. One async function for
+/// both kinds of path (the two above only name its cases), as before the handlers had a
+/// module of their own: a nested state machine per case would cost bundle size.
 async fn to_upstream(
     request: Request,
     upstream_url: &str,
     info: &RequestInfo,
     path: &str,
-    identity: Option<&Identity>,
+    authenticate_in: Option<&Cx<'_>>,
 ) -> Result<Response, EdgeError> {
-    let headers = upstream_headers(&request_headers(&request), identity)?;
+    let identity = match authenticate_in {
+        Some(cx) => {
+            let header = |name: &str| request.headers().get(name).ok().flatten();
+            let identity = authenticate(
+                cx,
+                header("authorization").as_deref(),
+                header("cookie").as_deref(),
+            )
+            .await?;
+            Some(identity)
+        }
+        None => None,
+    };
+    let headers = upstream_headers(&request_headers(&request), identity.as_ref())?;
     let body: Body = streamed_body(&request);
     let url = join_url(upstream_url, &info.path_and_query(path));
     let outgoing = build_request(&info.method, &url, &headers, body)?;
