@@ -25,25 +25,49 @@
 //! ```
 //!
 //! The upstream then sees `x-edgeauth-user-id`, `x-edgeauth-user-email`,
-//! `x-edgeauth-session-id` and `x-edgeauth-auth` ([`forward`]). Configuration:
-//! [`config`]; error bodies: [`error`]. Two `wrangler dev` at once need distinct
+//! `x-edgeauth-session-id` and `x-edgeauth-auth` ([`decide::forward`]). Configuration:
+//! [`decide::config`]; error bodies: [`decide::error`]. Two `wrangler dev` at once need distinct
 //! `--inspector-port`s (both default to 9229).
 //!
 //! # What it does with a request
 //!
-//! The path is normalised first ([`route`]); then
+//! The path is normalised first ([`decide::route`]); then
 //!
 //! 1. `GET /__edge/ok` is answered here (no configuration needed); other `/__edge/*` paths
 //!    are a JSON 404;
-//! 2. `/api/auth/*` is proxied to `ORIGIN_URL` ([`proxy`]), with the client's address and the
-//!    edge's proof; calls that revoke sessions are recorded ([`revocation`]);
-//! 3. paths under `PROTECTED_PATHS` need a verified identity ([`auth`]): a JWT
-//!    ([`jwt`], [`jwks_cache`]) or a session cookie / signed bearer value
-//!    ([`credentials`], [`session_cache`]); they go to `UPSTREAM_URL` with identity headers,
-//!    or get a 401 (a 302 to `SIGN_IN_URL` for browser navigations);
+//! 2. `/api/auth/*` is proxied to `ORIGIN_URL` ([`handlers::auth_api`]), with the client's
+//!    address and the edge's proof; calls that revoke sessions are recorded
+//!    ([`decide::revocation`], [`runtime::revoke`]);
+//! 3. paths under `PROTECTED_PATHS` need a verified identity ([`handlers::protected`],
+//!    [`runtime::authenticate`]): a JWT ([`decide::jwt`], [`decide::jwks_cache`]) or a
+//!    session cookie / signed bearer value ([`decide::credentials`],
+//!    [`decide::session_cache`]); they go to `UPSTREAM_URL` with identity headers, or get a
+//!    401 (a 302 to `SIGN_IN_URL` for browser navigations);
 //! 4. everything else goes to `UPSTREAM_URL` as is.
 //!
 //! Every client-sent `x-edgeauth-*` header is removed from every request.
+//!
+//! # Layout
+//!
+//! Three layers; every import points down, and a unit test (`layering`) enforces it:
+//!
+//! ```text
+//! lib.rs        the #[event(fetch)] entry: read the request and the configuration,
+//!               dispatch on the route, map every error to its response
+//! handlers/     top-level handlers: auth_api (the auth API pass-through),
+//!               protected (protected routes, and the public pass-through)
+//! runtime/      glue to the Workers runtime (worker::): the request context (cx),
+//!               outgoing requests (fetch), the origin's own endpoints (origin_client),
+//!               authentication, revocation effects (revoke), the session cache at
+//!               runtime (sessions), isolate memory (state), error responses (respond)
+//! decide/       pure decisions, no worker:: anywhere: route, config, credentials,
+//!               forward (headers), identity, jwt, jwks_cache, session_cache, liveness,
+//!               revocation, memory, error
+//! ```
+//!
+//! Handlers may use the runtime and the decisions; the runtime may use the decisions; the
+//! decisions use neither (only the token crate, whose [`edgeauth_token::wire`] is the
+//! contract with the origin: header and cookie names, credential precedence, paths).
 //!
 //! # Bounds
 //!
@@ -78,42 +102,34 @@
 //! 226 KiB gzipped). It is left off: each token is verified once per isolate (the memo), so
 //! the faster verification would rarely pay for its size.
 
-pub mod auth;
-pub mod config;
-pub mod credentials;
-pub mod error;
-pub mod forward;
-pub mod jwks_cache;
-pub mod jwt;
-pub mod liveness;
-pub mod memory;
-pub mod origin;
-pub mod proxy;
-pub mod revocation;
-pub mod route;
-pub mod session_cache;
-pub mod state;
+pub mod decide;
+pub mod handlers;
+pub mod runtime;
+
+#[cfg(test)]
+mod layering;
 
 use serde_json::json;
 use worker::{event, Context, Date, Env, Request, Response};
 
-use crate::auth::Cx;
-use crate::config::KV_BINDING;
-use crate::error::{EdgeError, ReplyContext};
-use crate::route::{RequestInfo, Route, SERVICE_NAME};
+use crate::decide::error::{EdgeError, ReplyContext};
+use crate::decide::route::{self, RequestInfo, Route, SERVICE_NAME};
+use crate::handlers::{auth_api, protected};
+use crate::runtime::cx::{request_info, Cx};
+use crate::runtime::{respond, state};
 
 /// The worker's fetch handler: read the request and the configuration, dispatch, and map
-/// every error to its response in one place ([`error::respond`]).
+/// every error to its response in one place ([`runtime::respond::respond`]).
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let now = Date::now().as_millis() / 1000;
-    let info = read_request(&request);
+    let info = request_info(&request);
     match dispatch(request, &env, &ctx, &info, now).await {
         Ok(response) => Ok(response),
         Err(error) => {
             let config = state::loaded_config();
             let return_to = info.return_to();
-            error::respond(
+            respond::respond(
                 &error,
                 &ReplyContext {
                     wants_html: info.wants_html,
@@ -123,20 +139,6 @@ async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Respo
             )
         }
     }
-}
-
-/// The parts of the request every decision uses.
-fn read_request(request: &Request) -> RequestInfo {
-    let header = |name: &str| request.headers().get(name).ok().flatten();
-    let url = request.inner().url();
-    RequestInfo::new(
-        &request.inner().method(),
-        &request.path(),
-        route::query_of(&url),
-        header("accept").as_deref(),
-        header("access-control-request-method").is_some(),
-        header("cf-connecting-ip").as_deref(),
-    )
 }
 
 async fn dispatch(
@@ -159,43 +161,13 @@ async fn dispatch(
     let config = state::config(env)?;
     match route::app_route(path, &config.protected_paths, info.preflight) {
         Route::AuthApi => {
-            let cx = context(&request, env, ctx, &config, info, now)?;
-            proxy::auth_api(request, &cx, path).await
+            let cx = Cx::new(&request, env, ctx, &config, info, now)?;
+            auth_api::auth_api(request, &cx, path).await
         }
         Route::Protected => {
-            let cx = context(&request, env, ctx, &config, info, now)?;
-            let header = |name: &str| request.headers().get(name).ok().flatten();
-            let identity = auth::authenticate(
-                &cx,
-                header("authorization").as_deref(),
-                header("cookie").as_deref(),
-            )
-            .await?;
-            forward::to_upstream(request, &config.upstream_url, info, path, Some(&identity)).await
+            let cx = Cx::new(&request, env, ctx, &config, info, now)?;
+            protected::protected(request, &cx, path).await
         }
-        _ => forward::to_upstream(request, &config.upstream_url, info, path, None).await,
+        _ => protected::public(request, &config.upstream_url, info, path).await,
     }
-}
-
-fn context<'a>(
-    request: &Request,
-    env: &Env,
-    ctx: &'a Context,
-    config: &'a config::EdgeConfig,
-    info: &'a RequestInfo,
-    now: u64,
-) -> Result<Cx<'a>, EdgeError> {
-    let kv = env
-        .kv(KV_BINDING)
-        .map_err(|e| EdgeError::Internal(format!("KV binding: {e}")))?;
-    let url = request.inner().url();
-    let request_origin = route::split_http_url(&url).map(|(origin, _, _)| origin.to_string());
-    Ok(Cx {
-        config,
-        kv,
-        info,
-        now,
-        request_origin,
-        ctx,
-    })
 }

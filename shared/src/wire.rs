@@ -424,6 +424,48 @@ mod tests {
     }
 
     #[test]
+    fn the_edges_route_cases() {
+        // Moved from the edge's route tests when the edge adopted this normalisation.
+        for (raw, want) in [
+            ("/admin", "/admin"),
+            ("//admin", "/admin"),
+            ("///admin//x", "/admin/x"),
+            ("/admin/../admin", "/admin"),
+            ("/x/../admin", "/admin"),
+            ("/./admin", "/admin"),
+            ("/../../admin", "/admin"),
+            ("/admin/", "/admin/"),
+            ("/admin//", "/admin/"),
+            ("/admin/.", "/admin/"),
+            ("/admin/x/..", "/admin/"),
+            ("/app/%2e%2e/admin", "/admin"),
+            ("/app/.%2E/admin", "/admin"),
+            ("/app/%2e/x", "/app/x"),
+            // Unreserved escapes are decoded; reserved and non-ASCII ones stay encoded,
+            // hex upper-cased; raw non-ASCII passes through.
+            ("/%61dmin", "/admin"),
+            ("/%41%7e%2D%5f", "/A~-_"),
+            ("/a%3fb", "/a%3Fb"),
+            ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/a%20b", "/a%20b"),
+            ("/a%25b", "/a%25b"),
+            ("/café", "/café"),
+        ] {
+            assert_eq!(normalize_path(raw).as_deref(), Ok(want), "{raw:?}");
+        }
+        for (raw, why) in [
+            ("/app%2Fsecret", PathError::EncodedSeparator),
+            ("/app%2fsecret", PathError::EncodedSeparator),
+            ("/app%5Csecret", PathError::EncodedSeparator),
+            ("/app\\secret", PathError::Backslash),
+            ("/app\t", PathError::ControlCharacter),
+            ("/app%zz", PathError::BadEscape),
+        ] {
+            assert_eq!(normalize_path(raw), Err(why), "{raw:?}");
+        }
+    }
+
+    #[test]
     fn normalising_is_idempotent() {
         for raw in ["//a/./b/../c/", "/%61%2d%7E/", "/x/%C3%A9/.."] {
             let once = normalize_path(raw).unwrap();
@@ -473,6 +515,31 @@ mod tests {
         assert!(!looks_like_jwt("a.b.c.d"));
         assert!(!looks_like_jwt("a..c"));
         assert!(!looks_like_jwt("a.b.c="));
+    }
+
+    #[test]
+    fn jwt_shapes() {
+        // Moved from the edge's credential tests.
+        const SIGNED: &str =
+            "0YnKQty8O96CSthmLIeHvNJnuQmeit3f.%2BTjIZfUJl40S4kDtO09g3TslbtAfObeUGxMRPjVK3PE%3D";
+        const SIGNED_DECODED: &str =
+            "0YnKQty8O96CSthmLIeHvNJnuQmeit3f.+TjIZfUJl40S4kDtO09g3TslbtAfObeUGxMRPjVK3PE=";
+        assert!(looks_like_jwt(JWT_SHAPE));
+        assert!(looks_like_jwt("a.b.c"));
+        for bad in [
+            "a.b",
+            "a.b.c.d",
+            "a..c",
+            ".b.c",
+            "a.b.",
+            "a.b.c=",
+            "a+b.c.d",
+            SIGNED,
+            SIGNED_DECODED,
+            "",
+        ] {
+            assert!(!looks_like_jwt(bad), "{bad:?}");
+        }
     }
 
     #[test]
@@ -544,6 +611,9 @@ mod tests {
         ] {
             assert!(is_edge_header(header), "{header}");
         }
+        assert!(is_edge_header("X-EDGEAUTH-"));
+        assert!(!is_edge_header("x-edge"));
+        assert!(!is_edge_header("édgeauth-x-x-x-x"));
         assert!(is_edge_header("X-EdgeAuth-User-Id"));
         assert!(!is_edge_header("x-edgeauth"));
         assert!(!is_edge_header("x-request-id"));

@@ -16,7 +16,7 @@
 //!
 //! So a session ended at the origin without passing through the edge (an admin action, a
 //! database delete) is refused at the edge at most `SESSION_CACHE_TTL` seconds later.
-//! Revocations that pass through the edge act at once ([`crate::revocation`]).
+//! Revocations that pass through the edge act at once ([`crate::decide::revocation`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,16 +1,17 @@
 //! Which credential a request presents, and whether it is worth asking anyone about.
 //!
-//! Precedence follows the origin (`origin/src/http/session.rs`): an `Authorization: Bearer`
-//! header wins over the cookie. A bearer value is
+//! Which credential is presented is the wire contract's, shared with the origin
+//! ([`edgeauth_token::wire::credential`]): an `Authorization: Bearer` header wins over the
+//! cookie, and a bearer value is
 //!
 //! - a JWT when it has the compact shape (three base64url segments), verified with the
-//!   token crate ([`crate::jwt`]);
+//!   token crate ([`crate::decide::jwt`]);
 //! - otherwise Better Auth's signed session value `token.base64(hmac)` (percent-encoded as in
 //!   the cookie, or decoded), whose HMAC is checked here with `BETTER_AUTH_SECRET`.
 //!
 //! The session cookie is `__Secure-better-auth.session_token` (preferred when both are
-//! present: only a secure context can set it) or `better-auth.session_token`, with the same
-//! signed value. A value whose HMAC fails is refused here, so a forged or malformed cookie
+//! present: only a secure context can set it) or `better-auth.session_token`
+//! ([`ACCEPTED_COOKIES`]), with the same signed value. A value whose HMAC fails is refused here, so a forged or malformed cookie
 //! never costs an origin call.
 //!
 //! The origin also accepts a *raw* 32-character session token as a bearer. It carries no
@@ -20,12 +21,11 @@
 //! ([`revocation_credential`]) accepts it.
 
 use edgeauth_token::cookie;
+use edgeauth_token::wire::{self, Bearer, Credential, SECURE_SESSION_COOKIE, SESSION_COOKIE};
 
-/// Better Auth's session cookie (default prefix), as the origin names it over http.
-pub const SESSION_COOKIE: &str = "better-auth.session_token";
-
-/// The same cookie as the origin names it over https (or in production).
-pub const SECURE_SESSION_COOKIE: &str = "__Secure-better-auth.session_token";
+/// The session cookie names the edge accepts, in order of preference: it sits in front of
+/// deployments of either kind, and only a secure context can set the `__Secure-` one.
+pub const ACCEPTED_COOKIES: [&str; 2] = [SECURE_SESSION_COOKIE, SESSION_COOKIE];
 
 /// How to present a verified session credential to the origin: exactly as the client did,
 /// under the same name, and nothing else from the client's cookies.
@@ -34,7 +34,7 @@ pub enum ForwardAs {
     /// `Cookie: <name>=<value>`.
     Cookie {
         /// The cookie's name.
-        name: &'static str,
+        name: String,
         /// Its value as received.
         value: String,
     },
@@ -75,56 +75,6 @@ pub enum Presented<'a> {
     Refused(&'static str),
 }
 
-/// The value of an `Authorization: Bearer` header: scheme case-insensitive, value trimmed
-/// (as the origin reads it). `None` without a header or with another scheme.
-pub fn bearer_value(authorization: Option<&str>) -> Option<&str> {
-    let (scheme, rest) = authorization?.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-}
-
-/// The first value of cookie `name` in a `Cookie` header (`;`-separated pairs, as the
-/// origin splits them).
-pub fn cookie_value<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
-    cookie_header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
-}
-
-/// The session cookie in a `Cookie` header: the `__Secure-` one first. Empty values (a
-/// cookie being deleted) count as absent.
-pub fn session_cookie(cookie_header: Option<&str>) -> Option<(&'static str, &str)> {
-    let header = cookie_header?;
-    [SECURE_SESSION_COOKIE, SESSION_COOKIE]
-        .into_iter()
-        .find_map(|name| {
-            cookie_value(header, name)
-                .filter(|v| !v.is_empty())
-                .map(|v| (name, v))
-        })
-}
-
-/// Whether `value` has the shape of a compact JWS: exactly three non-empty segments of
-/// base64url characters. (A signed session value is never this shape: its signature is
-/// standard base64 ending in `=`, or `%3D` when encoded.)
-pub fn looks_like_jwt(value: &str) -> bool {
-    let mut parts = value.split('.');
-    let shaped = |part: Option<&str>| {
-        part.is_some_and(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-    };
-    shaped(parts.next()) && shaped(parts.next()) && shaped(parts.next()) && parts.next().is_none()
-}
-
-/// A raw session token as Better Auth generates it: 32 ASCII alphanumerics.
-pub fn is_raw_token(value: &str) -> bool {
-    value.len() == 32 && value.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
 /// The credential a request to a protected path presents, checked as far as possible
 /// without I/O: the HMAC of session values is verified with `secret`.
 pub fn extract<'a>(
@@ -132,35 +82,32 @@ pub fn extract<'a>(
     cookie_header: Option<&'a str>,
     secret: &[u8],
 ) -> Presented<'a> {
-    if let Some(bearer) = bearer_value(authorization) {
-        if bearer.is_empty() {
-            return Presented::Refused("empty bearer credential");
-        }
-        if looks_like_jwt(bearer) {
-            return Presented::Jwt(bearer);
-        }
-        if !bearer.contains('.') && !bearer.contains('%') {
-            return Presented::Refused(if is_raw_token(bearer) {
-                "unsigned bearer session token"
+    let jar = |name: &str| cookie_header.and_then(|header| wire::cookie_value(header, name));
+    match wire::credential(authorization, &ACCEPTED_COOKIES, jar) {
+        Credential::Nothing => Presented::Nothing,
+        Credential::Bearer(Bearer::Jwt(token)) => Presented::Jwt(token),
+        Credential::Bearer(Bearer::Raw(_)) => Presented::Refused("unsigned bearer session token"),
+        Credential::Bearer(Bearer::Malformed) => {
+            Presented::Refused(if wire::bearer_value(authorization) == Some("") {
+                "empty bearer credential"
             } else {
                 "malformed bearer credential"
-            });
+            })
         }
-        return match cookie::verify_signed_value(secret, bearer) {
-            Ok(token) => Presented::Session(SessionCredential {
-                token,
-                forward: ForwardAs::Bearer(bearer.to_string()),
-            }),
-            Err(_) => Presented::Refused("bearer session value failed its HMAC"),
-        };
-    }
-    match session_cookie(cookie_header) {
-        None => Presented::Nothing,
-        Some((name, value)) => match cookie::verify_signed_value(secret, value) {
+        Credential::Bearer(Bearer::Signed(value)) => {
+            match cookie::verify_signed_value(secret, value) {
+                Ok(token) => Presented::Session(SessionCredential {
+                    token,
+                    forward: ForwardAs::Bearer(value.to_string()),
+                }),
+                Err(_) => Presented::Refused("bearer session value failed its HMAC"),
+            }
+        }
+        Credential::Cookie { name, value } => match cookie::verify_signed_value(secret, value) {
             Ok(token) => Presented::Session(SessionCredential {
                 token,
                 forward: ForwardAs::Cookie {
-                    name,
+                    name: name.to_string(),
                     value: value.to_string(),
                 },
             }),
@@ -177,13 +124,11 @@ pub fn revocation_credential(
     cookie_header: Option<&str>,
     secret: &[u8],
 ) -> Option<SessionCredential> {
-    if let Some(bearer) = bearer_value(authorization) {
-        if is_raw_token(bearer) {
-            return Some(SessionCredential {
-                token: bearer.to_string(),
-                forward: ForwardAs::Bearer(bearer.to_string()),
-            });
-        }
+    if let Some(Bearer::Raw(token)) = wire::bearer_value(authorization).map(wire::classify_bearer) {
+        return Some(SessionCredential {
+            token: token.to_string(),
+            forward: ForwardAs::Bearer(token.to_string()),
+        });
     }
     match extract(authorization, cookie_header, secret) {
         Presented::Session(credential) => Some(credential),
@@ -219,7 +164,7 @@ mod tests {
             session(
                 TOKEN,
                 ForwardAs::Cookie {
-                    name: SESSION_COOKIE,
+                    name: SESSION_COOKIE.into(),
                     value: SIGNED.into()
                 }
             )
@@ -237,7 +182,7 @@ mod tests {
             session(
                 TOKEN,
                 ForwardAs::Cookie {
-                    name: SECURE_SESSION_COOKIE,
+                    name: SECURE_SESSION_COOKIE.into(),
                     value: SIGNED.into()
                 }
             )
@@ -341,26 +286,6 @@ mod tests {
     }
 
     #[test]
-    fn jwt_shape() {
-        assert!(looks_like_jwt(JWT_SHAPE));
-        assert!(looks_like_jwt("a.b.c"));
-        for bad in [
-            "a.b",
-            "a.b.c.d",
-            "a..c",
-            ".b.c",
-            "a.b.",
-            "a.b.c=",
-            "a+b.c.d",
-            SIGNED,
-            SIGNED_DECODED,
-            "",
-        ] {
-            assert!(!looks_like_jwt(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn revocation_credentials_accept_raw_tokens() {
         let auth = format!("Bearer {TOKEN}");
         assert_eq!(
@@ -387,7 +312,7 @@ mod tests {
     #[test]
     fn forwarded_headers() {
         let cookie = ForwardAs::Cookie {
-            name: SECURE_SESSION_COOKIE,
+            name: SECURE_SESSION_COOKIE.into(),
             value: SIGNED.into(),
         };
         assert_eq!(

@@ -1,9 +1,10 @@
 //! The crate's one error type, and the one place it becomes a response.
 //!
 //! Every refusal and failure is an [`EdgeError`]; [`reply`] turns it into a status, headers
-//! and a JSON body (a pure function, unit-tested here), and [`respond`] into a
-//! `worker::Response`. Reasons (which check failed, what the origin said) go to the log,
-//! never to the client: every refused credential gets the same 401.
+//! and a JSON body (a pure function, unit-tested here), which the runtime's `respond` sends
+//! (from the fetch handler only). Reasons (which check failed, what the origin said) go to
+//! the log, never to the client: every refused credential gets the same 401, and refusals
+//! are not logged at all ([`EdgeError::is_logged`]).
 //!
 //! | error | status | body |
 //! |---|---|---|
@@ -23,8 +24,8 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
-use crate::config::ConfigError;
-use crate::route::PathError;
+use crate::decide::config::ConfigError;
+use edgeauth_token::wire::PathError;
 
 /// The realm in `WWW-Authenticate`.
 pub const REALM: &str = "edgeauth";
@@ -80,6 +81,17 @@ impl EdgeError {
             reason: "no credential".to_string(),
         }
     }
+
+    /// Whether this error is logged when it becomes a response: failures of the edge or its
+    /// dependencies are (never with a credential). Refusals are not: they are the normal
+    /// answer to every forged or missing credential, and a line per refusal would let an
+    /// attacker amplify the logs (and costs more than the refusal itself).
+    pub fn is_logged(&self) -> bool {
+        !matches!(
+            self,
+            EdgeError::Unauthorized { .. } | EdgeError::BadPath(_) | EdgeError::NotFound
+        )
+    }
 }
 
 impl fmt::Display for EdgeError {
@@ -102,13 +114,7 @@ impl From<ConfigError> for EdgeError {
     }
 }
 
-impl From<worker::Error> for EdgeError {
-    fn from(e: worker::Error) -> Self {
-        EdgeError::Internal(e.to_string())
-    }
-}
-
-/// A response to send, before it is a `worker::Response`.
+/// A response to send, before the runtime builds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     /// The status code.
@@ -126,7 +132,7 @@ pub struct ReplyContext<'a> {
     pub wants_html: bool,
     /// `SIGN_IN_URL`, when the configuration loaded.
     pub sign_in_url: Option<&'a str>,
-    /// Where to come back after signing in ([`crate::route::RequestInfo::return_to`]).
+    /// Where to come back after signing in ([`crate::decide::route::RequestInfo::return_to`]).
     pub return_to: &'a str,
 }
 
@@ -196,32 +202,6 @@ pub fn reply(error: &EdgeError, context: &ReplyContext<'_>) -> Reply {
         }
         EdgeError::Internal(_) => json_error(500, "INTERNAL_SERVER_ERROR", "Internal Server Error"),
     }
-}
-
-/// Builds the `worker::Response` for a [`Reply`].
-pub fn to_response(reply: Reply) -> worker::Result<worker::Response> {
-    let response = match &reply.body {
-        Some(body) => worker::Response::from_json(body)?,
-        None => worker::Response::empty()?,
-    };
-    let mut response = response.with_status(reply.status);
-    let headers = response.headers_mut();
-    for (name, value) in &reply.headers {
-        headers.set(name, value)?;
-    }
-    Ok(response)
-}
-
-/// Builds `error`'s response, logging failures of the edge or its dependencies (never a
-/// credential). Refusals are not logged: they are the normal answer to every forged or
-/// missing credential, and a line per refusal would let an attacker amplify the logs (and
-/// costs more than the refusal itself).
-pub fn respond(error: &EdgeError, context: &ReplyContext<'_>) -> worker::Result<worker::Response> {
-    match error {
-        EdgeError::Unauthorized { .. } | EdgeError::BadPath(_) | EdgeError::NotFound => {}
-        _ => worker::console_error!("edgeauth-edge: {error}"),
-    }
-    to_response(reply(error, context))
 }
 
 #[cfg(test)]
@@ -355,6 +335,26 @@ mod tests {
             assert_eq!(reply.status, status, "{error}");
             assert_eq!(reply.body, Some(body), "{error}");
             assert_eq!(header(&reply, "www-authenticate"), None);
+        }
+    }
+
+    #[test]
+    fn refusals_are_not_logged_failures_are() {
+        for quiet in [
+            EdgeError::anonymous(),
+            EdgeError::refused("forged"),
+            EdgeError::BadPath(PathError::Backslash),
+            EdgeError::NotFound,
+        ] {
+            assert!(!quiet.is_logged(), "{quiet}");
+        }
+        for loud in [
+            EdgeError::Unavailable("timeout".into()),
+            EdgeError::BadGateway(Peer::Origin, "refused".into()),
+            EdgeError::Internal("bug".into()),
+            EdgeError::Config(ConfigError::Missing("EDGE_SECRET")),
+        ] {
+            assert!(loud.is_logged(), "{loud}");
         }
     }
 

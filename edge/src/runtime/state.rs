@@ -3,7 +3,7 @@
 //!
 //! A Workers isolate is single-threaded (wasm32 has no threads), so this is a
 //! `thread_local!` `RefCell`, borrowed briefly and never across an `.await`. Every map is
-//! bounded ([`crate::memory::ExpiringMap`]).
+//! bounded ([`crate::decide::memory::ExpiringMap`]).
 
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
@@ -11,13 +11,13 @@ use std::rc::Rc;
 use worker::wasm_bindgen::JsValue;
 use worker::Env;
 
-use crate::config::{ConfigError, EdgeConfig, KV_BINDING};
-use crate::jwks_cache::JwksState;
-use crate::jwt::Memo;
-use crate::liveness::{self, LivenessEntry};
-use crate::memory::ExpiringMap;
-use crate::revocation::{self, MarkerRead, UserMarker};
-use crate::session_cache::{self, SessionEntry};
+use crate::decide::config::{ConfigError, EdgeConfig, KV_BINDING};
+use crate::decide::jwks_cache::JwksState;
+use crate::decide::jwt::Memo;
+use crate::decide::liveness::{self, LivenessEntry};
+use crate::decide::memory::ExpiringMap;
+use crate::decide::revocation::{self, MarkerRead, UserMarker};
+use crate::decide::session_cache::{self, SessionEntry};
 
 /// The isolate's caches.
 #[derive(Debug)]

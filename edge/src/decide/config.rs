@@ -21,7 +21,7 @@
 use std::fmt;
 use std::rc::Rc;
 
-use crate::route::{prefix_from_config, split_http_url};
+use crate::decide::route::{prefix_from_config, split_http_url};
 use edgeauth_token::KeySet;
 
 /// `SESSION_CACHE_TTL` when unset, in seconds.

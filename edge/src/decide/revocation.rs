@@ -29,13 +29,15 @@
 //!   says its session is live right now.
 //!
 //! Markers expire from KV after [`MARKER_TTL`] (25 h), longer than any JWT the edge accepts
-//! lives ([`crate::jwt::MAX_JWT_LIFETIME`], 24 h, plus leeway), so a marker outlives every
+//! lives ([`crate::decide::jwt::MAX_JWT_LIFETIME`], 24 h, plus leeway), so a marker outlives every
 //! token it must stop. Cached sessions live at most `SESSION_CACHE_TTL` anyway.
+//!
+//! [`REVOKED_USER_HEADER`]: edgeauth_token::wire::REVOKED_USER_HEADER
 
 use serde_json::Value;
 
-use crate::jwt::{LEEWAY, MAX_JWT_LIFETIME};
-use crate::session_cache::{token_hash, CachedSession};
+use crate::decide::jwt::{LEEWAY, MAX_JWT_LIFETIME};
+use crate::decide::session_cache::{token_hash, CachedSession};
 
 /// How long a revocation marker stays in KV, in seconds: 25 hours.
 pub const MARKER_TTL: u64 = MAX_JWT_LIFETIME + 3600;
@@ -218,7 +220,7 @@ pub fn revocation(method: &str, sub_path: &str, body: Option<&Value>) -> Option<
             _ => None,
         },
         // Password reset and account deletion (`delete-user`, `delete-user/callback`) are
-        // not listed: the origin names the user in its answer ([`REVOKED_USER_HEADER`]),
+        // not listed: the origin names the user in its answer (`REVOKED_USER_HEADER`),
         // only when sessions really ended (a deletion may only have mailed a link).
         _ => None,
     }
@@ -297,13 +299,10 @@ pub fn effects(
     effects
 }
 
-/// The response header by which the origin names a user whose every session it just ended
-/// (password reset, account deletion). Only the origin's answer to a request the edge
-/// forwarded can carry it; the edge removes it before the client sees the answer.
-pub const REVOKED_USER_HEADER: &str = "x-edgeauth-revoked-user";
-
 /// The effects of the origin's [`REVOKED_USER_HEADER`] at `now`: that user's "not before"
 /// marker. `None` for a value that is not a plausible user id.
+///
+/// [`REVOKED_USER_HEADER`]: edgeauth_token::wire::REVOKED_USER_HEADER
 pub fn origin_revoked_user(value: &str, now: u64) -> Option<Effect> {
     let plausible = !value.is_empty()
         && value.len() <= 255

@@ -1,6 +1,7 @@
 //! Deciding who a request is: the runtime side (caches, KV, the origin) of the pure
-//! decisions in [`crate::credentials`], [`crate::jwt`], [`crate::jwks_cache`],
-//! [`crate::session_cache`], [`crate::revocation`] and [`crate::liveness`].
+//! decisions in [`credentials`], [`jwt`], [`jwks_cache`], [`session_cache`], [`revocation`]
+//! and [`liveness`] (all under [`crate::decide`]). Carrying out revocations is
+//! [`crate::runtime::revoke`]'s.
 //!
 //! - A session credential (cookie or signed bearer value) whose HMAC verified: isolate
 //!   memory, then KV, then the origin's get-session; a cached session is checked against
@@ -11,61 +12,17 @@
 //! - The origin down: cached sessions and valid JWTs keep working within their bounds;
 //!   anything the edge cannot decide is a 503 (fail closed).
 
-use worker::{Context, KvStore};
-
-use crate::config::EdgeConfig;
-use crate::credentials::{self, ForwardAs, Presented, SessionCredential};
-use crate::error::EdgeError;
-use crate::forward::{AuthMethod, Identity};
-use crate::jwks_cache::{self, KeyLookup};
-use crate::jwt::{self, VerifiedJwt};
-use crate::liveness::{self, LivenessEntry};
-use crate::origin::OriginClient;
-use crate::revocation::{self, Caller, Effect, MarkerRead, Markers, UserMarker, Verdict};
-use crate::route::RequestInfo;
-use crate::session_cache::{self, token_hash, CachedSession, SessionEntry};
-use crate::state;
-
-/// Everything a request's handling needs from the runtime.
-pub struct Cx<'a> {
-    /// The configuration.
-    pub config: &'a EdgeConfig,
-    /// The `SESSIONS` namespace.
-    pub kv: KvStore,
-    /// The request, as read.
-    pub info: &'a RequestInfo,
-    /// Now, unix seconds.
-    pub now: u64,
-    /// `scheme://host` the worker was reached at (for the Cache API key), when readable.
-    pub request_origin: Option<String>,
-    /// The invocation context (for writes that need not delay the response).
-    pub ctx: &'a Context,
-}
-
-impl Cx<'_> {
-    fn origin(&self) -> OriginClient<'_> {
-        OriginClient {
-            origin_url: &self.config.origin_url,
-            edge_secret: &self.config.edge_secret,
-            client_ip: self.info.client_ip.as_deref(),
-        }
-    }
-
-    /// Writes to KV after the response, logging failures (caches only: losing one costs an
-    /// origin call later, nothing more).
-    fn write_later(&self, key: String, value: String, ttl: u64) {
-        let kv = self.kv.clone();
-        self.ctx.wait_until(async move {
-            let put = match kv.put(&key, value) {
-                Ok(put) => put.expiration_ttl(ttl).execute().await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = put {
-                worker::console_warn!("edgeauth-edge: KV write failed: {e}");
-            }
-        });
-    }
-}
+use crate::decide::credentials::{self, Presented, SessionCredential};
+use crate::decide::error::EdgeError;
+use crate::decide::identity::Identity;
+use crate::decide::jwks_cache::{self, KeyLookup};
+use crate::decide::jwt;
+use crate::decide::liveness::{self, LivenessEntry};
+use crate::decide::revocation::{self, MarkerRead, Markers, UserMarker, Verdict};
+use crate::decide::session_cache::{self, token_hash};
+use crate::runtime::cx::Cx;
+use crate::runtime::sessions::{cached_entry, evict, resolve_at_origin};
+use crate::runtime::state;
 
 /// The identity of a request to a protected path.
 pub async fn authenticate(
@@ -96,7 +53,7 @@ async fn session_identity(
         };
         let markers = read_markers(cx, Some(&session.session_id), &session.user_id).await?;
         match revocation::session_verdict(&markers, &session.session_id, entry.cached_at) {
-            Verdict::Accept => return Ok(session_identity_of(session)),
+            Verdict::Accept => return Ok(Identity::of_session(session)),
             Verdict::Refuse => {
                 evict(cx, &hash).await;
                 return Err(EdgeError::refused("session revoked"));
@@ -105,78 +62,8 @@ async fn session_identity(
         }
     }
     match resolve_at_origin(cx, &hash, &credential.forward).await? {
-        Some(session) => Ok(session_identity_of(&session)),
+        Some(session) => Ok(Identity::of_session(&session)),
         None => Err(EdgeError::refused("no live session")),
-    }
-}
-
-fn session_identity_of(session: &CachedSession) -> Identity {
-    Identity {
-        user_id: session.user_id.clone(),
-        email: session.email.clone(),
-        session_id: Some(session.session_id.clone()),
-        method: AuthMethod::Session,
-    }
-}
-
-/// A fresh cache entry for a token hash: isolate memory, then KV.
-async fn cached_entry(cx: &Cx<'_>, hash: &[u8; 32]) -> Option<SessionEntry> {
-    let now = cx.now;
-    if let Some(entry) = state::with(|s| s.sessions.get(hash, now).cloned()) {
-        if entry.is_fresh(now) {
-            return Some(entry);
-        }
-    }
-    match cx.kv.get(&session_cache::kv_key(hash)).text().await {
-        Ok(Some(text)) => {
-            let entry = SessionEntry::from_json(&text).filter(|e| e.is_fresh(now))?;
-            state::with(|s| {
-                s.sessions
-                    .insert(*hash, entry.clone(), entry.cached_until, now)
-            });
-            Some(entry)
-        }
-        Ok(None) => None,
-        Err(e) => {
-            worker::console_warn!("edgeauth-edge: KV read failed (treated as a miss): {e}");
-            None
-        }
-    }
-}
-
-/// Asks the origin about the session `forward` presents and caches the answer. An origin
-/// that cannot answer is a 503.
-async fn resolve_at_origin(
-    cx: &Cx<'_>,
-    hash: &[u8; 32],
-    forward: &ForwardAs,
-) -> Result<Option<CachedSession>, EdgeError> {
-    let now = cx.now;
-    let ttl = cx.config.session_cache_ttl;
-    let answer = cx
-        .origin()
-        .get_session(forward, now)
-        .await
-        .map_err(EdgeError::Unavailable)?;
-    let entry = match answer {
-        Some(session) => SessionEntry::live(session, now, ttl),
-        None => SessionEntry::none(now, ttl),
-    };
-    state::with(|s| {
-        s.sessions
-            .insert(*hash, entry.clone(), entry.cached_until, now)
-    });
-    if let Some(kv_ttl) = session_cache::kv_expiration_ttl(now, entry.cached_until) {
-        cx.write_later(session_cache::kv_key(hash), entry.to_json(), kv_ttl);
-    }
-    Ok(entry.session)
-}
-
-/// Drops a session entry from isolate memory and KV.
-async fn evict(cx: &Cx<'_>, hash: &[u8; 32]) {
-    state::with(|s| s.sessions.remove(hash));
-    if let Err(e) = cx.kv.delete(&session_cache::kv_key(hash)).await {
-        worker::console_warn!("edgeauth-edge: KV delete failed: {e}");
     }
 }
 
@@ -242,102 +129,6 @@ async fn read_markers(
     })
 }
 
-/// Carries out the effects of a confirmed revocation: in this isolate at once, in KV for
-/// the others.
-pub async fn apply(cx: &Cx<'_>, effects: &[Effect]) {
-    let now = cx.now;
-    for effect in effects {
-        let written = match effect {
-            Effect::Evict(hash) => {
-                evict(cx, hash).await;
-                Ok(())
-            }
-            Effect::RevokeSession(sid) => {
-                state::with(|s| {
-                    s.revoked_sessions
-                        .insert(sid.clone(), (), now + revocation::MARKER_TTL, now);
-                    s.liveness.remove(sid);
-                });
-                put_marker(cx, revocation::sid_marker_key(sid), now.to_string()).await
-            }
-            Effect::RevokeUser { user_id, marker } => {
-                state::with(|s| {
-                    let latest = UserMarker::latest(
-                        s.user_markers.get(user_id, now).cloned(),
-                        Some(marker.clone()),
-                    );
-                    if let Some(latest) = latest {
-                        s.user_markers.insert(
-                            user_id.clone(),
-                            latest,
-                            now + revocation::MARKER_TTL,
-                            now,
-                        );
-                    }
-                });
-                put_marker(cx, revocation::user_marker_key(user_id), marker.encode()).await
-            }
-        };
-        if let Err(e) = written {
-            // The origin has revoked; this isolate knows. Other isolates find out through the
-            // cache TTL and liveness checks instead.
-            worker::console_error!("edgeauth-edge: writing a revocation marker failed: {e}");
-        }
-    }
-}
-
-async fn put_marker(cx: &Cx<'_>, key: String, value: String) -> Result<(), worker::KvError> {
-    cx.kv
-        .put(&key, value)?
-        .expiration_ttl(revocation::MARKER_TTL)
-        .execute()
-        .await
-}
-
-/// The caller of an auth API call that revokes: its cache key and, if the cache or the
-/// origin knows it, its session (whatever the markers say: this is bookkeeping).
-pub async fn caller(cx: &Cx<'_>, credential: &SessionCredential) -> Caller {
-    let hash = token_hash(&credential.token);
-    let session = match cached_entry(cx, &hash).await {
-        Some(entry) => entry.session,
-        None => match cx.origin().get_session(&credential.forward, cx.now).await {
-            Ok(session) => session,
-            Err(e) => {
-                worker::console_warn!("edgeauth-edge: resolving a revoking caller: {e}");
-                None
-            }
-        },
-    };
-    Caller { hash, session }
-}
-
-/// The id of the caller's session with raw token `token`: from the cache (only if it is
-/// `user_id`'s), else from the origin's `list-sessions`.
-pub async fn session_id_of_token(
-    cx: &Cx<'_>,
-    credential: &SessionCredential,
-    token: &str,
-    user_id: &str,
-) -> Option<String> {
-    let hash = token_hash(token);
-    if let Some(session) = cached_entry(cx, &hash).await.and_then(|e| e.session) {
-        if session.user_id == user_id {
-            return Some(session.session_id);
-        }
-    }
-    match cx
-        .origin()
-        .find_session_id(&credential.forward, token)
-        .await
-    {
-        Ok(sid) => sid,
-        Err(e) => {
-            worker::console_warn!("edgeauth-edge: listing sessions for revoke-session: {e}");
-            None
-        }
-    }
-}
-
 // ------------------------------------------------------------------------------------------
 // JWTs
 
@@ -378,16 +169,7 @@ async fn jwt_identity(cx: &Cx<'_>, token: &str) -> Result<Identity, EdgeError> {
     if let Some(sid) = &verified.session_id {
         check_liveness(cx, sid, &verified.user_id, ask_afresh).await?;
     }
-    Ok(jwt_identity_of(verified))
-}
-
-fn jwt_identity_of(jwt: VerifiedJwt) -> Identity {
-    Identity {
-        user_id: jwt.user_id,
-        email: jwt.email,
-        session_id: jwt.session_id,
-        method: AuthMethod::Jwt,
-    }
+    Ok(Identity::of_jwt(verified))
 }
 
 /// The key set usable right now without any I/O (for the memo).

@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::session_cache::{parse_js_date, BadAnswer};
+use crate::decide::session_cache::{parse_js_date, BadAnswer};
 
 /// Seconds before asking again after the origin could not answer.
 pub const RETRY_AFTER: u64 = 10;

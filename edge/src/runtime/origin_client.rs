@@ -9,15 +9,17 @@
 use std::pin::pin;
 use std::time::Duration;
 
+use edgeauth_token::wire::{
+    AUTH_PREFIX, CLIENT_IP_HEADER, EDGE_SECRET_HEADER, SESSION_LIVENESS_PREFIX,
+};
 use futures_util::future::{select, Either};
 use worker::{AbortController, Delay, Fetch};
 
-use crate::credentials::ForwardAs;
-use crate::liveness::{self, Liveness};
-use crate::proxy::{self, Body, CLIENT_IP_HEADER, EDGE_SECRET_HEADER};
-use crate::revocation;
-use crate::route::AUTH_PREFIX;
-use crate::session_cache::{self, CachedSession};
+use crate::decide::credentials::ForwardAs;
+use crate::decide::liveness::{self, Liveness};
+use crate::decide::revocation;
+use crate::decide::session_cache::{self, CachedSession};
+use crate::runtime::fetch::{self, Body};
 
 /// How long the edge waits for the origin on its own calls.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,7 +57,7 @@ impl OriginClient<'_> {
             headers.push((name.to_string(), value));
         }
         let url = format!("{}{AUTH_PREFIX}{path}", self.origin_url);
-        let request = proxy::build_request("GET", &url, &headers, Body::Empty)
+        let request = fetch::build_request("GET", &url, &headers, Body::Empty)
             .map_err(|e| format!("building GET {path}: {e}"))?;
 
         let controller = AbortController::default();
@@ -135,7 +137,9 @@ impl OriginClient<'_> {
         let encoded: String =
             percent_encoding::utf8_percent_encode(sid, percent_encoding::NON_ALPHANUMERIC)
                 .collect();
-        let (status, body) = self.get(&format!("/edge/session/{encoded}"), None).await?;
+        let (status, body) = self
+            .get(&format!("{SESSION_LIVENESS_PREFIX}{encoded}"), None)
+            .await?;
         liveness::parse_answer(status, &body)
             .map_err(|e| format!("edge/session answered {status}: {}", e.0))
     }

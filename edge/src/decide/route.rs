@@ -1,7 +1,7 @@
 //! Which way a request goes, decided from its method and its *normalised* path.
 //!
 //! Every decision (health check, auth API, protected or public) is made on the path after
-//! [`normalize_path`], and that normalised path is also the one forwarded, so the edge and
+//! [`normalize_path`] (the wire contract's one normalisation, the origin's too), and that normalised path is also the one forwarded, so the edge and
 //! whatever sits behind it see the same path: `//admin`, `/x/../admin`, `/%61dmin` and
 //! `/admin` are all `/admin` (Better Auth GHSA-x732-6j76-qmhm was `//path` read as `/path`
 //! by one layer and not by another). Paths that could be read two ways are refused instead:
@@ -14,8 +14,9 @@
 //! (Java servlet containers) cannot be reached around the check: when in doubt, a path is
 //! protected.
 
-use std::fmt;
 use std::net::IpAddr;
+
+use edgeauth_token::wire::{normalize_path, PathError, AUTH_PREFIX};
 
 /// The health-check path the edge answers itself, without configuration or origin.
 pub const HEALTH_PATH: &str = "/__edge/ok";
@@ -23,126 +24,8 @@ pub const HEALTH_PATH: &str = "/__edge/ok";
 /// The edge's own namespace: nothing under it is forwarded anywhere.
 pub const EDGE_PREFIX: &str = "/__edge";
 
-/// Better Auth's API, proxied to the origin (matched case-sensitively, as the origin's
-/// router does).
-pub const AUTH_PREFIX: &str = "/api/auth";
-
 /// The name the health check reports, so a caller can tell the edge from the origin.
 pub const SERVICE_NAME: &str = "edgeauth-edge";
-
-/// Why a request path is refused (400).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathError {
-    /// The path does not start with `/`.
-    NotAbsolute,
-    /// A `%` not followed by two hex digits.
-    BadEscape,
-    /// `%2F` or `%5C`: an encoded separator that some servers decode and others do not.
-    EncodedSeparator,
-    /// A raw backslash.
-    Backslash,
-    /// A control character, raw or encoded.
-    ControlCharacter,
-}
-
-impl fmt::Display for PathError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PathError::NotAbsolute => "path does not start with /",
-            PathError::BadEscape => "malformed percent-escape in path",
-            PathError::EncodedSeparator => "encoded / or \\ in path",
-            PathError::Backslash => "backslash in path",
-            PathError::ControlCharacter => "control character in path",
-        })
-    }
-}
-
-/// RFC 3986 unreserved characters: their percent-escapes mean the character itself.
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-
-/// Normalises a URL path (without its query): escapes of unreserved characters decoded and
-/// other escapes upper-cased (RFC 3986 6.2.2), empty segments (`//`) collapsed, `.` and `..`
-/// resolved (never above the root), a trailing `/` kept.
-pub fn normalize_path(raw: &str) -> Result<String, PathError> {
-    if !raw.starts_with('/') {
-        return Err(PathError::NotAbsolute);
-    }
-    let bytes = raw.as_bytes();
-    let mut decoded: Vec<u8> = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'%' => {
-                let (Some(hi), Some(lo)) = (
-                    bytes.get(i + 1).copied().and_then(hex_value),
-                    bytes.get(i + 2).copied().and_then(hex_value),
-                ) else {
-                    return Err(PathError::BadEscape);
-                };
-                let value = hi << 4 | lo;
-                if value == b'/' || value == b'\\' {
-                    return Err(PathError::EncodedSeparator);
-                }
-                if value < 0x20 || value == 0x7f {
-                    return Err(PathError::ControlCharacter);
-                }
-                if is_unreserved(value) {
-                    decoded.push(value);
-                } else {
-                    decoded.extend_from_slice(&[
-                        b'%',
-                        HEX_UPPER[usize::from(hi)],
-                        HEX_UPPER[usize::from(lo)],
-                    ]);
-                }
-                i += 3;
-            }
-            b'\\' => return Err(PathError::Backslash),
-            _ if b < 0x20 || b == 0x7f => return Err(PathError::ControlCharacter),
-            _ => {
-                decoded.push(b);
-                i += 1;
-            }
-        }
-    }
-    // Only ASCII sequences were rewritten (into ASCII), so this is still UTF-8; the fallback
-    // is unreachable and fails closed.
-    let decoded = String::from_utf8(decoded).map_err(|_| PathError::BadEscape)?;
-
-    let mut segments: Vec<&str> = Vec::new();
-    let mut trailing_slash = false;
-    for segment in decoded.split('/').skip(1) {
-        trailing_slash = matches!(segment, "" | "." | "..");
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            other => segments.push(other),
-        }
-    }
-    let mut path = String::with_capacity(decoded.len());
-    path.push('/');
-    path.push_str(&segments.join("/"));
-    if trailing_slash && !segments.is_empty() {
-        path.push('/');
-    }
-    Ok(path)
-}
 
 /// The non-empty segments of a normalised path.
 fn segments(path: &str) -> impl Iterator<Item = &str> {
@@ -354,65 +237,6 @@ mod tests {
 
     fn norm(p: &str) -> String {
         normalize_path(p).unwrap_or_else(|e| panic!("{p:?}: {e}"))
-    }
-
-    #[test]
-    fn normalisation_collapses_slashes_and_dot_segments() {
-        for (raw, expected) in [
-            ("/", "/"),
-            ("//", "/"),
-            ("/admin", "/admin"),
-            ("//admin", "/admin"),
-            ("///admin//x", "/admin/x"),
-            ("/admin/../admin", "/admin"),
-            ("/x/../admin", "/admin"),
-            ("/./admin", "/admin"),
-            ("/../../admin", "/admin"),
-            ("/admin/", "/admin/"),
-            ("/admin//", "/admin/"),
-            ("/admin/.", "/admin/"),
-            ("/admin/x/..", "/admin/"),
-            ("/..", "/"),
-            ("/app/%2e%2e/admin", "/admin"),
-            ("/app/.%2E/admin", "/admin"),
-            ("/app/%2e/x", "/app/x"),
-        ] {
-            assert_eq!(norm(raw), expected, "{raw:?}");
-        }
-    }
-
-    #[test]
-    fn normalisation_decodes_unreserved_escapes_only() {
-        assert_eq!(norm("/%61dmin"), "/admin");
-        assert_eq!(norm("/%41%7e%2D%5f"), "/A~-_");
-        // Reserved and non-ASCII escapes stay encoded, hex upper-cased.
-        assert_eq!(norm("/a%3fb"), "/a%3Fb");
-        assert_eq!(norm("/caf%c3%a9"), "/caf%C3%A9");
-        assert_eq!(norm("/a%20b"), "/a%20b");
-        assert_eq!(norm("/a%25b"), "/a%25b");
-        // Raw non-ASCII passes through.
-        assert_eq!(norm("/café"), "/café");
-    }
-
-    #[test]
-    fn ambiguous_paths_are_refused() {
-        for (raw, why) in [
-            ("/app%2Fsecret", PathError::EncodedSeparator),
-            ("/app%2fsecret", PathError::EncodedSeparator),
-            ("/app%5Csecret", PathError::EncodedSeparator),
-            ("/app\\secret", PathError::Backslash),
-            ("/app%00", PathError::ControlCharacter),
-            ("/app%0a", PathError::ControlCharacter),
-            ("/app%7F", PathError::ControlCharacter),
-            ("/app\t", PathError::ControlCharacter),
-            ("/app%", PathError::BadEscape),
-            ("/app%4", PathError::BadEscape),
-            ("/app%zz", PathError::BadEscape),
-            ("app", PathError::NotAbsolute),
-            ("", PathError::NotAbsolute),
-        ] {
-            assert_eq!(normalize_path(raw), Err(why), "{raw:?}");
-        }
     }
 
     #[test]

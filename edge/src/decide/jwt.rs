@@ -10,14 +10,14 @@
 //! ([`Memo`]) maps SHA-256 of the token to its claims, holds at most [`MEMO_CAPACITY`]
 //! tokens, and a hit still re-checks `exp` against `now` and that the key which verified it
 //! is still in the key set. Revocation markers and session liveness are checked on every
-//! request by the caller, memo hit or not ([`crate::auth`]).
+//! request by the caller, memo hit or not (the runtime's authentication).
 
 use std::rc::Rc;
 
 use edgeauth_token::claims::{DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME};
 use edgeauth_token::{Error, KeySet, UntrustedToken, Validation, VerifiedClaims};
 
-use crate::memory::ExpiringMap;
+use crate::decide::memory::ExpiringMap;
 
 /// The longest JWT lifetime accepted (`exp - iat`, and `exp - now`): 24 hours. Better Auth
 /// mints 15-minute tokens.
@@ -136,7 +136,7 @@ pub type Keys = Rc<KeySet>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session_cache::token_hash;
+    use crate::decide::session_cache::token_hash;
     use edgeauth_token::{ClaimError, ClaimsBuilder, SigningKey};
     use serde_json::json;
 

@@ -1,0 +1,87 @@
+//! Requests out of the worker: reading the client's headers and body, building an outgoing
+//! request exactly as decided, and sending it. Fetches use `redirect: manual`, so a 3xx
+//! reaches the client as the server sent it (every `Set-Cookie`, `set-auth-token`,
+//! redirects).
+
+use worker::wasm_bindgen::JsValue;
+use worker::{web_sys, Fetch, Request, Response};
+
+use crate::decide::error::{EdgeError, Peer};
+use crate::decide::forward::is_bodyless;
+
+/// A request body to forward.
+#[derive(Debug)]
+pub enum Body {
+    /// None.
+    Empty,
+    /// The client's body, streamed through.
+    Stream(web_sys::ReadableStream),
+    /// A body read in full.
+    Bytes(Vec<u8>),
+}
+
+/// The headers of an incoming request, as (name, value) pairs.
+pub fn request_headers(request: &Request) -> Vec<(String, String)> {
+    request.headers().entries().collect()
+}
+
+/// The client's body, streamed (none for GET and HEAD).
+pub fn streamed_body(request: &Request) -> Body {
+    if is_bodyless(&request.inner().method()) {
+        return Body::Empty;
+    }
+    request.inner().body().map_or(Body::Empty, Body::Stream)
+}
+
+/// An outgoing request with exactly these parts. The method is passed through as given
+/// (not narrowed to the methods `worker::Method` knows); redirects are not followed, so a
+/// 3xx reaches the client as the server sent it.
+pub fn build_request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Body,
+) -> worker::Result<Request> {
+    let web_headers = web_sys::Headers::new()?;
+    for (name, value) in headers {
+        web_headers.append(name, value)?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&web_headers);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    match body {
+        Body::Empty => {}
+        Body::Stream(stream) => init.set_body(&stream),
+        Body::Bytes(bytes) => {
+            let array = worker::js_sys::Uint8Array::from(bytes.as_slice());
+            let value: &JsValue = array.as_ref();
+            init.set_body(value);
+        }
+    }
+    Ok(Request::from(web_sys::Request::new_with_str_and_init(
+        url, &init,
+    )?))
+}
+
+/// Sends a request; a network failure is a 502 naming `peer`.
+pub async fn send(request: Request, peer: Peer) -> Result<Response, EdgeError> {
+    Fetch::Request(request)
+        .send()
+        .await
+        .map_err(|e| EdgeError::BadGateway(peer, e.to_string()))
+}
+
+/// A mutable copy of `headers` without the names in `except` (every `Set-Cookie` kept).
+pub fn copy_headers_except(
+    headers: &worker::Headers,
+    except: &[&str],
+) -> worker::Result<worker::Headers> {
+    let copy = worker::Headers::new();
+    for (name, value) in headers.entries() {
+        if !except.iter().any(|e| name.eq_ignore_ascii_case(e)) {
+            copy.append(&name, &value)?;
+        }
+    }
+    Ok(copy)
+}
