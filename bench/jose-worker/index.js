@@ -42,7 +42,7 @@ function isUnder(path, prefixes) {
   return prefixes.some((prefix) => p === prefix || p.startsWith(`${prefix}/`));
 }
 
-// The edge's 401s (edge/src/error.rs), so both workers send the same bytes back.
+// The edge's 401s (edge/src/decide/error.rs), so both workers send the same bytes back.
 function unauthorized(presented) {
   const body = presented
     ? { code: "UNAUTHORIZED", message: "Invalid or expired credentials" }

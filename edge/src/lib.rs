@@ -25,7 +25,8 @@
 //! ```
 //!
 //! The upstream then sees `x-edgeauth-user-id`, `x-edgeauth-user-email`,
-//! `x-edgeauth-session-id` and `x-edgeauth-auth` ([`decide::forward`]). Configuration:
+//! `x-edgeauth-user-name` (percent-encoded), `x-edgeauth-session-id` and `x-edgeauth-auth`
+//! ([`decide::forward`]). Configuration:
 //! [`decide::config`]; error bodies: [`decide::error`]. Two `wrangler dev` at once need distinct
 //! `--inspector-port`s (both default to 9229).
 //!
@@ -37,12 +38,13 @@
 //!    are a JSON 404;
 //! 2. `/api/auth/*` is proxied to `ORIGIN_URL` ([`handlers::auth_api`]), with the client's
 //!    address and the edge's proof; calls that revoke sessions are recorded
-//!    ([`decide::revocation`], [`runtime::revoke`]);
+//!    ([`decide::revocation`], [`runtime::revoke`]); the origin's hosted pages (`PAGES_PATH`,
+//!    default `/auth`) are proxied the same way ([`handlers::auth_api::pages`]);
 //! 3. paths under `PROTECTED_PATHS` need a verified identity ([`handlers::protected`],
 //!    [`runtime::authenticate`]): a JWT ([`decide::jwt`], [`decide::jwks_cache`]) or a
 //!    session cookie / signed bearer value ([`decide::credentials`],
 //!    [`decide::session_cache`]); they go to `UPSTREAM_URL` with identity headers, or get a
-//!    401 (a 302 to `SIGN_IN_URL` for browser navigations);
+//!    401 (a 302 to `SIGN_IN_URL`, default `/auth/sign-in`, for browser navigations);
 //! 4. everything else goes to `UPSTREAM_URL` as is.
 //!
 //! Every client-sent `x-edgeauth-*` header is removed from every request.
@@ -54,7 +56,7 @@
 //! ```text
 //! lib.rs        the #[event(fetch)] entry: read the request and the configuration,
 //!               dispatch on the route, map every error to its response
-//! handlers/     top-level handlers: auth_api (the auth API pass-through),
+//! handlers/     top-level handlers: auth_api (the auth API and pages pass-through),
 //!               protected (protected routes, and the public pass-through)
 //! runtime/      glue to the Workers runtime (worker::): the request context (cx),
 //!               outgoing requests (fetch), the origin's own endpoints (origin_client),
@@ -159,10 +161,19 @@ async fn dispatch(
         None => {}
     }
     let config = state::config(env)?;
-    match route::app_route(path, &config.protected_paths, info.preflight) {
+    match route::app_route(
+        path,
+        config.pages_path.as_deref(),
+        &config.protected_paths,
+        info.preflight,
+    ) {
         Route::AuthApi => {
             let cx = Cx::new(&request, env, ctx, &config, info, now)?;
             auth_api::auth_api(request, &cx, path).await
+        }
+        Route::Pages => {
+            let cx = Cx::new(&request, env, ctx, &config, info, now)?;
+            auth_api::pages(request, &cx, path).await
         }
         Route::Protected => {
             let cx = Cx::new(&request, env, ctx, &config, info, now)?;

@@ -46,6 +46,9 @@ pub const REVOKED_USER_HEADER: &str = "x-edgeauth-revoked-user";
 pub const USER_ID_HEADER: &str = "x-edgeauth-user-id";
 /// Edge to application: the verified user's email (when known and printable ASCII).
 pub const USER_EMAIL_HEADER: &str = "x-edgeauth-user-email";
+/// Edge to application: the verified user's display name, percent-encoded as JavaScript's
+/// `encodeURIComponent` does (names are UTF-8; header values are not), when known.
+pub const USER_NAME_HEADER: &str = "x-edgeauth-user-name";
 /// Edge to application: the session id (omitted for a JWT without `sid`).
 pub const SESSION_ID_HEADER: &str = "x-edgeauth-session-id";
 /// Edge to application: how the caller authenticated, `session` or `jwt`.
@@ -606,6 +609,7 @@ mod tests {
             REVOKED_USER_HEADER,
             USER_ID_HEADER,
             USER_EMAIL_HEADER,
+            USER_NAME_HEADER,
             SESSION_ID_HEADER,
             AUTH_METHOD_HEADER,
         ] {

@@ -12,7 +12,8 @@
 //! | `JWT_AUDIENCE` | var | required | a value the JWTs' `aud` must contain |
 //! | `JWKS_JSON` | var | unset | a pinned key set (`{"keys":[...]}`): the JWKS is then never fetched |
 //! | `SESSION_CACHE_TTL` | var | `60` | seconds a session answer is cached, 0 to 3600 |
-//! | `SIGN_IN_URL` | var | `/sign-in` | where browser navigations without a session are sent |
+//! | `SIGN_IN_URL` | var | `/auth/sign-in` | where browser navigations without a session are sent |
+//! | `PAGES_PATH` | var | `/auth` | the origin's hosted pages, proxied there like `/api/auth` (empty: none) |
 //! | `SESSIONS` | KV binding | required | the session cache and revocation markers |
 //!
 //! A missing or invalid value fails every request but the health check with a 500 that
@@ -32,7 +33,10 @@ pub const DEFAULT_SESSION_CACHE_TTL: u64 = 60;
 pub const MAX_SESSION_CACHE_TTL: u64 = 3600;
 
 /// `SIGN_IN_URL` when unset.
-pub const DEFAULT_SIGN_IN_URL: &str = "/sign-in";
+pub const DEFAULT_SIGN_IN_URL: &str = "/auth/sign-in";
+
+/// `PAGES_PATH` when unset: the origin's default `EDGEAUTH_PAGES_PATH`.
+pub const DEFAULT_PAGES_PATH: &str = "/auth";
 
 /// Shortest secret accepted, in bytes (as the origin requires in production).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -66,6 +70,8 @@ pub struct EdgeConfig {
     pub session_cache_ttl: u64,
     /// `SIGN_IN_URL`.
     pub sign_in_url: String,
+    /// `PAGES_PATH`, normalised: the hosted pages' prefix, or `None` when empty.
+    pub pages_path: Option<String>,
 }
 
 impl fmt::Debug for EdgeConfig {
@@ -87,6 +93,7 @@ impl fmt::Debug for EdgeConfig {
             )
             .field("session_cache_ttl", &self.session_cache_ttl)
             .field("sign_in_url", &self.sign_in_url)
+            .field("pages_path", &self.pages_path)
             .finish()
     }
 }
@@ -198,6 +205,19 @@ impl EdgeConfig {
             Some(value) => sign_in_url(value.trim())?,
         };
 
+        let pages_path = match get("PAGES_PATH") {
+            None => Some(DEFAULT_PAGES_PATH.to_string()),
+            Some(value) if value.trim().is_empty() => None,
+            Some(value) => Some(
+                prefix_from_config(value.trim())
+                    .filter(|p| p != "/" && !crate::decide::route::is_auth_api(p))
+                    .ok_or(invalid(
+                        "PAGES_PATH",
+                        "must be a path prefix such as /auth (not /, not under /api/auth), or empty",
+                    ))?,
+            ),
+        };
+
         Ok(EdgeConfig {
             origin_url,
             upstream_url,
@@ -209,6 +229,7 @@ impl EdgeConfig {
             pinned_keys,
             session_cache_ttl,
             sign_in_url,
+            pages_path,
         })
     }
 }
@@ -303,7 +324,8 @@ mod tests {
         assert_eq!(config.upstream_url, "http://127.0.0.1:3001");
         assert_eq!(config.protected_paths, vec!["/app", "/api/private"]);
         assert_eq!(config.session_cache_ttl, DEFAULT_SESSION_CACHE_TTL);
-        assert_eq!(config.sign_in_url, "/sign-in");
+        assert_eq!(config.sign_in_url, "/auth/sign-in");
+        assert_eq!(config.pages_path.as_deref(), Some("/auth"));
         assert!(config.pinned_keys.is_none());
     }
 
@@ -415,6 +437,29 @@ mod tests {
                 with("SESSION_CACHE_TTL", bad).unwrap_err().variable(),
                 "SESSION_CACHE_TTL",
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pages_path() {
+        assert_eq!(
+            with("PAGES_PATH", "/login/").unwrap().pages_path.as_deref(),
+            Some("/login")
+        );
+        assert_eq!(with("PAGES_PATH", " ").unwrap().pages_path, None);
+        for bad in [
+            "login",
+            "/",
+            "/api/auth",
+            "/api/auth/pages",
+            "/a;b",
+            "/a%2Fb",
+        ] {
+            assert_eq!(
+                with("PAGES_PATH", bad).unwrap_err().variable(),
+                "PAGES_PATH",
+                "{bad}"
             );
         }
     }

@@ -24,9 +24,10 @@
 //! must only be reachable through the edge (it trusts these headers); the edge does not send
 //! it `EDGE_SECRET`. Every header name is the wire contract's ([`edgeauth_token::wire`]).
 
+use edgeauth_token::cookie::encode_uri_component;
 use edgeauth_token::wire::{
     is_edge_header, AUTH_METHOD_HEADER, CLIENT_IP_HEADER, EDGE_SECRET_HEADER, SESSION_ID_HEADER,
-    USER_EMAIL_HEADER, USER_ID_HEADER,
+    USER_EMAIL_HEADER, USER_ID_HEADER, USER_NAME_HEADER,
 };
 
 use crate::decide::error::EdgeError;
@@ -113,6 +114,9 @@ pub fn identity_headers(identity: &Identity) -> Result<Vec<(String, String)>, Ed
     let mut headers = vec![(USER_ID_HEADER.to_string(), identity.user_id.clone())];
     if let Some(email) = identity.email.as_deref().filter(|e| header_safe(e)) {
         headers.push((USER_EMAIL_HEADER.to_string(), email.to_string()));
+    }
+    if let Some(name) = identity.name.as_deref().filter(|n| !n.is_empty()) {
+        headers.push((USER_NAME_HEADER.to_string(), encode_uri_component(name)));
     }
     if let Some(sid) = identity.session_id.as_deref().filter(|s| header_safe(s)) {
         headers.push((SESSION_ID_HEADER.to_string(), sid.to_string()));
@@ -248,6 +252,7 @@ mod tests {
         Identity {
             user_id: "u1".into(),
             email: Some("ada@example.com".into()),
+            name: Some("Adá Lovelace".into()),
             session_id: Some("s1".into()),
             method,
         }
@@ -266,6 +271,7 @@ mod tests {
             pairs(&[
                 ("x-edgeauth-user-id", "u1"),
                 ("x-edgeauth-user-email", "ada@example.com"),
+                ("x-edgeauth-user-name", "Ad%C3%A1%20Lovelace"),
                 ("x-edgeauth-session-id", "s1"),
                 ("x-edgeauth-auth", "session"),
             ])
@@ -276,6 +282,7 @@ mod tests {
     fn a_jwt_without_sid_or_email_sends_what_it_has() {
         let id = Identity {
             email: None,
+            name: None,
             session_id: None,
             ..identity(AuthMethod::Jwt)
         };
@@ -289,12 +296,21 @@ mod tests {
     fn unsafe_values_never_become_headers() {
         let id = Identity {
             email: Some("ünïcode@example.com".into()),
+            name: Some("Mallory\r\nx-edgeauth-user-id: admin".into()),
             session_id: Some("s1\r\nx-edgeauth-user-id: admin".into()),
             ..identity(AuthMethod::Jwt)
         };
+        // A name is percent-encoded: it can never break out of its header.
         assert_eq!(
             identity_headers(&id).unwrap(),
-            pairs(&[("x-edgeauth-user-id", "u1"), ("x-edgeauth-auth", "jwt")])
+            pairs(&[
+                ("x-edgeauth-user-id", "u1"),
+                (
+                    "x-edgeauth-user-name",
+                    "Mallory%0D%0Ax-edgeauth-user-id%3A%20admin"
+                ),
+                ("x-edgeauth-auth", "jwt")
+            ])
         );
         let bad_user = Identity {
             user_id: "u1\nx".into(),
@@ -312,6 +328,7 @@ mod tests {
             ("X-EdgeAuth-User-Id", "admin"),
             ("x-edgeauth-user-email", "admin@example.com"),
             ("x-edgeauth-session-id", "forged"),
+            ("x-edgeauth-user-name", "Admin"),
             ("x-edgeauth-auth", "jwt"),
             ("accept", "application/json"),
         ]);
@@ -328,6 +345,6 @@ mod tests {
             .map(|(_, v)| v.as_str())
             .collect();
         assert_eq!(user_ids, vec!["u1"]);
-        assert_eq!(out.len(), 5);
+        assert_eq!(out.len(), 6);
     }
 }

@@ -30,6 +30,8 @@ pub struct Identity {
     pub user_id: String,
     /// The user's email, when known.
     pub email: Option<String>,
+    /// The user's display name, when known.
+    pub name: Option<String>,
     /// The session id, when known.
     pub session_id: Option<String>,
     /// How it was established.
@@ -42,6 +44,7 @@ impl Identity {
         Identity {
             user_id: session.user_id.clone(),
             email: session.email.clone(),
+            name: session.name.clone(),
             session_id: Some(session.session_id.clone()),
             method: AuthMethod::Session,
         }
@@ -52,6 +55,7 @@ impl Identity {
         Identity {
             user_id: jwt.user_id,
             email: jwt.email,
+            name: jwt.name,
             session_id: jwt.session_id,
             method: AuthMethod::Jwt,
         }

@@ -43,6 +43,8 @@ pub struct VerifiedJwt {
     pub user_id: String,
     /// The `email` claim, when a string.
     pub email: Option<String>,
+    /// The `name` claim, when a string.
+    pub name: Option<String>,
     /// `sid`: the session the token was minted for, when the issuer names it.
     pub session_id: Option<String>,
     /// `iat`, when present.
@@ -59,6 +61,7 @@ impl VerifiedJwt {
         VerifiedJwt {
             user_id: claims.subject().to_string(),
             email: claims.get_str("email").map(str::to_string),
+            name: claims.get_str("name").map(str::to_string),
             session_id: claims.session_id().map(str::to_string),
             issued_at: claims.issued_at(),
             expires_at: claims.expires_at(),
@@ -183,6 +186,7 @@ mod tests {
             VerifiedJwt {
                 user_id: "u1".into(),
                 email: Some("ada@example.com".into()),
+                name: Some("Ada".into()),
                 session_id: Some("s1".into()),
                 issued_at: Some(NOW),
                 expires_at: NOW + 900,

@@ -354,6 +354,7 @@ mod tests {
             session_id: sid.into(),
             user_id: "u1".into(),
             email: None,
+            name: None,
             expires_at: NOW + 3600,
         }
     }

@@ -76,6 +76,8 @@ pub enum Route {
     EdgeNotFound,
     /// `/api/auth/*`: proxied to the origin.
     AuthApi,
+    /// The origin's hosted pages (`PAGES_PATH`, default `/auth/*`): proxied to the origin.
+    Pages,
     /// Under a protected prefix: needs a verified identity, then goes to the upstream.
     Protected,
     /// Anything else (and CORS preflights): to the upstream, untouched apart from the
@@ -103,13 +105,22 @@ pub fn is_auth_api(path: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// The route of a request that is not the edge's own: the auth API first (it must stay
-/// reachable without credentials, whatever `protected` lists), then the protected prefixes.
-/// A CORS preflight carries no credentials by design, so it is never refused: it goes to the
-/// upstream like a public request, without identity headers.
-pub fn app_route(path: &str, protected: &[String], preflight: bool) -> Route {
+/// The route of a request that is not the edge's own: the auth API and the hosted pages
+/// first (they must stay reachable without credentials, whatever `protected` lists), then the
+/// protected prefixes. The pages match on segment boundaries and case-sensitively, as the
+/// origin's router does. A CORS preflight carries no credentials by design, so it is never
+/// refused: it goes to the upstream like a public request, without identity headers.
+pub fn app_route(path: &str, pages: Option<&str>, protected: &[String], preflight: bool) -> Route {
+    let is_pages = pages.is_some_and(|prefix| {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    });
     if is_auth_api(path) {
         Route::AuthApi
+    } else if is_pages {
+        Route::Pages
     } else if !preflight && protected.iter().any(|prefix| matches_prefix(path, prefix)) {
         Route::Protected
     } else {
@@ -281,16 +292,44 @@ mod tests {
         ] {
             let path = norm(raw);
             assert_eq!(
-                app_route(&path, &protected, false),
+                app_route(&path, Some("/auth"), &protected, false),
                 Route::Protected,
                 "{raw:?} -> {path:?}"
             );
         }
         for raw in ["/", "/administrator", "/public/admin", "/api/privacy"] {
             assert_eq!(
-                app_route(&norm(raw), &protected, false),
+                app_route(&norm(raw), Some("/auth"), &protected, false),
                 Route::Public,
                 "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_hosted_pages_go_to_the_origin_whatever_is_protected() {
+        let everything = vec!["/".to_string()];
+        for path in ["/auth", "/auth/sign-in", "/auth/account/name"] {
+            assert_eq!(
+                app_route(&norm(path), Some("/auth"), &everything, false),
+                Route::Pages,
+                "{path}"
+            );
+        }
+        assert_eq!(
+            app_route(&norm("//auth/./sign-in"), Some("/auth"), &everything, false),
+            Route::Pages
+        );
+        // Segment boundaries, case-sensitive (as the origin's router), and off when unset.
+        for (path, pages) in [
+            ("/authors", Some("/auth")),
+            ("/AUTH/sign-in", Some("/auth")),
+            ("/auth/sign-in", None),
+        ] {
+            assert_eq!(
+                app_route(path, pages, &everything, false),
+                Route::Protected,
+                "{path} {pages:?}"
             );
         }
     }
@@ -299,17 +338,23 @@ mod tests {
     fn the_auth_api_wins_over_protected_prefixes_and_is_case_sensitive() {
         let protected = vec!["/api".to_string()];
         assert_eq!(
-            app_route("/api/auth/get-session", &protected, false),
+            app_route("/api/auth/get-session", Some("/auth"), &protected, false),
             Route::AuthApi
         );
-        assert_eq!(app_route("/api/auth", &protected, false), Route::AuthApi);
-        assert_eq!(app_route("/api/authx", &protected, false), Route::Protected);
         assert_eq!(
-            app_route("/API/AUTH/get-session", &protected, false),
+            app_route("/api/auth", Some("/auth"), &protected, false),
+            Route::AuthApi
+        );
+        assert_eq!(
+            app_route("/api/authx", Some("/auth"), &protected, false),
             Route::Protected
         );
         assert_eq!(
-            app_route(&norm("//api/auth/sign-out"), &[], false),
+            app_route("/API/AUTH/get-session", Some("/auth"), &protected, false),
+            Route::Protected
+        );
+        assert_eq!(
+            app_route(&norm("//api/auth/sign-out"), Some("/auth"), &[], false),
             Route::AuthApi
         );
     }
@@ -317,7 +362,10 @@ mod tests {
     #[test]
     fn preflights_are_public() {
         let protected = vec!["/app".to_string()];
-        assert_eq!(app_route("/app/x", &protected, true), Route::Public);
+        assert_eq!(
+            app_route("/app/x", Some("/auth"), &protected, true),
+            Route::Public
+        );
         let info = RequestInfo::new("OPTIONS", "/app", None, None, true, None);
         assert!(info.preflight);
         let not_preflight = RequestInfo::new("OPTIONS", "/app", None, None, false, None);

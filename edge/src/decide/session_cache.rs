@@ -64,6 +64,9 @@ pub struct CachedSession {
     /// `user.email`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// `user.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// `session.expiresAt`, unix seconds.
     pub expires_at: u64,
 }
@@ -169,6 +172,7 @@ pub fn parse_get_session(body: &str, now: u64) -> Result<Option<CachedSession>, 
         session_id: session_id.to_string(),
         user_id: user_id.to_string(),
         email: text("user", "email").map(str::to_string),
+        name: text("user", "name").map(str::to_string),
         expires_at,
     }))
 }
@@ -267,6 +271,7 @@ mod tests {
             session_id: "s1".into(),
             user_id: "u1".into(),
             email: Some("ada@example.com".into()),
+            name: None,
             expires_at,
         }
     }
@@ -375,6 +380,7 @@ mod tests {
                 session_id: "s1".into(),
                 user_id: "u1".into(),
                 email: Some("ada@example.com".into()),
+                name: Some("Ada".into()),
                 expires_at: expires,
             }))
         );

@@ -1,4 +1,5 @@
-//! `/api/auth/*`: Better Auth's API, passed through to the origin.
+//! `/api/auth/*`: Better Auth's API, and the origin's hosted pages (`PAGES_PATH`), passed
+//! through to the origin.
 //!
 //! The request goes to `ORIGIN_URL` with the same method, normalised path, query and body,
 //! and the headers [`origin_headers`] decides (the client's, without hop-by-hop and
@@ -24,23 +25,38 @@ use crate::runtime::revoke;
 
 /// `/api/auth/*`: forwarded to the origin; revocations are recorded once the origin
 /// confirms them.
-pub async fn auth_api(
+pub async fn auth_api(request: Request, cx: &Cx<'_>, path: &str) -> Result<Response, EdgeError> {
+    let sub_path = path.strip_prefix(AUTH_PREFIX).unwrap_or_default();
+    pass_through(request, cx, path, Some(sub_path)).await
+}
+
+/// The hosted pages: forwarded to the origin like the API. What their forms revoke, the
+/// origin names in its answer ([`REVOKED_USER_HEADER`]), acted on here as for the API.
+pub async fn pages(request: Request, cx: &Cx<'_>, path: &str) -> Result<Response, EdgeError> {
+    pass_through(request, cx, path, None).await
+}
+
+/// Forwards to the origin. `api_path`, for the auth API, is the path below `/api/auth` whose
+/// revocation effects ([`revocation::revocation`]) are recorded once confirmed.
+async fn pass_through(
     mut request: Request,
     cx: &Cx<'_>,
     path: &str,
+    api_path: Option<&str>,
 ) -> Result<Response, EdgeError> {
     let method = request.inner().method();
-    let sub_path = path.strip_prefix(AUTH_PREFIX).unwrap_or_default();
     let incoming = request_headers(&request);
 
-    let (body, body_json) = if revocation::needs_request_body(&method, sub_path) {
+    let needs_body = api_path.is_some_and(|sub| revocation::needs_request_body(&method, sub));
+    let (body, body_json) = if needs_body {
         let bytes = request.bytes().await?;
         let json: Option<Value> = serde_json::from_slice(&bytes).ok();
         (Body::Bytes(bytes), json)
     } else {
         (streamed_body(&request), None)
     };
-    let revoking = revocation::revocation(&method, sub_path, body_json.as_ref());
+    let revoking =
+        api_path.and_then(|sub| revocation::revocation(&method, sub, body_json.as_ref()));
 
     // Learn what is being revoked before the origin forgets it.
     let before = match &revoking {
