@@ -46,6 +46,9 @@ export EDGEAUTH_TRUSTED_IP_HEADER=x-edgeauth-client-ip
 export BETTER_AUTH_URL="${BETTER_AUTH_URL:-http://127.0.0.1:$EDGE_PORT}"
 # Browsers on the edge's URL call the auth API through it.
 export BETTER_AUTH_TRUSTED_ORIGINS="${BETTER_AUTH_TRUSTED_ORIGINS:-http://127.0.0.1:$EDGE_PORT,http://localhost:$EDGE_PORT}"
+# The hosted pages: served by the origin, reached through the edge, where browsers without a
+# session are sent.
+PAGES_PATH="${EDGEAUTH_PAGES_PATH:-/auth}"
 
 # Compile the origin before starting anything, so wrangler does not wait on a long build.
 log "building the origin"
@@ -91,10 +94,12 @@ setsid npx --no-install wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" \
   --var "ORIGIN_URL:http://$EDGEAUTH_LISTEN" \
   --var "UPSTREAM_URL:http://127.0.0.1:$DEMO_UPSTREAM_PORT" \
   --var "JWT_ISSUER:$BETTER_AUTH_URL" --var "JWT_AUDIENCE:$BETTER_AUTH_URL" \
+  --var "PAGES_PATH:$PAGES_PATH" --var "SIGN_IN_URL:$PAGES_PATH/sign-in" \
   --show-interactive-dev-session=false </dev/null &
 pids+=("$!")
 
-log "edge: http://127.0.0.1:$EDGE_PORT/__edge/ok   origin: http://$EDGEAUTH_LISTEN   (Ctrl-C stops both)"
+log "open http://127.0.0.1:$EDGE_PORT/ in a browser (sign in at http://127.0.0.1:$EDGE_PORT$PAGES_PATH/sign-in)"
+log "edge: http://127.0.0.1:$EDGE_PORT/__edge/ok   origin: http://$EDGEAUTH_LISTEN   (Ctrl-C stops everything)"
 # Return as soon as either one exits (or Ctrl-C arrives); the EXIT trap stops the other.
 status=0
 wait -n "${pids[@]}" || status=$?
