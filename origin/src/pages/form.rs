@@ -7,7 +7,8 @@
 //! 1. **Origin.** A browser names the page a form was posted from in `Origin` (or, failing
 //!    that, `Referer`): it must be a trusted origin (`BETTER_AUTH_URL`'s or
 //!    `BETTER_AUTH_TRUSTED_ORIGINS`), and `Sec-Fetch-Site`, when sent, must not say
-//!    `cross-site`. A post naming no origin at all is refused.
+//!    `cross-site`. A post naming no origin (`Origin: null`, sent from a page whose referrer
+//!    policy is `no-referrer`) is accepted only when `Sec-Fetch-Site` says `same-origin`.
 //! 2. **A per-browser form token.** The first page view sets a random value in an
 //!    `HttpOnly`, `SameSite=Lax` cookie (`edgeauth.csrf`, `__Host-` prefixed in a secure
 //!    deployment); every form carries HMAC-SHA256(secret, that value) in a hidden field,
@@ -137,6 +138,10 @@ fn refusal(state: &AppState, headers: &HeaderMap) -> Option<&'static str> {
         .and_then(|v| v.to_str().ok())
         .filter(|o| !o.is_empty() && *o != "null");
     match origin {
+        // A page whose referrer policy is `no-referrer` (the reset page: its URL carries the
+        // token) makes the browser send `Origin: null`; the browser's own `Sec-Fetch-Site`,
+        // which no page can set, then says where the post came from.
+        None if site == Some("same-origin") => None,
         None => Some("form post without an origin"),
         Some(origin) if !state.config().is_trusted_origin(origin) => {
             Some("form post from an untrusted origin")

@@ -162,7 +162,12 @@ async fn every_page_has_the_security_headers() {
         assert!(csp.contains("default-src 'none'"), "{page}: {csp}");
         assert!(!csp.contains("script-src"), "{page}: {csp}");
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{page}");
-        assert_eq!(h[header::REFERRER_POLICY], "no-referrer", "{page}");
+        let referrer = if page.contains("token=") {
+            "no-referrer"
+        } else {
+            "same-origin"
+        };
+        assert_eq!(h[header::REFERRER_POLICY], referrer, "{page}");
         assert_eq!(h[header::CACHE_CONTROL], "no-store", "{page}");
         assert!(!answer.body.contains("<script"), "{page}");
     }
@@ -217,6 +222,26 @@ async fn forged_form_posts_are_refused_and_change_nothing() {
         owner.send(request, Body::from(body)).await.status,
         StatusCode::FORBIDDEN
     );
+    // `Origin: null` (a no-referrer page's post) passes only with the browser's own word
+    // that the post is same-origin.
+    for (site, status) in [
+        (None, StatusCode::FORBIDDEN),
+        (Some("same-site"), StatusCode::FORBIDDEN),
+        (Some("same-origin"), StatusCode::SEE_OTHER),
+    ] {
+        let mut request = Request::post("/auth/account/name")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, "null");
+        if let Some(site) = site {
+            request = request.header("sec-fetch-site", site);
+        }
+        let body = format!("csrf={good_token}&name=Ada");
+        assert_eq!(
+            owner.send(request, Body::from(body)).await.status,
+            status,
+            "{site:?}"
+        );
+    }
     // Another browser's token does not work with this browser's cookie.
     let mut other = Browser::new(&app);
     other.get("/auth/sign-in").await;

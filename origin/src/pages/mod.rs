@@ -8,9 +8,9 @@
 //! limits and messages are the API's.
 //!
 //! Every page is sent with a strict Content-Security-Policy (no script at all,
-//! `frame-ancestors 'none'`), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer` (reset
-//! links carry tokens in the URL) and `Cache-Control: no-store` (after sign-out, the back
-//! button shows nothing private). Form posts are checked against cross-site request
+//! `frame-ancestors 'none'`), `X-Frame-Options: DENY`, a referrer policy that sends nothing
+//! to other sites (`no-referrer` on the reset page, whose URL carries the token) and
+//! `Cache-Control: no-store` (after sign-out, the back button shows nothing private). Form posts are checked against cross-site request
 //! forgery ([`form`]) and rate-limited like the API's endpoints ([`RATE_LIMITS`]).
 
 mod account;
@@ -96,9 +96,17 @@ pub struct Page {
     status: StatusCode,
     html: String,
     set_cookies: Vec<String>,
+    /// The page's URL carries a secret (a reset token): no referrer at all.
+    secret_in_url: bool,
 }
 
 impl Page {
+    /// Marks a page whose URL carries a secret: `Referrer-Policy: no-referrer`.
+    fn with_secret_in_url(mut self) -> Self {
+        self.secret_in_url = true;
+        self
+    }
+
     /// Adds the form token cookie, when the browser had none.
     fn with_token_cookie(mut self, token: &FormToken) -> Self {
         self.set_cookies.extend(token.set_cookie.clone());
@@ -106,7 +114,10 @@ impl Page {
     }
 }
 
-/// The security headers of every page.
+/// The security headers of every page. The referrer policy is `same-origin`: nothing goes to
+/// other sites, and the pages' own form posts name their origin (under `no-referrer` a
+/// browser sends `Origin: null`), except on a page whose URL carries a secret, which is
+/// sent as `no-referrer` by [`Sent::page`].
 fn page_headers(response: &mut Response, state: &AppState) {
     let headers = response.headers_mut();
     let form_action = std::iter::once("'self'".to_string())
@@ -121,10 +132,12 @@ fn page_headers(response: &mut Response, state: &AppState) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    if !headers.contains_key(header::REFERRER_POLICY) {
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -159,6 +172,12 @@ impl Sent {
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
+        }
+        if page.secret_in_url {
+            response.headers_mut().insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
         }
         Sent {
             state: state.clone(),
@@ -222,6 +241,7 @@ fn render(state: &AppState, status: StatusCode, name: &str, values: Map<String, 
             status,
             html,
             set_cookies: Vec::new(),
+            secret_in_url: false,
         },
         Err(e) => {
             tracing::error!(error = %e, "page did not render");
@@ -229,6 +249,7 @@ fn render(state: &AppState, status: StatusCode, name: &str, values: Map<String, 
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 html: "<!doctype html><title>Error</title><p>Something went wrong.</p>".into(),
                 set_cookies: Vec::new(),
+                secret_in_url: false,
             }
         }
     }

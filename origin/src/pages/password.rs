@@ -100,7 +100,9 @@ pub async fn reset_page(
         StatusCode::OK
     };
     let values = reset_values(&state, &token.token, &reset_token);
-    let page = render(&state, status, "reset-password.html", values).with_token_cookie(&token);
+    let page = render(&state, status, "reset-password.html", values)
+        .with_token_cookie(&token)
+        .with_secret_in_url();
     Sent::page(&state, page)
 }
 
