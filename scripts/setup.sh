@@ -13,6 +13,8 @@
 #   4. worker-build       pinned version, cargo install
 #   5. wasm-bindgen-cli   exactly the wasm-bindgen version in Cargo.lock, cargo install
 #   6. PostgreSQL         server binaries for the tests (installed, never started here)
+#   7. Chromium           Debian's chromium for the browser tests (tests/browser/), driven by
+#                         npm's playwright-core; no browser is ever downloaded
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,8 +32,9 @@ fi
 # --- 1. npm packages ---------------------------------------------------------------------------
 # npm ci writes node_modules/.package-lock.json; reinstall when package-lock.json is newer.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm: installing wrangler from package-lock.json"
-  WRANGLER_SEND_METRICS=false run npm ci --no-audit --no-fund
+  log "npm: installing the packages in package-lock.json"
+  # playwright-core drives the system Chromium (step 7): it must never fetch a browser.
+  WRANGLER_SEND_METRICS=false PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 run npm ci --no-audit --no-fund
 else
   log "npm: node_modules is up to date"
 fi
@@ -106,6 +109,16 @@ if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
 else
   log "postgresql: installing the server binaries"
   apt_install postgresql
+fi
+
+# --- 7. Chromium ----------------------------------------------------------------------------------
+# The browser tests (tests/e2e/browser.rs running tests/browser/ under node) drive Debian's
+# chromium through playwright-core's `executablePath`; they fail, never skip, without it.
+if [ -x /usr/bin/chromium ]; then
+  log "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
+else
+  log "chromium: installing Debian's chromium for the browser tests"
+  apt_install chromium
 fi
 
 log "setup complete"
