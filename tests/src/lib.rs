@@ -332,6 +332,17 @@ impl WranglerDev {
         vars: &[(&str, &str)],
         secrets: &[(&str, &str)],
     ) -> Result<Self> {
+        Self::start_on(free_port()?, vars, secrets).await
+    }
+
+    /// [`WranglerDev::start_with_secrets`] on `port`: for a stack whose other parts must know
+    /// the edge's URL before it starts (the origin's `BETTER_AUTH_URL` is the edge's, and the
+    /// edge is told the origin's).
+    pub async fn start_on(
+        port: u16,
+        vars: &[(&str, &str)],
+        secrets: &[(&str, &str)],
+    ) -> Result<Self> {
         let root = repo_root();
         let entry = root.join("edge/build/index.js");
         ensure!(
@@ -345,7 +356,6 @@ impl WranglerDev {
             "{} is missing: run `bash scripts/setup.sh` (npm ci) first",
             wrangler.display()
         );
-        let port = free_port()?;
         let state_dir =
             scratch_dir("wrangler-state")?.join(format!("{}-{port}", std::process::id()));
         fs::create_dir_all(&state_dir)
