@@ -86,7 +86,7 @@ setsid cargo run -p edgeauth-origin --bin edgeauth -- serve &
 pids+=("$!")
 
 log "starting the demo upstream application on http://127.0.0.1:$DEMO_UPSTREAM_PORT"
-setsid node scripts/demo-upstream.mjs </dev/null &
+DEMO_PAGES_PATH="$PAGES_PATH" setsid node scripts/demo-upstream.mjs </dev/null &
 pids+=("$!")
 
 log "starting the edge (wrangler dev) on http://127.0.0.1:$EDGE_PORT"
