@@ -7,6 +7,7 @@
 
 mod api;
 mod better_auth;
+mod browser;
 mod cli;
 mod edge;
 mod edge_runtime;
