@@ -31,7 +31,9 @@ after(closeBrowser);
 
 /** Runs axe on `page`; prints what it finds; fails on serious or critical violations. */
 async function audit(page, name) {
-  await page.addScriptTag({ content: axeSource });
+  if (!(await page.evaluate(() => Boolean(window.axe)))) {
+    await page.addScriptTag({ content: axeSource });
+  }
   const violations = await page.evaluate(async () => {
     const results = await window.axe.run(document, { resultTypes: ["violations"] });
     return results.violations.map((v) => ({
@@ -48,66 +50,82 @@ async function audit(page, name) {
   assert.deepEqual(blocking, [], `axe found serious or critical violations on ${name}`);
 }
 
-/** A context for the audit: the pages' CSP bypassed so axe can run. */
-function auditContext(options = {}) {
-  return fresh({ bypassCSP: true, ...options });
-}
-
-/**
- * Audits `path` (after `prepare`) and screenshots it on a desktop; with `more`, also on a
- * phone (screenshot) and in the dark colour scheme (audit and screenshot).
- */
-async function check(name, path, { status = 200, more = false, prepare } = {}) {
-  const variants = [["desktop", {}]];
-  if (more) variants.push(["dark", { colorScheme: "dark" }], ["phone", PHONE]);
-  for (const [device, options] of variants) {
-    const { page, close } = await auditContext(options);
-    try {
-      if (prepare) {
-        await prepare(page);
-      } else {
-        const response = await page.goto(path);
-        assert.equal(response.status(), status, `${path} answered ${response.status()}`);
-      }
-      if (device !== "phone") await audit(page, `${name} (${device})`);
-      await screenshot(page, `${name}-${device}`);
-    } finally {
-      await close();
-    }
+/** Audits the page as it is and screenshots it; with `dark`, in the dark colour scheme too. */
+async function check(page, name, { dark = false } = {}) {
+  await audit(page, name);
+  await screenshot(page, `${name}-desktop`);
+  if (dark) {
+    await page.emulateMedia({ colorScheme: "dark" });
+    await audit(page, `${name} (dark)`);
+    await screenshot(page, `${name}-dark`);
+    await page.emulateMedia({ colorScheme: null });
   }
 }
 
-test("axe: sign-in", () => check("sign-in", "/auth/sign-in", { more: true }));
+/** Opens `path`, expecting `status`. */
+async function visit(page, path, status = 200) {
+  const response = await page.goto(path);
+  assert.equal(response.status(), status, `${path} answered ${response.status()}`);
+}
+
+/**
+ * Runs `flow` with a page whose context bypasses the pages' CSP (so axe can be injected);
+ * `options` are the context's (a phone's viewport).
+ */
+async function withPage(flow, options = {}) {
+  const { page, close } = await fresh({ bypassCSP: true, ...options });
+  try {
+    await flow(page);
+  } finally {
+    await close();
+  }
+}
+
+test("axe: sign-in (light, dark; and on a phone)", async () => {
+  await withPage(async (page) => {
+    await visit(page, "/auth/sign-in");
+    await check(page, "sign-in", { dark: true });
+  });
+  await withPage(async (page) => {
+    await visit(page, "/auth/sign-in");
+    await screenshot(page, "sign-in-phone");
+  }, PHONE);
+});
 
 test("axe: sign-in with an error", () =>
-  check("sign-in-error", null, {
-    prepare: async (page) => {
-      await page.goto("/auth/sign-in");
-      await page.getByLabel("Email").fill(user.email);
-      await page.getByLabel("Password", { exact: true }).fill("wrong password entirely");
-      await page.getByRole("button", { name: "Sign in" }).click();
-      await page.getByText("Invalid email or password").waitFor();
-    },
+  withPage(async (page) => {
+    await visit(page, "/auth/sign-in");
+    await page.getByLabel("Email").fill(user.email);
+    await page.getByLabel("Password", { exact: true }).fill("wrong password entirely");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByText("Invalid email or password").waitFor();
+    await check(page, "sign-in-error");
   }));
 
-test("axe: sign-up", () => check("sign-up", "/auth/sign-up"));
+test("axe: sign-up", () =>
+  withPage(async (page) => {
+    await visit(page, "/auth/sign-up");
+    await check(page, "sign-up");
+  }));
 
 test("axe: sign-up with an error", () =>
-  check("sign-up-error", null, {
-    prepare: async (page) => {
-      await page.goto("/auth/sign-up");
-      await page.getByLabel("Name").fill("Someone");
-      await page.getByLabel("Email").fill(user.email);
-      await page.getByLabel("Password").fill("a long enough passphrase");
-      await page.getByRole("button", { name: "Create account" }).click();
-      await page.locator(".field-error").first().waitFor();
-    },
+  withPage(async (page) => {
+    await visit(page, "/auth/sign-up");
+    await page.getByLabel("Name").fill("Someone");
+    await page.getByLabel("Email").fill(user.email);
+    await page.getByLabel("Password").fill("a long enough passphrase");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.locator(".field-error").first().waitFor();
+    await check(page, "sign-up-error");
   }));
 
-test("axe: forgot-password, and its answer", async () => {
-  await check("forgot-password", "/auth/forgot-password");
-  await check("forgot-password-sent", "/auth/forgot-password?sent=1");
-});
+test("axe: forgot-password, and its answer", () =>
+  withPage(async (page) => {
+    await visit(page, "/auth/forgot-password");
+    await check(page, "forgot-password");
+    await visit(page, "/auth/forgot-password?sent=1");
+    await check(page, "forgot-password-sent");
+  }));
 
 test("axe: reset-password, from a mailed link and with a bad link", async () => {
   const response = await fetch(`${EDGE}/api/auth/request-password-reset`, {
@@ -117,42 +135,50 @@ test("axe: reset-password, from a mailed link and with a bad link", async () => 
   });
   assert.equal(response.status, 200);
   const [mail] = await mailTo(user.email, { subject: /^Reset your/ });
-  const link = linkIn(mail, "/reset-password/");
-  await check("reset-password", null, {
-    prepare: async (page) => {
-      await page.goto(link);
-      assert.equal(await heading(page), "Choose a new password");
-    },
+  await withPage(async (page) => {
+    await page.goto(linkIn(mail, "/reset-password/"));
+    assert.equal(await heading(page), "Choose a new password");
+    await check(page, "reset-password");
+    await visit(page, "/auth/reset-password?error=INVALID_TOKEN", 400);
+    await check(page, "reset-password-invalid");
   });
-  await check("reset-password-invalid", "/auth/reset-password?error=INVALID_TOKEN", { status: 400 });
 });
 
-test("axe: verify-email, verified and with a bad link", async () => {
-  await check("verify-email", "/auth/verify-email");
-  await check("verify-email-error", "/auth/verify-email?error=invalid_token", { status: 400 });
-});
-
-test("axe: account", () =>
-  check("account", null, {
-    more: true,
-    prepare: (page) => signIn(page, user, { callbackURL: "/auth/account", landing: "/auth/account" }),
+test("axe: verify-email, verified and with a bad link", () =>
+  withPage(async (page) => {
+    await visit(page, "/auth/verify-email");
+    await check(page, "verify-email");
+    await visit(page, "/auth/verify-email?error=invalid_token", 400);
+    await check(page, "verify-email-error");
   }));
+
+test("axe: account (light, dark; and on a phone)", async () => {
+  const signedIn = (page) => signIn(page, user, { callbackURL: "/auth/account", landing: "/auth/account" });
+  await withPage(async (page) => {
+    await signedIn(page);
+    await check(page, "account", { dark: true });
+  });
+  await withPage(async (page) => {
+    await signedIn(page);
+    await screenshot(page, "account-phone");
+  }, PHONE);
+});
 
 test("axe: account with an error", () =>
-  check("account-error", null, {
-    prepare: async (page) => {
-      await signIn(page, user, { callbackURL: "/auth/account", landing: "/auth/account" });
-      const section = page.getByRole("region", { name: "Password" });
-      await section.getByLabel("Password", { exact: true }).fill("not my password at all");
-      await section.getByLabel("New password").fill("a new long passphrase 7");
-      await section.getByRole("button", { name: "Change password" }).click();
-      await section.locator(".field-error").waitFor();
-    },
+  withPage(async (page) => {
+    await signIn(page, user, { callbackURL: "/auth/account", landing: "/auth/account" });
+    const section = page.getByRole("region", { name: "Password" });
+    await section.getByLabel("Password", { exact: true }).fill("not my password at all");
+    await section.getByLabel("New password").fill("a new long passphrase 7");
+    await section.getByRole("button", { name: "Change password" }).click();
+    await section.locator(".field-error").waitFor();
+    await check(page, "account-error");
   }));
 
-test("axe: the demo application's home and protected pages", async () => {
-  await check("demo-home", "/");
-  await check("demo-app", null, {
-    prepare: (page) => signIn(page, user, { callbackURL: "/app/page", landing: "/app/page" }),
-  });
-});
+test("axe: the demo application's home and protected pages", () =>
+  withPage(async (page) => {
+    await visit(page, "/");
+    await check(page, "demo-home");
+    await signIn(page, user, { callbackURL: "/app/page", landing: "/app/page" });
+    await check(page, "demo-app");
+  }));

@@ -75,8 +75,7 @@ test("changing the password with 'Sign out my other sessions' ends the other dev
     await a.waitForURL((url) => url.searchParams.get("notice") === "password-changed");
     await a.getByRole("status").getByText("Your password is changed.").waitFor();
 
-    const took = await refusedWithin(b, 1000);
-    assert.ok(took <= 1000, `refused after ${took} ms`);
+    await refusedWithin(b, 1000);
     // This device stays signed in.
     await a.goto("/app/page");
     assert.equal(await heading(a), `Hello, ${user.name}`);

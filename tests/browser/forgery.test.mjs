@@ -270,6 +270,9 @@ test("forged form posts and API calls from other origins are refused and change 
 test("the sign-in page cannot be framed by another site", async () => {
   const { page, close } = await fresh();
   try {
+    // The check below sees what a frame shows: the attacker's own page does show.
+    await page.goto(`${origins[0]}/frame?src=${encodeURIComponent(`${origins[0]}/blank`)}`);
+    await page.frameLocator('iframe[title="framed"]').getByText("Nothing to see here.").waitFor();
     for (const origin of origins) {
       const framed = page.waitForResponse((r) => new URL(r.url()).pathname === "/auth/sign-in");
       await page.goto(`${origin}/frame?src=${encodeURIComponent(`${EDGE}/auth/sign-in`)}`);

@@ -102,7 +102,6 @@ test("signing out from the app; a wrong password shows an inline error and keeps
     assert.equal((await page.locator(`#${describedBy}`).textContent()).trim(), "Invalid email or password");
     assert.equal(await page.getByLabel("Email").inputValue(), user.email);
     assert.equal(await password.inputValue(), "");
-    await screenshot(page, "sign-in-error-desktop");
 
     await password.fill(user.password);
     await page.getByRole("button", { name: "Sign in" }).click();
