@@ -1,58 +1,13 @@
 //! Better Auth's HTTP API on the real `edgeauth` binary, over real HTTP, against both
 //! databases: the same suite runs on the embedded SQLite and on a throwaway PostgreSQL.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use edgeauth_tests::{scratch_dir, AuthClient, Origin, Postgres, Reply};
-use edgeauth_token::{cookie, KeySet, Validation};
+use edgeauth_tests::fixtures::{
+    browser, email, expect, fetch_keys, now, sqlite_url, start_origin, BASE_URL, PASSWORD, SECRET,
+};
+use edgeauth_tests::{AuthClient, Origin, Postgres, Reply};
+use edgeauth_token::{cookie, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
-pub const BASE_URL: &str = "http://localhost:3000";
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A client that sends the trusted `Origin` a browser on the app would send.
-pub fn browser(url: &str) -> AuthClient {
-    let mut client = AuthClient::new(url);
-    client.headers.insert("origin", BASE_URL.parse().unwrap());
-    client
-}
-
-/// A unique address per call (tests share databases).
-pub fn email(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("{tag}-{}-{n}@example.com", std::process::id())
-}
-
-/// The origin's environment for tests: a fixed secret and base URL, `database_url`.
-pub fn origin_env(database_url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("BETTER_AUTH_SECRET", SECRET.to_string()),
-        ("BETTER_AUTH_URL", BASE_URL.to_string()),
-        (
-            "BETTER_AUTH_TRUSTED_ORIGINS",
-            "http://app.localhost:5173".to_string(),
-        ),
-        ("DATABASE_URL", database_url.to_string()),
-        ("EDGEAUTH_HASH_CONCURRENCY", "2".to_string()),
-    ]
-}
-
-pub fn start_origin(database_url: &str) -> Origin {
-    let env = origin_env(database_url);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Origin::start(&env).unwrap()
-}
-
-pub fn sqlite_url(name: &str) -> String {
-    let path = scratch_dir("sqlite")
-        .unwrap()
-        .join(format!("{name}-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    format!("sqlite://{}?mode=rwc", path.display())
-}
 
 #[tokio::test]
 async fn api_on_sqlite() {
@@ -105,12 +60,6 @@ async fn suite(origin: &Origin) {
     for secret in [PASSWORD, token.as_str(), cookie_value.as_str(), SECRET] {
         assert!(!log.contains(secret), "the log contains {secret:?}");
     }
-}
-
-#[track_caller]
-fn expect(reply: &Reply, status: u16, code: Option<&str>) {
-    assert_eq!(reply.status.as_u16(), status, "body: {}", reply.text);
-    assert_eq!(reply.code().as_deref(), code, "body: {}", reply.text);
 }
 
 /// The session cookie: `better-auth.session_token=<token>.<base64 HMAC>` percent-encoded,
@@ -863,22 +812,6 @@ async fn futures_join<T: Send + 'static>(
         out.push(handle.await.unwrap());
     }
     out
-}
-
-pub async fn fetch_keys(url: &str) -> KeySet {
-    let reply = browser(url).get("/api/auth/jwks").await.unwrap();
-    KeySet::from_jwks_json(&reply.text).unwrap()
-}
-
-#[allow(
-    clippy::disallowed_methods,
-    reason = "tokens minted by the real server carry real time"
-)]
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// Cookie-bearing state changes need a trusted Origin; cookie-less API calls don't; form

@@ -10,13 +10,12 @@
 //! Each `wrangler dev` gets its own inspector port from the harness, so these tests run in
 //! parallel with the others.
 
+use edgeauth_tests::fixtures::{browser, email, now, origin_env, sqlite_url, BASE_URL};
 use edgeauth_tests::{free_port, AuthClient, Origin, Upstream, WranglerDev};
 use edgeauth_token::{ClaimsBuilder, SigningKey};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
-
-use super::api::{browser, email, now, origin_env, sqlite_url, BASE_URL};
 
 const SECRET: &str = "edge-test-secret-edge-test-secret-0123456789";
 const EDGE_SECRET: &str = "edge-proof-edge-proof-edge-proof-0123456789";
@@ -335,7 +334,7 @@ async fn revocations_through_the_edge_act_at_once() {
             ("SESSION_CACHE_TTL", "60"),
         ],
         &[
-            ("BETTER_AUTH_SECRET", super::api::SECRET),
+            ("BETTER_AUTH_SECRET", edgeauth_tests::fixtures::SECRET),
             ("EDGE_SECRET", EDGE_SECRET),
         ],
     )

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use edgeauth_origin::clock::ManualClock;
 use edgeauth_origin::http::edge::{EDGE_CLIENT_IP_HEADER, EDGE_SECRET_HEADER};
+use edgeauth_tests::fixtures::{
+    browser, email, origin_env, sqlite_url, BASE_URL, PASSWORD, SECRET,
+};
 use edgeauth_tests::{
     count_requests_with, AuthClient, InProcessOrigin, Origin, Postgres, Reply, Upstream,
     ACCESS_LOG_MESSAGE,
@@ -15,9 +18,6 @@ use edgeauth_tests::{
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::api::{browser, email, origin_env, sqlite_url, BASE_URL, SECRET};
-
-const PASSWORD: &str = "correct horse battery staple";
 const EDGE_SECRET: &str = "edge-proof-edge-proof-edge-proof-0123456789";
 const SIGN_IN: &str = "/api/auth/sign-in/email";
 const LIVENESS: &str = "/api/auth/edge/session";

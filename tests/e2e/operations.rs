@@ -5,15 +5,14 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use edgeauth_tests::fixtures::{
+    browser, email, fetch_keys, now, sqlite_url, start_origin, BASE_URL, PASSWORD,
+};
 use edgeauth_tests::{edgeauth_bin, AuthClient, Origin, Postgres};
 use edgeauth_token::{cookie, KeySet, Validation};
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
-
-use crate::api::{browser, email, fetch_keys, now, sqlite_url, start_origin, BASE_URL};
-
-const PASSWORD: &str = "correct horse battery staple";
 
 /// The secret the Better Auth fixture rows were written under.
 const BA_SECRET: &str = "edgeauth-kat-secret-0123456789abcdef";
@@ -345,7 +344,7 @@ async fn production_requires_a_real_secret_and_secure_cookies() {
 #[tokio::test]
 async fn migrate_and_rotate_keys() {
     let database = sqlite_url("rotate");
-    let secret = crate::api::SECRET;
+    let secret = edgeauth_tests::fixtures::SECRET;
     for _ in 0..2 {
         let out = Command::new(edgeauth_bin().unwrap())
             .arg("migrate")

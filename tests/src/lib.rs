@@ -13,6 +13,8 @@ use anyhow::{bail, ensure, Context, Result};
 
 pub mod client;
 
+pub mod fixtures;
+
 pub use client::{AuthClient, Reply};
 
 pub mod postgres;
