@@ -1,5 +1,7 @@
 //! Better Auth's HTTP API on the real `edgeauth` binary, over real HTTP, against both
-//! databases: the same suite runs on the embedded SQLite and on a throwaway PostgreSQL.
+//! databases: each scenario is a test on the embedded SQLite and one on a throwaway
+//! PostgreSQL database, each with an origin of its own (`api::<scenario>::on_sqlite`,
+//! `api::<scenario>::on_postgres`).
 
 use edgeauth_tests::fixtures::{
     browser, email, expect, fetch_keys, now, sqlite_url, start_origin, BASE_URL, PASSWORD, SECRET,
@@ -9,58 +11,114 @@ use edgeauth_token::{cookie, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-#[tokio::test]
-async fn api_on_sqlite() {
-    let origin = start_origin(&sqlite_url("api"));
-    suite(&origin).await;
+/// An origin for one scenario: the real binary on a database of its own.
+struct ApiOrigin {
+    origin: Origin,
+    /// Dropped after the origin (fields drop in order).
+    _pg: Option<Postgres>,
 }
 
-#[tokio::test]
-async fn api_on_postgres() {
-    let pg = Postgres::start().await.unwrap();
-    let origin = start_origin(&pg.url());
-    suite(&origin).await;
+/// A browser signed up on the origin while the scenario runs, whose session must not show in
+/// the log.
+struct Watched {
+    client: AuthClient,
+    token: String,
 }
 
-async fn suite(origin: &Origin) {
-    let url = origin.url.as_str();
-    let mut watched = browser(url);
-    let token = watched
-        .sign_up("Log", &email("log"), PASSWORD)
-        .await
-        .unwrap()
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        watched.get("/api/auth/get-session").await.unwrap().status,
-        200
-    );
-    sign_up_sets_better_auth_cookies(url).await;
-    sign_up_refusals(url).await;
-    sign_in_and_refusals(url).await;
-    get_session_and_bearer(url).await;
-    session_listing_and_revocation(url).await;
-    sign_out_ends_the_session(url).await;
-    update_user(url).await;
-    change_password(url).await;
-    jwt_plugin(url).await;
-    malformed_requests(url).await;
-    csrf_origin_checks(url).await;
-    every_endpoint_refuses_bad_bodies(url).await;
-    concurrent_duplicate_revocations(url).await;
-    concurrent_duplicate_sign_ups(url).await;
+impl ApiOrigin {
+    /// On a fresh SQLite database named after the scenario.
+    fn on_sqlite(scenario: &str) -> ApiOrigin {
+        ApiOrigin {
+            origin: start_origin(&sqlite_url(&format!("api-{scenario}"))),
+            _pg: None,
+        }
+    }
 
-    // Nothing secret reached the log: not a password, not a session token or cookie, not
-    // the secret; but the requests did, with their ids.
-    let log = origin.process.log();
-    assert!(log.contains("sign-up") && log.contains("request"), "{log}");
-    let cookie_value = watched.cookies["better-auth.session_token"].clone();
-    for secret in [PASSWORD, token.as_str(), cookie_value.as_str(), SECRET] {
-        assert!(!log.contains(secret), "the log contains {secret:?}");
+    /// On a fresh database of the test process's shared PostgreSQL cluster.
+    async fn on_postgres() -> ApiOrigin {
+        let pg = Postgres::start_shared().await.unwrap();
+        ApiOrigin {
+            origin: start_origin(&pg.url()),
+            _pg: Some(pg),
+        }
+    }
+
+    fn url(&self) -> &str {
+        &self.origin.url
+    }
+
+    /// Runs `scenario` with a watched browser signing up beside it, then checks the log:
+    /// nothing secret reached it: not a password, not a session token or cookie, not the
+    /// secret; but the requests did, with their ids.
+    async fn run(&self, scenario: impl std::future::Future<Output = ()>) {
+        let (watched, ()) = tokio::join!(self.watch(), scenario);
+        let log = self.origin.process.log();
+        assert!(log.contains("sign-up") && log.contains("request"), "{log}");
+        let cookie_value = watched.client.cookies["better-auth.session_token"].clone();
+        for secret in [
+            PASSWORD,
+            watched.token.as_str(),
+            cookie_value.as_str(),
+            SECRET,
+        ] {
+            assert!(!log.contains(secret), "the log contains {secret:?}");
+        }
+    }
+
+    async fn watch(&self) -> Watched {
+        let mut client = browser(self.url());
+        let token = client
+            .sign_up("Log", &email("log"), PASSWORD)
+            .await
+            .unwrap()
+            .json()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            client.get("/api/auth/get-session").await.unwrap().status,
+            200
+        );
+        Watched { client, token }
     }
 }
+
+/// Each scenario as two tests, `api::<scenario>::on_sqlite` and `api::<scenario>::on_postgres`,
+/// each with an origin of its own (see [`ApiOrigin::run`]).
+macro_rules! on_both_databases {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn on_sqlite() {
+                let api = super::ApiOrigin::on_sqlite(stringify!($scenario));
+                api.run(super::$scenario(api.url())).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                let api = super::ApiOrigin::on_postgres().await;
+                api.run(super::$scenario(api.url())).await;
+            }
+        }
+    )+};
+}
+
+on_both_databases!(
+    sign_up_sets_better_auth_cookies,
+    sign_up_refusals,
+    sign_in_and_refusals,
+    get_session_and_bearer,
+    session_listing_and_revocation,
+    sign_out_ends_the_session,
+    update_user,
+    change_password,
+    jwt_plugin,
+    malformed_requests,
+    csrf_origin_checks,
+    every_endpoint_refuses_bad_bodies,
+    concurrent_duplicate_revocations,
+    concurrent_duplicate_sign_ups,
+);
 
 /// The session cookie: `better-auth.session_token=<token>.<base64 HMAC>` percent-encoded,
 /// with Better Auth's attributes in its order, and `set-auth-token` carrying the same value.
