@@ -51,7 +51,7 @@ async fn better_auth_server(database_url: &str) -> (Process, String) {
 
 #[tokio::test]
 async fn edgeauth_and_better_auth_share_users_sessions_and_jwts() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let smtp = SmtpServer::start().await.unwrap();
     // Scrypt mode: the hashes edgeauth writes must stay readable by Better Auth.
     let edgeauth = Origin::start(&[

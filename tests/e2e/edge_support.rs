@@ -283,7 +283,7 @@ async fn liveness_follows_the_app_clock_on_sqlite() {
 
 #[tokio::test]
 async fn liveness_follows_the_app_clock_on_postgres() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     liveness_follows_the_app_clock(&pg.url()).await;
 }
 

@@ -321,7 +321,7 @@ async fn password_reset_on_sqlite() {
 /// Password reset on PostgreSQL: see [`reset_scenario`].
 #[tokio::test]
 async fn password_reset_on_postgres() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let smtp = SmtpServer::start().await.unwrap();
     let origin = start(&pg.url(), &smtp, &[]);
     reset_scenario(&origin, &smtp).await;

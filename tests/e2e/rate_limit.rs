@@ -412,7 +412,7 @@ async fn failed_sign_ins_lock_the_account_across_addresses() {
 
 #[tokio::test]
 async fn database_storage_is_shared_by_two_processes() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let settings = [
         ("EDGEAUTH_RATE_LIMIT_STORAGE", "database"),
         ("EDGEAUTH_TRUSTED_IP_HEADER", CLIENT_IP),

@@ -50,7 +50,7 @@ async fn sliding_expiry_on_sqlite() {
 
 #[tokio::test]
 async fn sliding_expiry_on_postgres() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
     let origin = start(&pg.url(), clock.clone()).await;
     scenario(&origin.url, &clock).await;
