@@ -18,8 +18,8 @@ struct ApiOrigin {
     _pg: Option<Postgres>,
 }
 
-/// A browser signed up on the origin while the scenario runs, whose session must not show in
-/// the log.
+/// A browser signed up on the origin before the scenario runs, whose session must not show
+/// in the log.
 struct Watched {
     client: AuthClient,
     token: String,
@@ -47,11 +47,12 @@ impl ApiOrigin {
         &self.origin.url
     }
 
-    /// Runs `scenario` with a watched browser signing up beside it, then checks the log:
-    /// nothing secret reached it: not a password, not a session token or cookie, not the
-    /// secret; but the requests did, with their ids.
+    /// Signs a watched browser up, runs `scenario`, then checks the log: nothing secret
+    /// reached it: not a password, not a session token or cookie, not the secret; but the
+    /// requests did, with their ids.
     async fn run(&self, scenario: impl std::future::Future<Output = ()>) {
-        let (watched, ()) = tokio::join!(self.watch(), scenario);
+        let watched = self.watch().await;
+        scenario.await;
         let log = self.origin.process.log();
         assert!(log.contains("sign-up") && log.contains("request"), "{log}");
         let cookie_value = watched.client.cookies["better-auth.session_token"].clone();
