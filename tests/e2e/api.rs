@@ -1,117 +1,125 @@
 //! Better Auth's HTTP API on the real `edgeauth` binary, over real HTTP, against both
-//! databases: the same suite runs on the embedded SQLite and on a throwaway PostgreSQL.
+//! databases: each scenario is a test on the embedded SQLite and one on a throwaway
+//! PostgreSQL database, each with an origin of its own (`api::<scenario>::on_sqlite`,
+//! `api::<scenario>::on_postgres`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use edgeauth_tests::{scratch_dir, AuthClient, Origin, Postgres, Reply};
-use edgeauth_token::{cookie, KeySet, Validation};
+use edgeauth_tests::fixtures::{
+    browser, email, expect, fetch_keys, now, sqlite_url, start_origin, BASE_URL, PASSWORD, SECRET,
+};
+use edgeauth_tests::{AuthClient, Origin, Postgres, Reply};
+use edgeauth_token::{cookie, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-pub const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
-pub const BASE_URL: &str = "http://localhost:3000";
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A client that sends the trusted `Origin` a browser on the app would send.
-pub fn browser(url: &str) -> AuthClient {
-    let mut client = AuthClient::new(url);
-    client.headers.insert("origin", BASE_URL.parse().unwrap());
-    client
+/// An origin for one scenario: the real binary on a database of its own.
+struct ApiOrigin {
+    origin: Origin,
+    /// Dropped after the origin (fields drop in order).
+    _pg: Option<Postgres>,
 }
 
-/// A unique address per call (tests share databases).
-pub fn email(tag: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("{tag}-{}-{n}@example.com", std::process::id())
+/// A browser signed up on the origin before the scenario runs, whose session must not show
+/// in the log.
+struct Watched {
+    client: AuthClient,
+    token: String,
 }
 
-/// The origin's environment for tests: a fixed secret and base URL, `database_url`.
-pub fn origin_env(database_url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("BETTER_AUTH_SECRET", SECRET.to_string()),
-        ("BETTER_AUTH_URL", BASE_URL.to_string()),
-        (
-            "BETTER_AUTH_TRUSTED_ORIGINS",
-            "http://app.localhost:5173".to_string(),
-        ),
-        ("DATABASE_URL", database_url.to_string()),
-        ("EDGEAUTH_HASH_CONCURRENCY", "2".to_string()),
-    ]
-}
+impl ApiOrigin {
+    /// On a fresh SQLite database named after the scenario.
+    fn on_sqlite(scenario: &str) -> ApiOrigin {
+        ApiOrigin {
+            origin: start_origin(&sqlite_url(&format!("api-{scenario}"))),
+            _pg: None,
+        }
+    }
 
-pub fn start_origin(database_url: &str) -> Origin {
-    let env = origin_env(database_url);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Origin::start(&env).unwrap()
-}
+    /// On a fresh database of the test process's shared PostgreSQL cluster.
+    async fn on_postgres() -> ApiOrigin {
+        let pg = Postgres::start_shared().await.unwrap();
+        ApiOrigin {
+            origin: start_origin(&pg.url()),
+            _pg: Some(pg),
+        }
+    }
 
-pub fn sqlite_url(name: &str) -> String {
-    let path = scratch_dir("sqlite")
-        .unwrap()
-        .join(format!("{name}-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    format!("sqlite://{}?mode=rwc", path.display())
-}
+    fn url(&self) -> &str {
+        &self.origin.url
+    }
 
-#[tokio::test]
-async fn api_on_sqlite() {
-    let origin = start_origin(&sqlite_url("api"));
-    suite(&origin).await;
-}
+    /// Signs a watched browser up, runs `scenario`, then checks the log: nothing secret
+    /// reached it: not a password, not a session token or cookie, not the secret; but the
+    /// requests did, with their ids.
+    async fn run(&self, scenario: impl std::future::Future<Output = ()>) {
+        let watched = self.watch().await;
+        scenario.await;
+        let log = self.origin.process.log();
+        assert!(log.contains("sign-up") && log.contains("request"), "{log}");
+        let cookie_value = watched.client.cookies["better-auth.session_token"].clone();
+        for secret in [
+            PASSWORD,
+            watched.token.as_str(),
+            cookie_value.as_str(),
+            SECRET,
+        ] {
+            assert!(!log.contains(secret), "the log contains {secret:?}");
+        }
+    }
 
-#[tokio::test]
-async fn api_on_postgres() {
-    let pg = Postgres::start().await.unwrap();
-    let origin = start_origin(&pg.url());
-    suite(&origin).await;
-}
-
-async fn suite(origin: &Origin) {
-    let url = origin.url.as_str();
-    let mut watched = browser(url);
-    let token = watched
-        .sign_up("Log", &email("log"), PASSWORD)
-        .await
-        .unwrap()
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        watched.get("/api/auth/get-session").await.unwrap().status,
-        200
-    );
-    sign_up_sets_better_auth_cookies(url).await;
-    sign_up_refusals(url).await;
-    sign_in_and_refusals(url).await;
-    get_session_and_bearer(url).await;
-    session_listing_and_revocation(url).await;
-    sign_out_ends_the_session(url).await;
-    update_user(url).await;
-    change_password(url).await;
-    jwt_plugin(url).await;
-    malformed_requests(url).await;
-    csrf_origin_checks(url).await;
-    every_endpoint_refuses_bad_bodies(url).await;
-    concurrent_duplicate_revocations(url).await;
-    concurrent_duplicate_sign_ups(url).await;
-
-    // Nothing secret reached the log: not a password, not a session token or cookie, not
-    // the secret; but the requests did, with their ids.
-    let log = origin.process.log();
-    assert!(log.contains("sign-up") && log.contains("request"), "{log}");
-    let cookie_value = watched.cookies["better-auth.session_token"].clone();
-    for secret in [PASSWORD, token.as_str(), cookie_value.as_str(), SECRET] {
-        assert!(!log.contains(secret), "the log contains {secret:?}");
+    async fn watch(&self) -> Watched {
+        let mut client = browser(self.url());
+        let token = client
+            .sign_up("Log", &email("log"), PASSWORD)
+            .await
+            .unwrap()
+            .json()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            client.get("/api/auth/get-session").await.unwrap().status,
+            200
+        );
+        Watched { client, token }
     }
 }
 
-#[track_caller]
-fn expect(reply: &Reply, status: u16, code: Option<&str>) {
-    assert_eq!(reply.status.as_u16(), status, "body: {}", reply.text);
-    assert_eq!(reply.code().as_deref(), code, "body: {}", reply.text);
+/// Each scenario as two tests, `api::<scenario>::on_sqlite` and `api::<scenario>::on_postgres`,
+/// each with an origin of its own (see [`ApiOrigin::run`]).
+macro_rules! on_both_databases {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn on_sqlite() {
+                let api = super::ApiOrigin::on_sqlite(stringify!($scenario));
+                api.run(super::$scenario(api.url())).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                let api = super::ApiOrigin::on_postgres().await;
+                api.run(super::$scenario(api.url())).await;
+            }
+        }
+    )+};
 }
+
+on_both_databases!(
+    sign_up_sets_better_auth_cookies,
+    sign_up_refusals,
+    sign_in_and_refusals,
+    get_session_and_bearer,
+    session_listing_and_revocation,
+    sign_out_ends_the_session,
+    update_user,
+    change_password,
+    jwt_plugin,
+    malformed_requests,
+    csrf_origin_checks,
+    every_endpoint_refuses_bad_bodies,
+    concurrent_duplicate_revocations,
+    concurrent_duplicate_sign_ups,
+);
 
 /// The session cookie: `better-auth.session_token=<token>.<base64 HMAC>` percent-encoded,
 /// with Better Auth's attributes in its order, and `set-auth-token` carrying the same value.
@@ -863,22 +871,6 @@ async fn futures_join<T: Send + 'static>(
         out.push(handle.await.unwrap());
     }
     out
-}
-
-pub async fn fetch_keys(url: &str) -> KeySet {
-    let reply = browser(url).get("/api/auth/jwks").await.unwrap();
-    KeySet::from_jwks_json(&reply.text).unwrap()
-}
-
-#[allow(
-    clippy::disallowed_methods,
-    reason = "tokens minted by the real server carry real time"
-)]
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// Cookie-bearing state changes need a trusted Origin; cookie-less API calls don't; form

@@ -6,16 +6,14 @@
 use std::process::Command;
 use std::time::Duration;
 
+use edgeauth_tests::fixtures::{
+    browser, client_flows, email, now, reset_token, BASE_URL, PASSWORD, SECRET,
+};
 use edgeauth_tests::{
     free_port, repo_root, scratch_dir, wait_for_http, Origin, Postgres, Process, SmtpServer,
 };
 use edgeauth_token::{KeySet, Validation};
 use serde_json::{json, Value};
-
-use crate::api::{browser, email, now, BASE_URL, SECRET};
-use crate::lifecycle::reset_token;
-
-const PASSWORD: &str = "correct horse battery staple";
 
 /// A Better Auth server on a free port, sharing `database_url` and the test secret.
 async fn better_auth_server(database_url: &str) -> (Process, String) {
@@ -51,26 +49,9 @@ async fn better_auth_server(database_url: &str) -> (Process, String) {
     (process, url)
 }
 
-/// Runs Better Auth's JS client flows against `base` and returns what the client saw.
-pub(crate) fn client_flows(base: &str, address: &str) -> Value {
-    let out = Command::new("node")
-        .arg(repo_root().join("tests/js/client-flows.mjs"))
-        .args([&format!("{base}/api/auth"), BASE_URL, address])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
-}
-
 #[tokio::test]
 async fn edgeauth_and_better_auth_share_users_sessions_and_jwts() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let smtp = SmtpServer::start().await.unwrap();
     // Scrypt mode: the hashes edgeauth writes must stay readable by Better Auth.
     let edgeauth = Origin::start(&[

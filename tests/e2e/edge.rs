@@ -2,21 +2,21 @@
 //! scripts/build-edge.sh`) served by `wrangler dev` (workerd) on a free loopback port, asked
 //! over real HTTP.
 //!
-//! [`wrangler_dev_serves_the_edge_without_an_origin`] needs no origin: what it checks is
-//! decided at the edge alone (the origin, when named, is a closed port, so any call to it
-//! would show as a 503); it runs its two workers one after the other. The revocation test
-//! runs the real origin. (See `edge_runtime.rs` for the other cross-component flows.)
+//! [`health_check_and_edge_404_need_no_configuration`] and
+//! [`refusals_forwarding_and_pinned_jwts_without_an_origin`] need no origin: what they check
+//! is decided at the edge alone (the origin, when named, is a closed port, so any call to it
+//! would show as a 503); each runs a worker of its own. The revocation test runs the real
+//! origin. (See `edge_runtime.rs` for the other cross-component flows.)
 //!
 //! Each `wrangler dev` gets its own inspector port from the harness, so these tests run in
 //! parallel with the others.
 
+use edgeauth_tests::fixtures::{browser, email, now, origin_env, sqlite_url, BASE_URL};
 use edgeauth_tests::{free_port, AuthClient, Origin, Upstream, WranglerDev};
 use edgeauth_token::{ClaimsBuilder, SigningKey};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
-
-use super::api::{browser, email, now, origin_env, sqlite_url, BASE_URL};
 
 const SECRET: &str = "edge-test-secret-edge-test-secret-0123456789";
 const EDGE_SECRET: &str = "edge-proof-edge-proof-edge-proof-0123456789";
@@ -50,11 +50,6 @@ fn mint(key: &SigningKey, iat: u64, lifetime: u64) -> String {
 }
 
 #[tokio::test]
-async fn wrangler_dev_serves_the_edge_without_an_origin() {
-    health_check_and_edge_404_need_no_configuration().await;
-    refusals_forwarding_and_pinned_jwts_without_an_origin().await;
-}
-
 async fn health_check_and_edge_404_need_no_configuration() {
     let wrangler = WranglerDev::start(&[]).await.unwrap();
     let log = || wrangler.process.log_tail();
@@ -102,6 +97,7 @@ async fn health_check_and_edge_404_need_no_configuration() {
     );
 }
 
+#[tokio::test]
 async fn refusals_forwarding_and_pinned_jwts_without_an_origin() {
     let upstream = Upstream::start().unwrap();
     let key = SigningKey::from_seed(&[9; 32], "test-key").unwrap();
@@ -335,7 +331,7 @@ async fn revocations_through_the_edge_act_at_once() {
             ("SESSION_CACHE_TTL", "60"),
         ],
         &[
-            ("BETTER_AUTH_SECRET", super::api::SECRET),
+            ("BETTER_AUTH_SECRET", edgeauth_tests::fixtures::SECRET),
             ("EDGE_SECRET", EDGE_SECRET),
         ],
     )

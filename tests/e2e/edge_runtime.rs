@@ -4,15 +4,15 @@
 
 use std::time::Duration;
 
+use edgeauth_tests::fixtures::{
+    browser, client_flows, email, now, origin_env, reset_token, sqlite_url, BASE_URL, PASSWORD,
+    SECRET,
+};
 use edgeauth_tests::{AuthClient, Origin, SmtpServer, Upstream, WranglerDev};
 use edgeauth_token::{ClaimsBuilder, SigningKey};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::api::{browser, email, now, origin_env, sqlite_url, BASE_URL, SECRET};
-use crate::lifecycle::reset_token;
-
-const PASSWORD: &str = "correct horse battery staple";
 const EDGE_SECRET: &str = "edge-proof-secret-edge-proof-secret-0123";
 
 /// The stack: origin (with the edge proof), upstream, and the worker in front of both.
@@ -190,8 +190,8 @@ async fn auth_api_passes_through_and_js_client_works() {
     }
 
     // Better Auth's JS client through the edge URL sees what it sees from the origin.
-    let mut via_edge = crate::better_auth::client_flows(&stack.edge.url, &email("js-edge"));
-    let mut direct = crate::better_auth::client_flows(&stack.origin.url, &email("js-origin"));
+    let mut via_edge = client_flows(&stack.edge.url, &email("js-edge"));
+    let mut direct = client_flows(&stack.origin.url, &email("js-origin"));
     for seen in [&mut via_edge, &mut direct] {
         seen["signUp"]["email"] = Value::Null;
         seen["getSession"]["email"] = Value::Null;

@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use edgeauth_origin::clock::ManualClock;
-use edgeauth_origin::http::edge_proof::{EDGE_CLIENT_IP_HEADER, EDGE_SECRET_HEADER};
+use edgeauth_tests::fixtures::{
+    browser, email, origin_env, sqlite_url, BASE_URL, PASSWORD, SECRET,
+};
 use edgeauth_tests::{
     count_requests_with, AuthClient, InProcessOrigin, Origin, Postgres, Reply, Upstream,
     ACCESS_LOG_MESSAGE,
 };
+use edgeauth_token::wire::{CLIENT_IP_HEADER as EDGE_CLIENT_IP_HEADER, EDGE_SECRET_HEADER};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::api::{browser, email, origin_env, sqlite_url, BASE_URL, SECRET};
-
-const PASSWORD: &str = "correct horse battery staple";
 const EDGE_SECRET: &str = "edge-proof-edge-proof-edge-proof-0123456789";
 const SIGN_IN: &str = "/api/auth/sign-in/email";
 const LIVENESS: &str = "/api/auth/edge/session";
@@ -283,7 +283,7 @@ async fn liveness_follows_the_app_clock_on_sqlite() {
 
 #[tokio::test]
 async fn liveness_follows_the_app_clock_on_postgres() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     liveness_follows_the_app_clock(&pg.url()).await;
 }
 

@@ -8,22 +8,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use edgeauth_origin::clock::ManualClock;
+use edgeauth_tests::fixtures::{
+    browser, email, expect, one_mail, origin_env, reset_token, sqlite_url, BASE_URL, PASSWORD,
+    SECRET,
+};
 use edgeauth_tests::{
     AuthClient, InProcessOrigin, MailMessage, Origin, Postgres, Reply, SmtpServer, SmtpTlsMode,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::api::{browser, email, origin_env, sqlite_url, BASE_URL, SECRET};
-
-const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "a brand new passphrase 42";
-const MAIL_WAIT: Duration = Duration::from_secs(20);
-
-fn check(reply: &Reply, status: u16, code: Option<&str>) {
-    assert_eq!(reply.status.as_u16(), status, "body: {}", reply.text);
-    assert_eq!(reply.code().as_deref(), code, "body: {}", reply.text);
-}
 
 /// An origin (the real binary) delivering to `smtp`, with `extra` settings.
 fn start(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Origin {
@@ -43,10 +38,6 @@ fn path_of(link: &str) -> String {
         .to_string()
 }
 
-pub(crate) async fn one_mail(smtp: &SmtpServer, to: &str, nth: usize) -> MailMessage {
-    smtp.wait_for(to, nth, MAIL_WAIT).await.unwrap()[nth - 1].clone()
-}
-
 /// A `verify-email` link's path, from the text part; the HTML part carries the same link.
 fn verify_path(mail: &MailMessage) -> String {
     let link = mail.link("/api/auth/verify-email?token=").unwrap();
@@ -64,25 +55,6 @@ fn query_param(path: &str, name: &str) -> String {
         .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
         .unwrap_or_else(|| panic!("no {name} in {path}"))
         .to_string()
-}
-
-/// The token of a reset link, whole or as a path (`.../reset-password/<token>?...`).
-pub(crate) fn reset_token(link: &str) -> String {
-    link.split("/reset-password/")
-        .nth(1)
-        .and_then(|rest| rest.split('?').next())
-        .unwrap_or_else(|| panic!("not a reset link: {link}"))
-        .to_string()
-}
-
-/// The reset link's token in the newest mail to `to` (waiting for the `nth`).
-pub(crate) async fn mailed_reset_token(smtp: &SmtpServer, to: &str, nth: usize) -> String {
-    reset_token(
-        &one_mail(smtp, to, nth)
-            .await
-            .link("/reset-password/")
-            .unwrap(),
-    )
 }
 
 /// Waits (up to 20 s) until the origin's log contains `needle`.
@@ -192,7 +164,7 @@ async fn email_verification_end_to_end() {
         )
         .await
         .unwrap();
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
     assert_eq!(reply.json()["token"], Value::Null);
     assert!(reply.set_cookie("better-auth.session_token").is_none());
     assert_eq!(reply.json()["user"]["emailVerified"], false);
@@ -211,10 +183,10 @@ async fn email_verification_end_to_end() {
 
     // Unverified: 403 after the password check, and the link is mailed again.
     let refused = client.sign_in(&address, PASSWORD).await.unwrap();
-    check(&refused, 403, Some("EMAIL_NOT_VERIFIED"));
+    expect(&refused, 403, Some("EMAIL_NOT_VERIFIED"));
     let again = one_mail(&smtp, &address, 2).await;
     assert!(verify_path(&again).contains("/verify-email?token="));
-    check(
+    expect(
         &client.sign_in(&address, "wrong password!").await.unwrap(),
         401,
         Some("INVALID_EMAIL_OR_PASSWORD"),
@@ -245,10 +217,10 @@ async fn email_verification_end_to_end() {
         .get(&format!("/api/auth/verify-email?token={forged}"))
         .await
         .unwrap();
-    check(&reply, 401, Some("INVALID_TOKEN"));
+    expect(&reply, 401, Some("INVALID_TOKEN"));
     // alg "none" over the genuine payload.
     let none = format!("eyJhbGciOiJub25lIn0.{}.", token.split('.').nth(1).unwrap());
-    check(
+    expect(
         &client
             .get(&format!("/api/auth/verify-email?token={none}"))
             .await
@@ -256,7 +228,7 @@ async fn email_verification_end_to_end() {
         401,
         Some("INVALID_TOKEN"),
     );
-    check(
+    expect(
         &client.get("/api/auth/verify-email").await.unwrap(),
         400,
         Some("VALIDATION_ERROR"),
@@ -273,7 +245,7 @@ async fn email_verification_end_to_end() {
     assert_eq!(user["emailVerified"], true);
     // Following it again changes nothing and signs in again (the token is stateless).
     assert_eq!(browser_tab.get(&path).await.unwrap().status, 302);
-    check(
+    expect(
         &client.sign_in(&address, PASSWORD).await.unwrap(),
         200,
         None,
@@ -281,7 +253,7 @@ async fn email_verification_end_to_end() {
 
     // Signed in and verified: asking again is refused; asking for another address too.
     let mut signed_in = client.clone();
-    check(
+    expect(
         &signed_in
             .post(
                 "/api/auth/send-verification-email",
@@ -292,7 +264,7 @@ async fn email_verification_end_to_end() {
         400,
         Some("EMAIL_IS_ALREADY_VERIFIED"),
     );
-    check(
+    expect(
         &signed_in
             .post(
                 "/api/auth/send-verification-email",
@@ -318,7 +290,7 @@ async fn verification_resend_does_not_reveal_addresses() {
     let origin = start(&sqlite_url("resend"), &smtp, &[]);
     let known = email("resend-known");
     let mut client = browser(&origin.url);
-    check(
+    expect(
         &client.sign_up("K", &known, PASSWORD).await.unwrap(),
         200,
         None,
@@ -349,7 +321,7 @@ async fn password_reset_on_sqlite() {
 /// Password reset on PostgreSQL: see [`reset_scenario`].
 #[tokio::test]
 async fn password_reset_on_postgres() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let smtp = SmtpServer::start().await.unwrap();
     let origin = start(&pg.url(), &smtp, &[]);
     reset_scenario(&origin, &smtp).await;
@@ -361,13 +333,13 @@ async fn password_reset_on_postgres() {
 async fn reset_scenario(origin: &Origin, smtp: &SmtpServer) {
     let address = email("reset");
     let mut owner = browser(&origin.url);
-    check(
+    expect(
         &owner.sign_up("R", &address, PASSWORD).await.unwrap(),
         200,
         None,
     );
     let mut other_device = browser(&origin.url);
-    check(
+    expect(
         &other_device.sign_in(&address, PASSWORD).await.unwrap(),
         200,
         None,
@@ -381,13 +353,13 @@ async fn reset_scenario(origin: &Origin, smtp: &SmtpServer) {
         [&address, &unknown].map(|a| json!({ "email": a, "redirectTo": "/reset" })),
     )
     .await;
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
     assert_eq!(
         reply.json(),
         json!({"status": true,
                "message": "If this email exists in our system, check your email for the reset link"})
     );
-    check(
+    expect(
         &anonymous
             .post(
                 "/api/auth/request-password-reset",
@@ -430,12 +402,12 @@ async fn reset_scenario(origin: &Origin, smtp: &SmtpServer) {
     );
 
     // A refused password does not spend the token.
-    check(
+    expect(
         &reset_password(&mut anonymous, &token, "short").await,
         400,
         Some("PASSWORD_TOO_SHORT"),
     );
-    check(
+    expect(
         &reset_password(&mut anonymous, &"x".repeat(24), NEW_PASSWORD).await,
         400,
         Some("INVALID_TOKEN"),
@@ -475,7 +447,7 @@ async fn reset_scenario(origin: &Origin, smtp: &SmtpServer) {
                 assert_eq!(reply.text, r#"{"status":true}"#);
                 won += 1;
             }
-            _ => check(&reply, 400, Some("INVALID_TOKEN")),
+            _ => expect(&reply, 400, Some("INVALID_TOKEN")),
         }
     }
     assert_eq!(won, 1, "exactly one redemption must succeed");
@@ -488,18 +460,18 @@ async fn reset_scenario(origin: &Origin, smtp: &SmtpServer) {
         );
     }
     let mut fresh = browser(&origin.url);
-    check(
+    expect(
         &fresh.sign_in(&address, PASSWORD).await.unwrap(),
         401,
         Some("INVALID_EMAIL_OR_PASSWORD"),
     );
-    check(
+    expect(
         &fresh.sign_in(&address, NEW_PASSWORD).await.unwrap(),
         200,
         None,
     );
     // Used: refused, and the link now says so.
-    check(
+    expect(
         &reset_password(&mut anonymous, &token, "yet another passphrase").await,
         400,
         Some("INVALID_TOKEN"),
@@ -523,7 +495,7 @@ async fn reset_keeps_sessions_when_configured() {
     );
     let address = email("keep");
     let mut owner = browser(&origin.url);
-    check(
+    expect(
         &owner.sign_up("K", &address, PASSWORD).await.unwrap(),
         200,
         None,
@@ -549,7 +521,7 @@ async fn reset_keeps_sessions_when_configured() {
     let path = path_of(&mail.link("/api/auth/reset-password/").unwrap());
     assert_ne!(first, path);
     let first_token = reset_token(&first);
-    check(
+    expect(
         &reset_password(&mut anonymous, &first_token, NEW_PASSWORD).await,
         400,
         Some("INVALID_TOKEN"),
@@ -572,7 +544,7 @@ async fn reset_keeps_sessions_when_configured() {
         .unwrap();
     assert!(page.text.contains("UNKNOWN") && !page.text.contains("<script>"));
     let token = reset_token(&path);
-    check(
+    expect(
         &reset_password(&mut anonymous, &token, NEW_PASSWORD).await,
         200,
         None,
@@ -595,14 +567,14 @@ async fn email_change_flows() {
     let old = email("change-old");
     let new = email("change-new");
     let mut user = browser(&origin.url);
-    check(&user.sign_up("C", &old, PASSWORD).await.unwrap(), 200, None);
+    expect(&user.sign_up("C", &old, PASSWORD).await.unwrap(), 200, None);
     let verify = verify_path(&one_mail(&smtp, &old, 1).await);
     assert_eq!(user.get(&verify).await.unwrap().status, 302);
     assert_eq!(session_user(&mut user).await["emailVerified"], true);
 
     // Refusals first.
     let taken = email("change-taken");
-    check(
+    expect(
         &browser(&origin.url)
             .sign_up("T", &taken, PASSWORD)
             .await
@@ -632,13 +604,13 @@ async fn email_change_flows() {
             "INVALID_CALLBACKURL",
         ),
     ] {
-        check(
+        expect(
             &user.post("/api/auth/change-email", &body).await.unwrap(),
             status,
             Some(code),
         );
     }
-    check(
+    expect(
         &browser(&origin.url)
             .post("/api/auth/change-email", &json!({ "newEmail": new }))
             .await
@@ -654,7 +626,7 @@ async fn email_change_flows() {
         )
         .await
         .unwrap();
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
     // Step 1: the current address is asked, naming the new one.
     let confirm = one_mail(&smtp, &old, 2).await;
     assert!(confirm.text.as_deref().unwrap().contains(&new));
@@ -662,7 +634,7 @@ async fn email_change_flows() {
     let confirm_path = verify_path(&confirm);
     // Another user's session cannot use it.
     let mut intruder = browser(&origin.url);
-    check(
+    expect(
         &intruder.sign_in(&taken, PASSWORD).await.unwrap(),
         200,
         None,
@@ -683,8 +655,8 @@ async fn email_change_flows() {
     let now = session_user(&mut user).await;
     assert_eq!(now["email"], new.as_str());
     assert_eq!(now["emailVerified"], true);
-    check(&sign_in_fresh(&origin.url, &new, PASSWORD).await, 200, None);
-    check(
+    expect(&sign_in_fresh(&origin.url, &new, PASSWORD).await, 200, None);
+    expect(
         &sign_in_fresh(&origin.url, &old, PASSWORD).await,
         401,
         Some("INVALID_EMAIL_OR_PASSWORD"),
@@ -703,13 +675,13 @@ async fn email_change_flows() {
     let plain_old = email("plain-old");
     let plain_new = email("plain-new");
     let mut plain = browser(&origin.url);
-    check(
+    expect(
         &plain.sign_up("P", &plain_old, PASSWORD).await.unwrap(),
         200,
         None,
     );
     one_mail(&smtp, &plain_old, 1).await;
-    check(
+    expect(
         &plain
             .post("/api/auth/change-email", &json!({ "newEmail": plain_new }))
             .await
@@ -723,7 +695,7 @@ async fn email_change_flows() {
         .get(link.split("&callbackURL").next().unwrap())
         .await
         .unwrap();
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
     assert_eq!(reply.json()["user"]["email"], plain_new.as_str());
     assert_eq!(reply.json()["user"]["emailVerified"], true);
     assert!(reply.set_cookie("better-auth.session_token").is_none());
@@ -737,18 +709,18 @@ async fn delete_user_with_password_or_fresh_session() {
     let origin = start(&sqlite_url("delete"), &smtp, &[]);
     let address = email("delete");
     let mut user = browser(&origin.url);
-    check(
+    expect(
         &user.sign_up("D", &address, PASSWORD).await.unwrap(),
         200,
         None,
     );
     let mut laptop = browser(&origin.url);
-    check(
+    expect(
         &laptop.sign_in(&address, PASSWORD).await.unwrap(),
         200,
         None,
     );
-    check(
+    expect(
         &user
             .post(
                 "/api/auth/delete-user",
@@ -759,7 +731,7 @@ async fn delete_user_with_password_or_fresh_session() {
         400,
         Some("INVALID_PASSWORD"),
     );
-    check(
+    expect(
         &user
             .post(
                 "/api/auth/delete-user",
@@ -770,7 +742,7 @@ async fn delete_user_with_password_or_fresh_session() {
         403,
         Some("INVALID_CALLBACKURL"),
     );
-    check(
+    expect(
         &browser(&origin.url)
             .post("/api/auth/delete-user", &json!({}))
             .await
@@ -782,7 +754,7 @@ async fn delete_user_with_password_or_fresh_session() {
         .post("/api/auth/delete-user", &json!({ "password": PASSWORD }))
         .await
         .unwrap();
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
     assert_eq!(
         reply.json(),
         json!({ "success": true, "message": "User deleted" })
@@ -795,13 +767,13 @@ async fn delete_user_with_password_or_fresh_session() {
         laptop.get("/api/auth/get-session").await.unwrap().text,
         "null"
     );
-    check(
+    expect(
         &sign_in_fresh(&origin.url, &address, PASSWORD).await,
         401,
         Some("INVALID_EMAIL_OR_PASSWORD"),
     );
     // The address is free again.
-    check(
+    expect(
         &browser(&origin.url)
             .sign_up("D2", &address, PASSWORD)
             .await
@@ -813,7 +785,7 @@ async fn delete_user_with_password_or_fresh_session() {
     // A fresh session needs no password (an empty body is fine).
     let other = email("delete-fresh");
     let mut fresh = browser(&origin.url);
-    check(
+    expect(
         &fresh.sign_up("F", &other, PASSWORD).await.unwrap(),
         200,
         None,
@@ -822,13 +794,13 @@ async fn delete_user_with_password_or_fresh_session() {
         .send(Method::POST, "/api/auth/delete-user", None, &[])
         .await
         .unwrap();
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
 
     // Ten concurrent deletions of one account: exactly one deletes, the others find the
     // session gone (401); no 5xx.
     let third = email("delete-concurrent");
     let mut racer = browser(&origin.url);
-    check(
+    expect(
         &racer.sign_up("C", &third, PASSWORD).await.unwrap(),
         200,
         None,
@@ -854,7 +826,7 @@ async fn delete_user_with_password_or_fresh_session() {
         }
     }
     assert_eq!(deleted, 1, "exactly one request deletes the account");
-    check(
+    expect(
         &sign_in_fresh(&origin.url, &third, PASSWORD).await,
         401,
         Some("INVALID_EMAIL_OR_PASSWORD"),
@@ -877,7 +849,7 @@ async fn delete_user_confirmed_by_mail() {
     );
     let address = email("delete-verify");
     let mut user = browser(&origin.url);
-    check(
+    expect(
         &user.sign_up("V", &address, PASSWORD).await.unwrap(),
         200,
         None,
@@ -889,7 +861,7 @@ async fn delete_user_confirmed_by_mail() {
         )
         .await
         .unwrap();
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
     assert_eq!(
         reply.json(),
         json!({ "success": true, "message": "Verification email sent" })
@@ -899,13 +871,13 @@ async fn delete_user_confirmed_by_mail() {
     let path = path_of(&mail.link("/api/auth/delete-user/callback?token=").unwrap());
     assert!(path.ends_with("&callbackURL=%2Fgoodbye"), "{path}");
 
-    check(
+    expect(
         &browser(&origin.url).get(&path).await.unwrap(),
         404,
         Some("FAILED_TO_GET_USER_INFO"),
     );
     let mut someone = browser(&origin.url);
-    check(
+    expect(
         &someone
             .sign_up("S", &email("someone"), PASSWORD)
             .await
@@ -913,12 +885,12 @@ async fn delete_user_confirmed_by_mail() {
         200,
         None,
     );
-    check(
+    expect(
         &someone.get(&path).await.unwrap(),
         404,
         Some("INVALID_TOKEN"),
     );
-    check(
+    expect(
         &user
             .get("/api/auth/delete-user/callback?token=forged&callbackURL=%2Fgoodbye")
             .await
@@ -927,7 +899,7 @@ async fn delete_user_confirmed_by_mail() {
         Some("INVALID_TOKEN"),
     );
     let evil = path.replace("%2Fgoodbye", "%2F%2Fevil.example");
-    check(
+    expect(
         &user.get(&evil).await.unwrap(),
         403,
         Some("INVALID_CALLBACKURL"),
@@ -940,13 +912,13 @@ async fn delete_user_confirmed_by_mail() {
         user.get("/api/auth/get-session").await.unwrap().text,
         "null"
     );
-    check(
+    expect(
         &sign_in_fresh(&origin.url, &address, PASSWORD).await,
         401,
         Some("INVALID_EMAIL_OR_PASSWORD"),
     );
     // Used once: a second use finds no session and no token.
-    check(
+    expect(
         &user.get(&path).await.unwrap(),
         404,
         Some("FAILED_TO_GET_USER_INFO"),
@@ -958,7 +930,7 @@ async fn delete_user_confirmed_by_mail() {
         &[("EDGEAUTH_DELETE_USER", "off")],
     );
     let mut user = browser(&off.url);
-    check(
+    expect(
         &user.sign_up("O", &email("off"), PASSWORD).await.unwrap(),
         200,
         None,
@@ -1006,7 +978,7 @@ async fn expired_links_and_stale_sessions() {
     .unwrap();
     let address = email("expiry");
     let mut user = browser(&origin.url);
-    check(
+    expect(
         &user.sign_up("E", &address, PASSWORD).await.unwrap(),
         200,
         None,
@@ -1032,7 +1004,7 @@ async fn expired_links_and_stale_sessions() {
     let reply = anonymous.get(&verify).await.unwrap();
     assert_eq!(reply.header("location").unwrap(), "/?error=token_expired");
     let bare = verify.split("&callbackURL").next().unwrap();
-    check(
+    expect(
         &anonymous.get(bare).await.unwrap(),
         401,
         Some("TOKEN_EXPIRED"),
@@ -1046,7 +1018,7 @@ async fn expired_links_and_stale_sessions() {
             .unwrap(),
         format!("{BASE_URL}/r?error=INVALID_TOKEN")
     );
-    check(
+    expect(
         &reset_password(&mut anonymous, &token, NEW_PASSWORD).await,
         400,
         Some("INVALID_TOKEN"),
@@ -1054,7 +1026,7 @@ async fn expired_links_and_stale_sessions() {
 
     // A session a day and a second old is not fresh: the password is needed.
     clock.advance(chrono::Duration::seconds(86400 - 3600 + 1));
-    check(
+    expect(
         &user
             .post("/api/auth/delete-user", &json!({}))
             .await
@@ -1062,7 +1034,7 @@ async fn expired_links_and_stale_sessions() {
         400,
         Some("SESSION_EXPIRED_REAUTHENTICATE_TO_PERFORM_THIS_ACTION"),
     );
-    check(
+    expect(
         &user
             .post("/api/auth/delete-user", &json!({ "password": PASSWORD }))
             .await
@@ -1080,7 +1052,7 @@ async fn delivery_retries_and_failures() {
     let smtp = SmtpServer::start().await.unwrap();
     let origin = start(&sqlite_url("retries"), &smtp, &[]);
     let address = email("retry");
-    check(
+    expect(
         &browser(&origin.url)
             .sign_up("R", &address, PASSWORD)
             .await
@@ -1097,7 +1069,7 @@ async fn delivery_retries_and_failures() {
         )
         .await
         .unwrap();
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
     let mail = one_mail(&smtp, &address, 1).await;
     assert_eq!(smtp.refusals(), 2);
     assert!(mail.link("/reset-password/").is_ok());
@@ -1112,7 +1084,7 @@ async fn delivery_retries_and_failures() {
         )
         .await
         .unwrap();
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
     wait_for_log(&origin, "mail delivery failed, will retry").await;
     let log = origin.process.log();
     assert!(!log.contains("reset-password/"), "link in the log");
@@ -1128,7 +1100,7 @@ async fn development_log_transport_and_production_without_smtp() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let dev = Origin::start(&env).unwrap();
     let address = email("devmail");
-    check(
+    expect(
         &browser(&dev.url)
             .sign_up("L", &address, PASSWORD)
             .await
@@ -1144,7 +1116,7 @@ async fn development_log_transport_and_production_without_smtp() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let prod = Origin::start(&env).unwrap();
     let mut client = browser(&prod.url);
-    check(
+    expect(
         &client
             .post(
                 "/api/auth/request-password-reset",
@@ -1155,7 +1127,7 @@ async fn development_log_transport_and_production_without_smtp() {
         400,
         Some("RESET_PASSWORD_ISNT_ENABLED"),
     );
-    check(
+    expect(
         &client
             .post(
                 "/api/auth/send-verification-email",
@@ -1176,7 +1148,7 @@ async fn open_redirects_are_refused_everywhere() {
     let origin = start(&sqlite_url("redirects"), &smtp, &[]);
     let address = email("redirects");
     let mut user = browser(&origin.url);
-    check(
+    expect(
         &user.sign_up("O", &address, PASSWORD).await.unwrap(),
         200,
         None,
@@ -1272,7 +1244,7 @@ async fn operator_templates_and_refused_mail_settings() {
         ],
     );
     let address = email("templates");
-    check(
+    expect(
         &browser(&origin.url)
             .sign_up("T", &address, PASSWORD)
             .await
@@ -1360,9 +1332,9 @@ async fn smtp_over_starttls_and_implicit_tls() {
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let origin = Origin::start(&env).unwrap();
             let address = email("tls");
-            check(&sign_up_fresh(&origin.url, &address).await, 200, None);
+            expect(&sign_up_fresh(&origin.url, &address).await, 200, None);
             let reply = request_reset(&origin.url, &address).await;
-            check(&reply, 200, None);
+            expect(&reply, 200, None);
             if trusted {
                 let mail = one_mail(&smtp, &address, 1).await;
                 assert!(mail.tls, "{mode:?}: delivered without TLS");
@@ -1383,10 +1355,10 @@ async fn queued_mail_survives_a_graceful_shutdown() {
     let smtp = SmtpServer::start().await.unwrap();
     let mut origin = start(&sqlite_url("drain"), &smtp, &[]);
     let address = email("drain");
-    check(&sign_up_fresh(&origin.url, &address).await, 200, None);
+    expect(&sign_up_fresh(&origin.url, &address).await, 200, None);
     smtp.fail_next(1);
     let reply = request_reset(&origin.url, &address).await;
-    check(&reply, 200, None);
+    expect(&reply, 200, None);
     wait_for_log(&origin, "mail delivery failed, will retry").await;
     assert!(smtp.messages_to(&address).is_empty());
     // The SMTP listener runs on this test's runtime: stop the origin from another thread.

@@ -5,15 +5,14 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use edgeauth_tests::fixtures::{
+    browser, email, fetch_keys, now, sqlite_url, start_origin, BASE_URL, PASSWORD,
+};
 use edgeauth_tests::{edgeauth_bin, AuthClient, Origin, Postgres};
 use edgeauth_token::{cookie, KeySet, Validation};
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
-
-use crate::api::{browser, email, fetch_keys, now, sqlite_url, start_origin, BASE_URL};
-
-const PASSWORD: &str = "correct horse battery staple";
 
 /// The secret the Better Auth fixture rows were written under.
 const BA_SECRET: &str = "edgeauth-kat-secret-0123456789abcdef";
@@ -57,7 +56,7 @@ async fn columns(pool: &PgPool) -> Vec<(String, String, String, String)> {
 /// Better Auth's scrypt hash and upgrades it to argon2id.
 #[tokio::test]
 async fn runs_on_a_database_better_auth_created() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let db = pool(&pg.url()).await;
     let schema = include_str!("../fixtures/better-auth-1.4-postgres.sql");
     db.execute(schema).await.unwrap();
@@ -160,7 +159,7 @@ async fn runs_on_a_database_better_auth_created() {
 /// and leaves scrypt hashes as they are.
 #[tokio::test]
 async fn scrypt_mode_writes_better_auth_hashes() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let origin = Origin::start(&[
         ("BETTER_AUTH_SECRET", BA_SECRET),
         ("BETTER_AUTH_URL", BASE_URL),
@@ -202,7 +201,7 @@ async fn scrypt_mode_writes_better_auth_hashes() {
 /// sign-out on one ends it on both, and both serve the same key set.
 #[tokio::test]
 async fn two_processes_share_one_postgres() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let a = start_origin(&pg.url());
     let b = start_origin(&pg.url());
     let address = email("shared");
@@ -236,6 +235,7 @@ async fn two_processes_share_one_postgres() {
 /// and everything works again once the database is back.
 #[tokio::test]
 async fn database_outage_is_a_503_and_recovers() {
+    // A private cluster: this test stops and restarts the server.
     let pg = Postgres::start().await.unwrap();
     let origin = start_origin(&pg.url());
     let url = origin.url.as_str();
@@ -345,7 +345,7 @@ async fn production_requires_a_real_secret_and_secure_cookies() {
 #[tokio::test]
 async fn migrate_and_rotate_keys() {
     let database = sqlite_url("rotate");
-    let secret = crate::api::SECRET;
+    let secret = edgeauth_tests::fixtures::SECRET;
     for _ in 0..2 {
         let out = Command::new(edgeauth_bin().unwrap())
             .arg("migrate")

@@ -8,13 +8,11 @@
 
 use std::time::Duration;
 
+use edgeauth_tests::fixtures::{browser, email, mailed_reset_token, origin_env, sqlite_url};
 use edgeauth_tests::{AuthClient, Origin, Postgres, Reply, SmtpServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use super::api::{browser, email, origin_env, sqlite_url};
-use super::lifecycle::mailed_reset_token;
 
 const PASSWORD: &str = "correct horse battery staple";
 const LIMITED: &str = r#"{"message":"Too many requests. Please try again later."}"#;
@@ -414,7 +412,7 @@ async fn failed_sign_ins_lock_the_account_across_addresses() {
 
 #[tokio::test]
 async fn database_storage_is_shared_by_two_processes() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let settings = [
         ("EDGEAUTH_RATE_LIMIT_STORAGE", "database"),
         ("EDGEAUTH_TRUSTED_IP_HEADER", CLIENT_IP),
@@ -521,7 +519,10 @@ async fn a_password_reset_lifts_the_account_lock() {
         url,
         "/api/auth/sign-up/email",
         &json!({"name": "L", "email": victim, "password": PASSWORD}),
-        &[(CLIENT_IP, "10.2.0.100"), ("origin", super::api::BASE_URL)],
+        &[
+            (CLIENT_IP, "10.2.0.100"),
+            ("origin", edgeauth_tests::fixtures::BASE_URL),
+        ],
     )
     .await;
     assert_eq!(reply.status, 200, "body: {}", reply.text);

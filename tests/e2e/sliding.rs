@@ -5,12 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use edgeauth_origin::clock::ManualClock;
+use edgeauth_tests::fixtures::{browser, email, sqlite_url, BASE_URL, PASSWORD, SECRET};
 use edgeauth_tests::{InProcessOrigin, Postgres, Reply};
 use serde_json::json;
-
-use crate::api::{browser, email, sqlite_url, BASE_URL, SECRET};
-
-const PASSWORD: &str = "correct horse battery staple";
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2027-03-01T12:00:00.000Z")
@@ -53,7 +50,7 @@ async fn sliding_expiry_on_sqlite() {
 
 #[tokio::test]
 async fn sliding_expiry_on_postgres() {
-    let pg = Postgres::start().await.unwrap();
+    let pg = Postgres::start_shared().await.unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
     let origin = start(&pg.url(), clock.clone()).await;
     scenario(&origin.url, &clock).await;

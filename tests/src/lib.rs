@@ -13,6 +13,8 @@ use anyhow::{bail, ensure, Context, Result};
 
 pub mod client;
 
+pub mod fixtures;
+
 pub use client::{AuthClient, Reply};
 
 pub mod postgres;
@@ -104,7 +106,8 @@ impl Process {
     }
 
     /// Waits until `port` on 127.0.0.1 accepts connections, failing early if the process
-    /// exits. The error carries the end of the process's log.
+    /// exits. The error carries the end of the process's log. Polls every 10 ms: an origin
+    /// listens within tens of milliseconds, and a refused loopback connection costs little.
     pub fn wait_for_port(&mut self, port: u16, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -121,7 +124,7 @@ impl Process {
                     self.log_tail()
                 );
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -175,7 +178,8 @@ impl Drop for Process {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            // Every test ends here: a short poll, not a tenth of a second per process.
+            std::thread::sleep(Duration::from_millis(5));
         }
         signal_group(self.pid(), "KILL");
         let _ = self.child.wait();

@@ -9,15 +9,26 @@
 //!   database `edgeauth`; dropping the [`Postgres`] stops the cluster and deletes the
 //!   directory. Missing server binaries are an error, never a skip.
 //!
+//! [`Postgres::start_shared`] is the cheap variant for tests that never stop or restart the
+//! server: a fresh, uniquely named database on one cluster per test process, created by the
+//! first test that asks (about a second) and shared by all the others. A thread creates the
+//! databases ahead (one or two), so a test rarely waits for `CREATE DATABASE`; databases are
+//! left in place when the test ends. The cluster outlives every test: a watchdog process
+//! started with it stops it and deletes its directory as soon as the test process exits,
+//! however it exits. With `DATABASE_URL` set it is the same as [`Postgres::start`].
+//!
 //! `initdb` and `postgres` refuse to run as root, so when the tests run as root every server
 //! command goes through `runuser -u postgres --` (the `postgres` OS user comes with the Debian
 //! package) and the cluster directory is handed to that user.
 
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{bail, ensure, Context, Result};
 use sqlx::{Connection, Executor, PgConnection};
@@ -39,7 +50,28 @@ pub struct Postgres {
 
 enum Kind {
     Local(Cluster),
-    External { admin_url: String, database: String },
+    /// A database on the process's shared cluster: left there when dropped (the cluster
+    /// goes as a whole when the process exits).
+    Shared,
+    External {
+        admin_url: String,
+        database: String,
+    },
+}
+
+/// The cluster [`Postgres::start_shared`] creates databases on, once per test process; the
+/// error text if it could not be started (every test asking gets it).
+static SHARED: OnceLock<std::result::Result<SharedCluster, String>> = OnceLock::new();
+
+/// A cluster that lives as long as the test process (statics are never dropped).
+struct SharedCluster {
+    cluster: Cluster,
+    /// Databases created ahead, one or two at a time, by a thread of their own: a test
+    /// takes one at once instead of waiting for `CREATE DATABASE`.
+    ready: Mutex<Receiver<std::result::Result<String, String>>>,
+    /// The write end of the watchdog's stdin: closed by the kernel when this process exits,
+    /// whereupon the watchdog stops the cluster and removes its directory.
+    _watchdog: ChildStdin,
 }
 
 impl Postgres {
@@ -52,13 +84,24 @@ impl Postgres {
         }
     }
 
+    /// A fresh database on this process's shared cluster (see the module docs), or on
+    /// `DATABASE_URL`'s server when it is set. For tests that never [`stop`](Self::stop) or
+    /// [`restart`](Self::restart) the server.
+    pub async fn start_shared() -> Result<Postgres> {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => Self::on_server(url.trim()).await,
+            _ => Self::shared().await,
+        }
+    }
+
     /// `postgres://...` for the test's database.
     pub fn url(&self) -> String {
         self.url.clone()
     }
 
     /// Whether this is a private cluster (which [`stop`](Self::stop) and
-    /// [`restart`](Self::restart) need) rather than a database on `DATABASE_URL`'s server.
+    /// [`restart`](Self::restart) need) rather than a database on a shared cluster or on
+    /// `DATABASE_URL`'s server.
     pub fn is_local(&self) -> bool {
         matches!(self.kind, Kind::Local(_))
     }
@@ -83,6 +126,10 @@ impl Postgres {
     pub fn log_tail(&self) -> String {
         match &self.kind {
             Kind::Local(cluster) => cluster.log_tail(),
+            Kind::Shared => match SHARED.get() {
+                Some(Ok(shared)) => shared.cluster.log_tail(),
+                _ => String::new(),
+            },
             Kind::External { .. } => String::new(),
         }
     }
@@ -90,10 +137,38 @@ impl Postgres {
     fn cluster(&self) -> Result<&Cluster> {
         match &self.kind {
             Kind::Local(cluster) => Ok(cluster),
+            Kind::Shared => bail!(
+                "stopping or restarting PostgreSQL needs a private cluster: use Postgres::start"
+            ),
             Kind::External { .. } => bail!(
                 "stopping or restarting PostgreSQL needs a private cluster: unset DATABASE_URL"
             ),
         }
+    }
+
+    async fn shared() -> Result<Postgres> {
+        // The first caller creates the cluster (blocking: off the async threads); the others
+        // wait for it.
+        let (port, database) = tokio::task::spawn_blocking(|| -> Result<(u16, String)> {
+            let shared = SHARED
+                .get_or_init(|| SharedCluster::create().map_err(|e| format!("{e:#}")))
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("starting the shared PostgreSQL cluster: {e}"))?;
+            let database = shared
+                .ready
+                .lock()
+                .map_err(|_| anyhow::anyhow!("a test panicked taking a database"))?
+                .recv()
+                .context("the thread creating databases is gone")?
+                .map_err(|e| anyhow::anyhow!("{e}\n{}", shared.cluster.log_tail()))?;
+            Ok((shared.cluster.port, database))
+        })
+        .await
+        .context("the PostgreSQL setup task failed")??;
+        Ok(Postgres {
+            url: format!("postgres://postgres@127.0.0.1:{port}/{database}"),
+            kind: Kind::Shared,
+        })
     }
 
     async fn local() -> Result<Postgres> {
@@ -193,6 +268,73 @@ fn with_database(url: &str, name: &str) -> Result<String> {
     let (before_query, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
     let authority = before_query.split('/').next().unwrap_or_default();
     Ok(format!("{scheme}{authority}/{name}{query}"))
+}
+
+impl SharedCluster {
+    /// A cluster as for a private one, and its watchdog: `sh` waiting for end of file on its
+    /// stdin, in a process group of its own (a Ctrl-C to the test run does not kill it
+    /// first), then stopping the cluster and deleting its directory.
+    fn create() -> Result<SharedCluster> {
+        let cluster = Cluster::create()?;
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(r#"cat >/dev/null; dir="$1"; shift; "$@" >/dev/null 2>&1; rm -rf "$dir""#)
+            .arg("edgeauth-postgres-watchdog")
+            .arg(&cluster.dir);
+        let stop = cluster.stop_command("immediate");
+        command.arg(stop.get_program()).args(stop.get_args());
+        let mut watchdog = command
+            .current_dir(&cluster.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("starting the shared cluster's watchdog (sh)")?;
+        let stdin = watchdog.stdin.take().context("the watchdog has no stdin")?;
+
+        // The database factory: blocks once a database waits in the channel and another in
+        // `send`, and ends with the process.
+        let admin_url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
+        let (sender, ready) = sync_channel(1);
+        std::thread::Builder::new()
+            .name("postgres-databases".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = sender.send(Err(format!("starting a runtime: {e}")));
+                        return;
+                    }
+                };
+                loop {
+                    let database = format!(
+                        "edgeauth_{}_{}",
+                        std::process::id(),
+                        NEXT.fetch_add(1, Ordering::Relaxed)
+                    );
+                    let created = runtime
+                        .block_on(create_database(&admin_url, &database))
+                        .map(|()| database)
+                        .map_err(|e| format!("{e:#}"));
+                    if sender.send(created).is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("starting the thread creating databases")?;
+
+        // Kept in a static, which is never dropped: from here on the watchdog cleans up.
+        Ok(SharedCluster {
+            cluster,
+            ready: Mutex::new(ready),
+            _watchdog: stdin,
+        })
+    }
 }
 
 /// A private cluster: its directory, binaries and port.
@@ -326,13 +468,17 @@ impl Cluster {
     }
 
     fn stop(&self, mode: &str) -> Result<()> {
-        self.run(
-            self.server_command("pg_ctl")
-                .arg("-D")
-                .arg(&self.data_dir)
-                .args(["-m", mode, "-w", "-t", "60", "stop"]),
-            "pg_ctl stop",
-        )
+        self.run(&mut self.stop_command(mode), "pg_ctl stop")
+    }
+
+    /// `pg_ctl stop` in `mode`, waiting (bounded) until the server is down.
+    fn stop_command(&self, mode: &str) -> Command {
+        let mut command = self.server_command("pg_ctl");
+        command
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", mode, "-w", "-t", "60", "stop"]);
+        command
     }
 
     fn is_running(&self) -> bool {

@@ -79,13 +79,7 @@ pub async fn sign_up(
     let Some(session) = session else {
         return Ok(Json(json!({ "token": null, "user": user })).into_response());
     };
-    let cookies = CookieHeaders::session(
-        &state,
-        &session.token,
-        session.expires_at,
-        session.created_at,
-        !remember,
-    )?;
+    let cookies = CookieHeaders::new_session(&state, &session, !remember)?;
     Ok(cookies.apply(Json(json!({ "token": session.token, "user": user }))))
 }
 
@@ -117,13 +111,7 @@ pub async fn sign_in(
         callback,
     };
     let (user, session) = sign_in::complete(&state, authenticated, request).await?;
-    let cookies = CookieHeaders::session(
-        &state,
-        &session.token,
-        session.expires_at,
-        session.created_at,
-        !remember,
-    )?;
+    let cookies = CookieHeaders::new_session(&state, &session, !remember)?;
     let body = match callback {
         Some(url) => json!({ "redirect": true, "token": session.token, "url": url, "user": user }),
         None => json!({ "redirect": false, "token": session.token, "user": user }),

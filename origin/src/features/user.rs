@@ -124,12 +124,6 @@ pub async fn change_password(
     let Some(session) = replaced else {
         return Ok(Json(json!({ "token": null, "user": user })).into_response());
     };
-    let cookies = CookieHeaders::session(
-        &state,
-        &session.token,
-        session.expires_at,
-        session.created_at,
-        current.dont_remember,
-    )?;
+    let cookies = CookieHeaders::new_session(&state, &session, current.dont_remember)?;
     Ok(cookies.apply(Json(json!({ "token": session.token, "user": user }))))
 }

@@ -11,6 +11,7 @@ use edgeauth_token::cookie;
 use edgeauth_token::wire;
 
 use crate::app::AppState;
+use crate::db::Session;
 use crate::http::error::ApiError;
 
 /// Base name of the session cookie (the wire contract's).
@@ -98,6 +99,21 @@ impl CookieHeaders {
             auth_token: Some(signed),
             auth_jwt: None,
         })
+    }
+
+    /// Sets the cookie of a session just issued (its creation time is now).
+    pub fn new_session(
+        state: &AppState,
+        session: &Session,
+        dont_remember: bool,
+    ) -> Result<Self, ApiError> {
+        Self::session(
+            state,
+            &session.token,
+            session.expires_at,
+            session.created_at,
+            dont_remember,
+        )
     }
 
     /// Expires every auth cookie (sign-out, ended session).

@@ -8,8 +8,10 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -22,7 +24,7 @@ use crate::http::edge_proof::tell_edge_sessions_ended;
 use crate::http::error::ApiError;
 use crate::http::extract::body::is_valid_email;
 use crate::http::extract::client_ip::SessionClient;
-use crate::http::extract::session::{Current, Lookup, MaybeSession};
+use crate::http::extract::session::{lookup, Current, Lookup};
 
 /// The account page's sections, in order.
 pub const SECTIONS: [&str; 5] = ["profile", "email", "password", "sessions", "delete"];
@@ -109,16 +111,29 @@ fn sign_in_first(state: &AppState) -> String {
     format!("{path}/sign-in?callbackURL={path}%2Faccount&notice=signed-in-required")
 }
 
+/// Extractor: the caller's live session; without one, the browser is sent to sign in first
+/// (and back to the account page after).
+pub struct SignedIn(Current);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match lookup(state, &parts.headers, state.now()).await {
+            Ok(Lookup::Live(current)) => Ok(SignedIn(*current)),
+            Ok(_) => Err(Sent::see_other(state, &sign_in_first(state), |r| r).into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
 /// `GET /account?notice=`.
 pub async fn account_page(
     State(state): State<AppState>,
     token: FormToken,
-    MaybeSession(found): MaybeSession,
+    SignedIn(current): SignedIn,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Sent, ApiError> {
-    let Lookup::Live(current) = found else {
-        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
-    };
     let mut values = account_values(&state, &current, &token.token).await?;
     values.insert("notice".into(), json!(notice(query.get("notice"))));
     let page = render(&state, StatusCode::OK, "account.html", values).with_token_cookie(&token);
@@ -136,7 +151,7 @@ enum Outcome {
 /// Runs `action` for the signed-in caller and answers it.
 async fn act<F, Fut>(
     state: &AppState,
-    found: Lookup,
+    current: Current,
     form: &PageForm,
     action: F,
 ) -> Result<Sent, ApiError>
@@ -144,10 +159,6 @@ where
     F: FnOnce(AppState, Current) -> Fut,
     Fut: std::future::Future<Output = Result<Outcome, ApiError>>,
 {
-    let Lookup::Live(current) = found else {
-        return Ok(Sent::see_other(state, &sign_in_first(state), |r| r));
-    };
-    let current = *current;
     let outcome = action(state.clone(), current.clone()).await?;
     Ok(match outcome {
         Outcome::Done(code) => {
@@ -179,11 +190,11 @@ fn refused(
 /// `POST /account/name {name}`.
 pub async fn rename(
     State(state): State<AppState>,
-    MaybeSession(found): MaybeSession,
+    SignedIn(current): SignedIn,
     form: PageForm,
 ) -> Result<Sent, ApiError> {
     let name = form.text("name");
-    act(&state, found, &form, |state, current| async move {
+    act(&state, current, &form, |state, current| async move {
         let typed = json!({ "name": name, "newEmail": "" });
         if name.is_empty() || name.chars().count() > 256 {
             let error = ApiError::validation("[body.name] Enter a name of at most 256 characters");
@@ -202,11 +213,11 @@ pub async fn rename(
 /// when the last one is followed.
 pub async fn change_email(
     State(state): State<AppState>,
-    MaybeSession(found): MaybeSession,
+    SignedIn(current): SignedIn,
     form: PageForm,
 ) -> Result<Sent, ApiError> {
     let new_email = form.text("newEmail").to_lowercase();
-    act(&state, found, &form, |state, current| async move {
+    act(&state, current, &form, |state, current| async move {
         let typed = json!({ "name": "", "newEmail": new_email });
         if new_email.is_empty() || !is_valid_email(&new_email) {
             let error = ApiError::validation("[body.newEmail] Enter a valid email address");
@@ -241,16 +252,13 @@ pub async fn change_email(
 pub async fn change_password(
     State(state): State<AppState>,
     SessionClient(client): SessionClient,
-    MaybeSession(found): MaybeSession,
+    SignedIn(current): SignedIn,
     headers: HeaderMap,
     form: PageForm,
 ) -> Result<Sent, ApiError> {
     let current_password = form.text("currentPassword");
     let new_password = form.text("newPassword");
     let revoke_others = form.checked("revokeOtherSessions");
-    let Lookup::Live(current) = found else {
-        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
-    };
     let replaced = account::change_password(
         &state,
         &current,
@@ -268,11 +276,9 @@ pub async fn change_password(
                 state.config().pages.path
             );
             let cookies = match &session {
-                Some(session) => Some(CookieHeaders::session(
+                Some(session) => Some(CookieHeaders::new_session(
                     &state,
-                    &session.token,
-                    session.expires_at,
-                    session.created_at,
+                    session,
                     current.dont_remember,
                 )?),
                 None => None,
@@ -307,13 +313,10 @@ pub async fn change_password(
 /// edge too).
 pub async fn end_session(
     State(state): State<AppState>,
-    MaybeSession(found): MaybeSession,
+    SignedIn(current): SignedIn,
     headers: HeaderMap,
     form: PageForm,
 ) -> Result<Sent, ApiError> {
-    let Lookup::Live(current) = found else {
-        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
-    };
     let id = form.text("session");
     let user_id = current.found.user.id.clone();
     let ended = !id.is_empty()
@@ -331,13 +334,10 @@ pub async fn end_session(
 /// `POST /account/sign-out-everywhere`: ends every session of the user, this one included.
 pub async fn sign_out_everywhere(
     State(state): State<AppState>,
-    MaybeSession(found): MaybeSession,
+    SignedIn(current): SignedIn,
     headers: HeaderMap,
     _form: PageForm,
 ) -> Result<Sent, ApiError> {
-    let Lookup::Live(current) = found else {
-        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
-    };
     let user_id = current.found.user.id.clone();
     state.db().delete_user_sessions(&user_id, None).await?;
     tracing::info!(user = %user_id, "signed out everywhere");
@@ -357,13 +357,10 @@ pub async fn sign_out_everywhere(
 /// fresh session), or mails a confirmation link when so configured.
 pub async fn delete(
     State(state): State<AppState>,
-    MaybeSession(found): MaybeSession,
+    SignedIn(current): SignedIn,
     headers: HeaderMap,
     form: PageForm,
 ) -> Result<Sent, ApiError> {
-    let Lookup::Live(current) = found else {
-        return Ok(Sent::see_other(&state, &sign_in_first(&state), |r| r));
-    };
     let password = form.text("password");
     let password = (!password.is_empty()).then_some(password.as_str());
     let path = &state.config().pages.path;

@@ -93,13 +93,7 @@ pub async fn sign_in(
         Err(e) => return refuse(e.status(), e),
     };
     let to = landing(&state, &callback);
-    let cookies = CookieHeaders::session(
-        &state,
-        &session.token,
-        session.expires_at,
-        session.created_at,
-        !remember,
-    );
+    let cookies = CookieHeaders::new_session(&state, &session, !remember);
     match cookies {
         Ok(cookies) => Sent::see_other(&state, &to, |r| cookies.apply(r)),
         Err(e) => refuse(e.status(), e),
@@ -179,13 +173,7 @@ pub async fn sign_up(
         );
     };
     let to = landing(&state, &callback);
-    match CookieHeaders::session(
-        &state,
-        &session.token,
-        session.expires_at,
-        session.created_at,
-        false,
-    ) {
+    match CookieHeaders::new_session(&state, &session, false) {
         Ok(cookies) => Sent::see_other(&state, &to, |r| cookies.apply(r)),
         Err(e) => refuse(e.status(), e),
     }
