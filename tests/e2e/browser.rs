@@ -23,7 +23,7 @@ use edgeauth_tests::{
 };
 use serde_json::{json, Value};
 
-use crate::api::{sqlite_url, SECRET};
+use edgeauth_tests::fixtures::{sqlite_url, SECRET};
 
 const EDGE_SECRET: &str = "browser-edge-secret-browser-edge-secret-01";
 /// The browser Chromium the suite drives (`EDGEAUTH_CHROMIUM` overrides it).
