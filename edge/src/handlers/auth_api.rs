@@ -47,7 +47,13 @@ async fn pass_through(
     let method = request.inner().method();
     let incoming = request_headers(&request);
 
-    let needs_body = api_path.is_some_and(|sub| revocation::needs_request_body(&method, sub));
+    // The pages' form posts are small and buffered: the origin may refuse one (a forged
+    // post, a rate limit) before reading it, and a body still streaming then would turn the
+    // refusal into a broken pipe here.
+    let needs_body = match api_path {
+        Some(sub) => revocation::needs_request_body(&method, sub),
+        None => !matches!(method.as_str(), "GET" | "HEAD"),
+    };
     let (body, body_json) = if needs_body {
         let bytes = request.bytes().await?;
         let json: Option<Value> = serde_json::from_slice(&bytes).ok();

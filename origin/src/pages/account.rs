@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -111,19 +111,44 @@ fn sign_in_first(state: &AppState) -> String {
     format!("{path}/sign-in?callbackURL={path}%2Faccount&notice=signed-in-required")
 }
 
-/// Extractor: the caller's live session; without one, the browser is sent to sign in first
-/// (and back to the account page after).
+/// The caller's live session; without one, the browser is sent to sign in first (and back
+/// to the account page after).
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Current, Response> {
+    match lookup(state, headers, state.now()).await {
+        Ok(Lookup::Live(current)) => Ok(*current),
+        Ok(_) => Err(Sent::see_other(state, &sign_in_first(state), |r| r).into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// Extractor for the account page: the caller's live session ([`signed_in`]).
 pub struct SignedIn(Current);
 
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        match lookup(state, &parts.headers, state.now()).await {
-            Ok(Lookup::Live(current)) => Ok(SignedIn(*current)),
-            Ok(_) => Err(Sent::see_other(state, &sign_in_first(state), |r| r).into_response()),
-            Err(e) => Err(e.into_response()),
-        }
+        signed_in(state, &parts.headers).await.map(SignedIn)
+    }
+}
+
+/// Extractor for an account action: the form, checked against forgery first (a forged post
+/// is refused the same whether or not it carries a session), then the caller's session.
+pub struct AccountPost {
+    current: Current,
+    form: PageForm,
+}
+
+impl FromRequest<AppState> for AccountPost {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let headers = request.headers().clone();
+        let form = PageForm::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let current = signed_in(state, &headers).await?;
+        Ok(AccountPost { current, form })
     }
 }
 
@@ -190,8 +215,7 @@ fn refused(
 /// `POST /account/name {name}`.
 pub async fn rename(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    form: PageForm,
+    AccountPost { current, form }: AccountPost,
 ) -> Result<Sent, ApiError> {
     let name = form.text("name");
     act(&state, current, &form, |state, current| async move {
@@ -213,8 +237,7 @@ pub async fn rename(
 /// when the last one is followed.
 pub async fn change_email(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
-    form: PageForm,
+    AccountPost { current, form }: AccountPost,
 ) -> Result<Sent, ApiError> {
     let new_email = form.text("newEmail").to_lowercase();
     act(&state, current, &form, |state, current| async move {
@@ -252,9 +275,8 @@ pub async fn change_email(
 pub async fn change_password(
     State(state): State<AppState>,
     SessionClient(client): SessionClient,
-    SignedIn(current): SignedIn,
     headers: HeaderMap,
-    form: PageForm,
+    AccountPost { current, form }: AccountPost,
 ) -> Result<Sent, ApiError> {
     let current_password = form.text("currentPassword");
     let new_password = form.text("newPassword");
@@ -313,9 +335,8 @@ pub async fn change_password(
 /// edge too).
 pub async fn end_session(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     headers: HeaderMap,
-    form: PageForm,
+    AccountPost { current, form }: AccountPost,
 ) -> Result<Sent, ApiError> {
     let id = form.text("session");
     let user_id = current.found.user.id.clone();
@@ -334,9 +355,8 @@ pub async fn end_session(
 /// `POST /account/sign-out-everywhere`: ends every session of the user, this one included.
 pub async fn sign_out_everywhere(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     headers: HeaderMap,
-    _form: PageForm,
+    AccountPost { current, .. }: AccountPost,
 ) -> Result<Sent, ApiError> {
     let user_id = current.found.user.id.clone();
     state.db().delete_user_sessions(&user_id, None).await?;
@@ -357,9 +377,8 @@ pub async fn sign_out_everywhere(
 /// fresh session), or mails a confirmation link when so configured.
 pub async fn delete(
     State(state): State<AppState>,
-    SignedIn(current): SignedIn,
     headers: HeaderMap,
-    form: PageForm,
+    AccountPost { current, form }: AccountPost,
 ) -> Result<Sent, ApiError> {
     let password = form.text("password");
     let password = (!password.is_empty()).then_some(password.as_str());

@@ -158,15 +158,18 @@ impl FromRequest<AppState> for PageForm {
             tracing::info!(reason = why, "page form refused");
             PageError::Forbidden
         };
-        if let Some(why) = refusal(state, request.headers()) {
-            return Err(forbidden(why));
-        }
-        let Some(value) = binding(state, request.headers()).map(str::to_string) else {
-            return Err(forbidden("form post without a form token cookie"));
-        };
+        let headers = request.headers().clone();
+        // The body is read (within the limit) before any refusal: a client still sending it
+        // when the answer comes (the edge streams it) would otherwise see a broken pipe.
         let body = RawBody::from_request(request, state)
             .await
             .map_err(|e| PageError::Api(Box::new(e)))?;
+        if let Some(why) = refusal(state, &headers) {
+            return Err(forbidden(why));
+        }
+        let Some(value) = binding(state, &headers).map(str::to_string) else {
+            return Err(forbidden("form post without a form token cookie"));
+        };
         let fields = body
             .object(true, false)
             .map_err(|e| PageError::Api(Box::new(e)))?;

@@ -4,9 +4,10 @@
 //!   trusted origin in `Origin` (or, failing that, `Referer`): missing or `null` is 403
 //!   `MISSING_OR_NULL_ORIGIN`, anything else untrusted is 403 `INVALID_ORIGIN`. Requests
 //!   without cookies (API clients, bearer tokens) carry no ambient authority and pass;
-//! - form sign-in and sign-up: a cookie-less request whose Fetch Metadata says it is a
-//!   cross-site top-level navigation (`Sec-Fetch-Site: cross-site`, `Sec-Fetch-Mode:
-//!   navigate`) is refused (login CSRF); other Fetch Metadata forces the origin check.
+//! - form sign-in, sign-up and sign-out: a cookie-less request whose Fetch Metadata says it
+//!   is a cross-site top-level navigation (`Sec-Fetch-Site: cross-site`, `Sec-Fetch-Mode:
+//!   navigate`) is refused (login CSRF; and a forced sign-out, since a cookie-less sign-out
+//!   still clears the browser's cookie); other Fetch Metadata forces the origin check.
 //!
 //! Origins are compared after parsing, exactly, never as prefixes.
 
@@ -46,7 +47,12 @@ fn verdict(
         return Ok(());
     }
     let has_cookies = headers.contains_key(header::COOKIE);
-    let form_login = path.ends_with("/sign-in/email") || path.ends_with("/sign-up/email");
+    // Signing in or up, and signing out, change which session a browser holds whether or not
+    // it sends a cookie (a cookie-less sign-out still clears it): a cross-site form must not
+    // do either to a person (login CSRF, and forced sign-out, which Better Auth 1.4 allows).
+    let form_login = path.ends_with("/sign-in/email")
+        || path.ends_with("/sign-up/email")
+        || path.ends_with("/sign-out");
     if !has_cookies {
         if !form_login {
             return Ok(());
@@ -70,5 +76,48 @@ fn verdict(
         None => Err(ApiError::new(StatusCode::FORBIDDEN, MISSING_OR_NULL_ORIGIN)),
         Some(origin) if state.config().is_trusted_origin(origin) => Ok(()),
         Some(_) => Err(ApiError::new(StatusCode::FORBIDDEN, INVALID_ORIGIN)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use tower::ServiceExt;
+
+    use crate::app::test_app::app;
+
+    /// Better Auth 1.4 answers a cookie-less cross-site sign-out with 200 and a Set-Cookie that
+    /// clears the person's session cookie: any site can sign its visitors out. Refused here.
+    #[tokio::test]
+    async fn another_site_cannot_sign_a_person_out() {
+        let (app, _clock, path) = app(&["--rate-limit", "off"]).await;
+        let forced = Request::post("/api/auth/sign-out")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, "https://evil.example")
+            .header("sec-fetch-site", "cross-site")
+            .header("sec-fetch-mode", "navigate")
+            .body(Body::empty())
+            .unwrap();
+        let answer = app.clone().oneshot(forced).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+        assert!(answer.headers().get(header::SET_COOKIE).is_none());
+        // The app's own sign-out, and an API client's without Fetch Metadata, still work.
+        for site in [Some("same-origin"), None] {
+            let mut own =
+                Request::post("/api/auth/sign-out").header(header::ORIGIN, "http://localhost:3000");
+            if let Some(site) = site {
+                own = own.header("sec-fetch-site", site);
+            }
+            let answer = app
+                .clone()
+                .oneshot(own.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::OK, "{site:?}");
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }
