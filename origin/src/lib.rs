@@ -4,7 +4,8 @@
 //! passwords, writes the database and mints tokens; it speaks Better Auth's HTTP API under
 //! `/api/auth`.
 //!
-//! Layout (every import points down this list, from the entry points to the shared core):
+//! Layout (dependencies run down this list, from the entry points to the shared core; the
+//! `AppState` handle and the crate's error, `ApiError`, are shared by every level):
 //!
 //! ```text
 //! cli/        the `edgeauth` command line (serve, migrate, keys, token verify)
@@ -13,7 +14,7 @@
 //! pages/      the hosted pages for browsers: sign-in, sign-up, reset, account
 //! http/       plumbing: errors as responses, cookies, redirects, extractors, middleware
 //! auth/       the domain, free of HTTP: sign-in (a method yields a user, one step issues
-//!             the session), Better Auth's email token
+//!             the session), sign-up, account changes, password reset, email tokens
 //! rate_limit/ rules, algorithm, memory store, the limiter with its database fallback
 //! password/   argon2id and Better Auth's scrypt, policy, the bounded hashing pool
 //! keys/       JWT signing keys in Better Auth's jwks format, the key set, minting
