@@ -461,6 +461,9 @@ REVISION="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
   REVISION="$REVISION (with uncommitted changes)"
 fi
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  REVISION="binaries from $BENCH_BIN_DIR (not necessarily $REVISION)"
+fi
 export WORK CORES CONNECTIONS SECONDS_PER_RUN PROBE_RATE AUTH_MODE ORIGIN_ENV HASH_CONCURRENCY \
   RSS_IDLE_KIB RSS_HWM_KIB ORIGIN_WARNINGS LOADAVG_START COMMAND_LINE CPU_MODEL MEM_TOTAL REVISION PG_NOTE \
   PG_VERSION
