@@ -203,16 +203,9 @@ pub async fn delete(
             state.auth_url("/delete-user/callback"),
             encode_uri_component(callback.unwrap_or("/"))
         );
-        state.mailer().send(Mail {
-            kind: MailKind::DeleteAccount,
-            to: user.email.clone(),
-            user_id: user.id.clone(),
-            name: user.name.clone(),
-            email: user.email.clone(),
-            new_email: String::new(),
-            url,
-            expires_in: lifetime,
-        });
+        state
+            .mailer()
+            .send(Mail::to_user(MailKind::DeleteAccount, user, url, lifetime));
         tracing::info!(user = %user.id, "account deletion link sent");
         return Ok(Deletion::LinkSent);
     }

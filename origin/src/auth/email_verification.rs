@@ -43,16 +43,12 @@ pub fn send_verification(
         request_type: None,
     };
     let url = verification_link(state, &claims, callback)?;
-    state.mailer().send(Mail {
-        kind: MailKind::VerifyEmail,
-        to: user.email.clone(),
-        user_id: user.id.clone(),
-        name: user.name.clone(),
-        email: user.email.clone(),
-        new_email: String::new(),
+    state.mailer().send(Mail::to_user(
+        MailKind::VerifyEmail,
+        user,
         url,
-        expires_in: state.config().lifecycle.verification_expires_in,
-    });
+        state.config().lifecycle.verification_expires_in,
+    ));
     Ok(())
 }
 

@@ -1,9 +1,13 @@
-//! Issuing sessions: a new row for a user, with its lifetime and where it was issued.
+//! Issuing and ending sessions: a new row for a user, with its lifetime and where it was
+//! issued; signing out.
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::app::AppState;
 use crate::config::Config;
 use crate::db::Session;
+use crate::http::error::ApiError;
+use crate::http::extract::session::Lookup;
 use crate::ids;
 
 /// Who a session is issued to, as the session row records it.
@@ -39,4 +43,18 @@ pub fn new_session(
         user_agent: Some(client.user_agent.clone()),
         user_id: user_id.to_string(),
     }
+}
+
+/// Signs out: ends the session a request's credential resolved to, if it is live. Returns
+/// whose it was.
+pub async fn sign_out(state: &AppState, found: Lookup) -> Result<Option<String>, ApiError> {
+    let Lookup::Live(current) = found else {
+        return Ok(None);
+    };
+    state
+        .db()
+        .delete_session(&current.found.session.token)
+        .await?;
+    tracing::info!(user = %current.found.user.id, "sign-out");
+    Ok(Some(current.found.user.id))
 }

@@ -58,16 +58,8 @@ pub fn request(state: &AppState, email: &str, redirect_to: &str) {
             task.auth_url(&format!("/reset-password/{token}")),
             encode_uri_component(&redirect_to)
         );
-        task.mailer().send(Mail {
-            kind: MailKind::ResetPassword,
-            to: user.email.clone(),
-            user_id: user.id.clone(),
-            name: user.name,
-            email: user.email,
-            new_email: String::new(),
-            url,
-            expires_in: lifetime,
-        });
+        task.mailer()
+            .send(Mail::to_user(MailKind::ResetPassword, &user, url, lifetime));
         tracing::info!(user = %user.id, "password reset requested");
         Ok(())
     });

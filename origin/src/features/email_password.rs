@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::Feature;
 use crate::app::AppState;
+use crate::auth::issue;
 use crate::auth::sign_in;
 use crate::auth::sign_up::{self, NewAccount};
 use crate::http::cookies::CookieHeaders;
@@ -23,7 +24,7 @@ use crate::http::extract::body::{
     is_valid_email, optional_bool, optional_str, required_str, RawBody,
 };
 use crate::http::extract::client_ip::SessionClient;
-use crate::http::extract::session::{Lookup, MaybeSession};
+use crate::http::extract::session::MaybeSession;
 use crate::rate_limit::{PathRule, Rule};
 
 /// Email and password sign-up, sign-in and sign-out (Better Auth's `emailAndPassword`).
@@ -129,13 +130,7 @@ pub async fn sign_out(
     State(state): State<AppState>,
     MaybeSession(found): MaybeSession,
 ) -> Result<Response, ApiError> {
-    if let Lookup::Live(current) = found {
-        state
-            .db()
-            .delete_session(&current.found.session.token)
-            .await?;
-        tracing::info!(user = %current.found.user.id, "sign-out");
-    }
+    issue::sign_out(&state, found).await?;
     Ok(CookieHeaders::clear(&state)
         .apply(Json(json!({ "success": true })))
         .into_response())

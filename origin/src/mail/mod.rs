@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, Semaphore};
 pub use self::templates::{Rendered, Templates, Values};
 use self::transport::Transport;
 use crate::config::Lifecycle;
+use crate::db::User;
 
 /// The kinds of mail the origin sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,23 @@ pub struct Mail {
     pub url: String,
     /// The link's lifetime, in seconds.
     pub expires_in: u64,
+}
+
+impl Mail {
+    /// A mail of `kind` to `user` at their current address, carrying `url`, which lives
+    /// `expires_in` seconds (no email change involved).
+    pub fn to_user(kind: MailKind, user: &User, url: String, expires_in: u64) -> Self {
+        Mail {
+            kind,
+            to: user.email.clone(),
+            user_id: user.id.clone(),
+            name: user.name.clone(),
+            email: user.email.clone(),
+            new_email: String::new(),
+            url,
+            expires_in,
+        }
+    }
 }
 
 /// Most mails waiting to be sent; beyond, new ones are dropped (and logged).

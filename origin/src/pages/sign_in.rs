@@ -10,6 +10,7 @@ use serde_json::json;
 use super::form::{FormToken, PageForm};
 use super::{carried_callback, context, landing, notice, render, show_error, Sent};
 use crate::app::AppState;
+use crate::auth::issue;
 use crate::auth::sign_in;
 use crate::auth::sign_up::{self, NewAccount};
 use crate::http::cookies::CookieHeaders;
@@ -17,7 +18,7 @@ use crate::http::edge_proof::tell_edge_sessions_ended;
 use crate::http::error::ApiError;
 use crate::http::extract::body::is_valid_email;
 use crate::http::extract::client_ip::SessionClient;
-use crate::http::extract::session::{Lookup, MaybeSession};
+use crate::http::extract::session::MaybeSession;
 
 /// `?callbackURL=` to carry to the other page, or `""`.
 fn callback_query(callback: &str) -> String {
@@ -187,15 +188,7 @@ pub async fn sign_out(
     headers: axum::http::HeaderMap,
     _form: PageForm,
 ) -> Result<Sent, ApiError> {
-    let mut user_id = None;
-    if let Lookup::Live(current) = found {
-        state
-            .db()
-            .delete_session(&current.found.session.token)
-            .await?;
-        tracing::info!(user = %current.found.user.id, "sign-out");
-        user_id = Some(current.found.user.id);
-    }
+    let user_id = issue::sign_out(&state, found).await?;
     let to = format!("{}/sign-in?notice=signed-out", state.config().pages.path);
     let cookies = CookieHeaders::clear(&state);
     Ok(Sent::see_other(&state, &to, |r| {
