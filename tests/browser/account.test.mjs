@@ -1,4 +1,5 @@
-// The account page: renaming, changing the password while signing out the other devices,
+// The account page: renaming, changing the email address through its mailed link, changing
+// the password while signing out the other devices,
 // ending one session, signing out everywhere, deleting the account. Each flow has its own
 // user; "another device" is a second browser context signed in as the same user, and the
 // edge must refuse it within a second of the action (well inside SESSION_CACHE_TTL, so it
@@ -11,7 +12,10 @@ import {
   eventually,
   fresh,
   heading,
+  linkIn,
+  mailTo,
   refusedWithin,
+  uniqueEmail,
   SESSION_CACHE_TTL,
   signIn,
 } from "./lib.mjs";
@@ -133,6 +137,39 @@ test("deleting the account signs every device out, and the account can no longer
     await a.getByRole("button", { name: "Sign in" }).click();
     await a.getByText("Invalid email or password").waitFor();
     assert.equal(new URL(a.url()).pathname, "/auth/sign-in");
+  } finally {
+    await close();
+  }
+});
+
+test("changing the email waits for the mailed link, then shows the new address", async () => {
+  const user = await createUser("email", "Email Changer");
+  const { page, close } = await fresh();
+  try {
+    await signIn(page, user, { callbackURL: "/auth/account", landing: "/auth/account" });
+    const section = page.getByRole("region", { name: "Email address" });
+    const profile = page.getByRole("region", { name: "Profile" });
+    // A taken address is refused next to the field, with what was typed kept.
+    const other = await createUser("email-taken", "Someone Else");
+    await section.getByLabel("Email").fill(other.email);
+    await section.getByRole("button", { name: "Change email" }).click();
+    await section.getByText("User already exists").waitFor();
+    assert.equal(await section.getByLabel("Email").inputValue(), other.email);
+
+    const next = uniqueEmail("email-new");
+    await section.getByLabel("Email").fill(next);
+    await section.getByRole("button", { name: "Change email" }).click();
+    await page.waitForURL((url) => url.searchParams.get("notice") === "email-sent");
+    await page.getByRole("status").getByText("we sent a link").waitFor();
+    // Nothing changes until the link is followed (the account is unverified: the link goes
+    // to the new address).
+    assert.ok((await profile.locator("#profile-email").textContent()).includes(user.email));
+    const [mail] = await mailTo(next, { subject: /Verify your email/ });
+    await page.goto(linkIn(mail, "/verify-email"));
+    await page.waitForURL((url) => url.pathname === "/auth/verify-email");
+    assert.equal(await heading(page), "Email confirmed");
+    await page.goto("/auth/account");
+    assert.ok((await profile.locator("#profile-email").textContent()).includes(next));
   } finally {
     await close();
   }

@@ -27,6 +27,7 @@ use subtle::ConstantTimeEq;
 use super::PageError;
 use crate::app::AppState;
 use crate::http::extract::body::RawBody;
+use crate::http::middleware::origin_check::named_origin;
 use crate::ids;
 
 /// The form token cookie's name in a deployment that is secure or not.
@@ -132,12 +133,7 @@ fn refusal(state: &AppState, headers: &HeaderMap) -> Option<&'static str> {
     if site == Some("cross-site") {
         return Some("cross-site form post");
     }
-    let origin = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| !o.is_empty() && *o != "null");
-    match origin {
+    match named_origin(headers) {
         // A page whose referrer policy is `no-referrer` (the reset page: its URL carries the
         // token) makes the browser send `Origin: null`; the browser's own `Sec-Fetch-Site`,
         // which no page can set, then says where the post came from.

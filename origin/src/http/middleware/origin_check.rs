@@ -37,6 +37,16 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     }
 }
 
+/// The origin a request names: `Origin`, else `Referer`; `None` when neither is there or
+/// the value is empty or `null`.
+pub fn named_origin(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| !o.is_empty() && *o != "null")
+}
+
 fn verdict(
     state: &AppState,
     method: &Method,
@@ -67,12 +77,7 @@ fn verdict(
             _ => {} // other Fetch Metadata: check the origin below
         }
     }
-    let origin = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| !o.is_empty() && *o != "null");
-    match origin {
+    match named_origin(headers) {
         None => Err(ApiError::new(StatusCode::FORBIDDEN, MISSING_OR_NULL_ORIGIN)),
         Some(origin) if state.config().is_trusted_origin(origin) => Ok(()),
         Some(_) => Err(ApiError::new(StatusCode::FORBIDDEN, INVALID_ORIGIN)),
