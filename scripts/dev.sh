@@ -41,6 +41,8 @@ BETTER_AUTH_SECRET="$(sed -n 's/^BETTER_AUTH_SECRET=//p' .dev.vars)"
 EDGEAUTH_EDGE_SECRET="$(sed -n 's/^EDGE_SECRET=//p' .dev.vars)"
 export BETTER_AUTH_SECRET EDGEAUTH_EDGE_SECRET
 export EDGEAUTH_TRUSTED_IP_HEADER=x-edgeauth-client-ip
+# Two-factor authentication on, so the account page offers it (EDGEAUTH_TWO_FACTOR=off hides it).
+export EDGEAUTH_TWO_FACTOR="${EDGEAUTH_TWO_FACTOR:-on}"
 # The public URL is the edge's: mailed links (verification, reset, deletion) point there, and
 # it is the JWTs' issuer and audience, which the edge is told below.
 export BETTER_AUTH_URL="${BETTER_AUTH_URL:-http://127.0.0.1:$EDGE_PORT}"

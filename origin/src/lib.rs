@@ -17,6 +17,7 @@
 //!             the session), sign-up, account changes, password reset, email tokens
 //! rate_limit/ rules, algorithm, memory store, the limiter with its database fallback
 //! password/   argon2id and Better Auth's scrypt, policy, the bounded hashing pool
+//! crypto      Better Auth's sealing (symmetricEncrypt), keyed hashes, constant-time equality
 //! keys/       JWT signing keys in Better Auth's jwks format, the key set, minting
 //! mail/       templates and the background delivery queue
 //! db/         Better Auth's schema on PostgreSQL or SQLite: all SQL lives there
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod features;
 pub mod http;

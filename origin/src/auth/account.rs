@@ -145,6 +145,7 @@ pub async fn request_email_change(
         },
         new_email: new_email.to_string(),
         url,
+        code: String::new(),
         expires_in: state.config().lifecycle.verification_expires_in,
     });
     tracing::info!(user = %user.id, confirm_old, "email change requested");

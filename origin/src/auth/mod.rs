@@ -16,3 +16,4 @@ pub mod issue;
 pub mod password_reset;
 pub mod sign_in;
 pub mod sign_up;
+pub mod two_factor;

@@ -1,16 +1,20 @@
 //! Signing in: a method checks a credential and yields an [`Authenticated`] user; one step,
 //! [`complete`], decides what follows and issues the session.
 //!
-//! Every method (the password today; an OAuth provider's callback, a passkey assertion, a
-//! second factor next) ends in [`complete`], so the rules that follow a verified credential
-//! are written once: the per-account failure count is cleared, an unverified email is
-//! refused when verification is required (after the credential check, so the refusal
-//! reveals nothing to someone without the credential), and the session is created.
+//! Every method (the password today; an OAuth provider's callback, a passkey assertion
+//! next) ends in [`complete`], so the rules that follow a verified credential are written
+//! once: the per-account failure count is cleared, an unverified email is refused when
+//! verification is required (after the credential check, so the refusal reveals nothing to
+//! someone without the credential), a user with two-factor on is asked for the second
+//! factor unless the device is trusted ([`two_factor::challenge::gate`]), and the session
+//! is created.
 
 use axum::http::StatusCode;
 
 use super::email_verification::send_verification;
 use super::issue::{new_session, Client};
+use super::two_factor;
+use super::two_factor::challenge::Gate;
 use crate::app::AppState;
 use crate::db::{Session, User};
 use crate::http::error::{messages, ApiError};
@@ -107,16 +111,31 @@ pub struct Request<'a> {
     pub remember: bool,
     /// Where a verification mail sent on the way should lead.
     pub callback: Option<&'a str>,
+    /// The request's `trust_device` cookie, as sent (two-factor).
+    pub trusted_device: Option<&'a str>,
+}
+
+/// What a sign-in with a verified credential ends in.
+// Returned once per sign-in and destructured at once: boxing the common variant would only
+// add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Completed {
+    /// Signed in: the user, the new session, and cookies to set beside its own.
+    SignedIn(User, Session, Vec<String>),
+    /// The user has two-factor on: no session; these cookies name the pending sign-in.
+    SecondFactor(Vec<String>),
 }
 
 /// The one step after any method: clears the account's failure count, refuses an
 /// unverified email when verification is required (403 `EMAIL_NOT_VERIFIED`, mailing the
-/// link again if so configured), and otherwise creates and returns the session.
+/// link again if so configured), asks for the second factor when the user has it on, and
+/// otherwise creates and returns the session.
 pub async fn complete(
     state: &AppState,
     signed_in: Authenticated,
     request: Request<'_>,
-) -> Result<(User, Session), ApiError> {
+) -> Result<Completed, ApiError> {
     let Authenticated {
         user, attempted_as, ..
     } = signed_in;
@@ -132,6 +151,13 @@ pub async fn complete(
             messages::EMAIL_NOT_VERIFIED,
         ));
     }
+    let cookies =
+        match two_factor::challenge::gate(state, &user, request.remember, request.trusted_device)
+            .await?
+        {
+            Gate::Open(cookies) => cookies,
+            Gate::SecondFactor(cookies) => return Ok(Completed::SecondFactor(cookies)),
+        };
     let session = new_session(
         state.config(),
         request.client,
@@ -141,5 +167,5 @@ pub async fn complete(
     );
     state.db().create_session(&session).await?;
     tracing::info!(user = %user.id, "sign-in");
-    Ok((user, session))
+    Ok(Completed::SignedIn(user, session, cookies))
 }

@@ -48,6 +48,7 @@ pub async fn create(
         image: new.image.map(str::to_string),
         created_at: now,
         updated_at: now,
+        two_factor_enabled: false,
     };
     let lifecycle = &state.config().lifecycle;
     // With verification required, sign-up creates no session: sign-in waits for the link.

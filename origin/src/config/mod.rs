@@ -11,11 +11,13 @@ use clap::{Args, ValueEnum};
 
 mod lifecycle;
 mod pages;
+mod two_factor;
 
 pub use lifecycle::{
     smtp_tls, ChangeEmail, DeleteUser, Lifecycle, LifecycleArgs, MailTransport, SmtpTls,
 };
 pub use pages::{Pages, PagesArgs};
+pub use two_factor::{TwoFactor, TwoFactorArgs};
 
 /// Better Auth's hard-coded fallback secret. Accepted in development (with a warning) so a
 /// new user can start without configuring anything; refused in production.
@@ -198,6 +200,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub pages: PagesArgs,
+
+    #[command(flatten)]
+    pub two_factor: TwoFactorArgs,
 }
 
 impl fmt::Debug for CommonArgs {
@@ -262,6 +267,9 @@ pub enum ConfigError {
     /// Unusable hosted pages settings.
     #[error("{0}")]
     Pages(String),
+    /// Unusable two-factor settings.
+    #[error("{0}")]
+    TwoFactor(String),
 }
 
 /// The secret, resolved: the configured one, or Better Auth's default in development.
@@ -348,6 +356,8 @@ pub struct Config {
     pub lifecycle: Lifecycle,
     /// The hosted pages.
     pub pages: Pages,
+    /// Two-factor authentication.
+    pub two_factor: TwoFactor,
 }
 
 impl fmt::Debug for Config {
@@ -367,6 +377,7 @@ impl fmt::Debug for Config {
             )
             .field("lifecycle", &self.lifecycle)
             .field("pages", &self.pages)
+            .field("two_factor", &self.two_factor)
             .finish_non_exhaustive()
     }
 }
@@ -423,6 +434,7 @@ impl Config {
         let production = args.env == Environment::Production;
         let lifecycle = Lifecycle::from_args(&args.lifecycle, args.env)?;
         let pages = Pages::from_args(&args.pages)?;
+        let two_factor = TwoFactor::from_args(&args.two_factor)?;
         Ok(Config {
             secret,
             secure_cookies: base_origin.starts_with("https://") || production,
@@ -451,6 +463,7 @@ impl Config {
             session_update_age: 24 * 60 * 60,
             lifecycle,
             pages,
+            two_factor,
         })
     }
 

@@ -11,6 +11,7 @@ mod jwks;
 mod models;
 mod rate_limit;
 mod session;
+mod two_factor;
 mod user;
 mod verification;
 
@@ -25,6 +26,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use jwks::JwkRow;
 pub use models::{Account, NewUser, Session, SessionWithUser, User};
 pub use rate_limit::RateLimitHit;
+pub use two_factor::{PendingSignIn, TwoFactorRow};
 pub use verification::{ResetOutcome, VerificationValue};
 
 /// How long a request waits for a connection before the database counts as unavailable.

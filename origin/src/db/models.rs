@@ -39,6 +39,10 @@ pub struct User {
     #[sqlx(rename = "updatedAt")]
     #[serde(serialize_with = "ser_date")]
     pub updated_at: DateTime<Utc>,
+    /// Whether a second factor is required to sign in (Better Auth's twoFactor plugin column;
+    /// `false` when unset).
+    #[sqlx(rename = "twoFactorEnabled")]
+    pub two_factor_enabled: bool,
 }
 
 /// A user to create.

@@ -20,6 +20,7 @@ struct Joined {
     u_image: Option<String>,
     u_created_at: DateTime<Utc>,
     u_updated_at: DateTime<Utc>,
+    u_two_factor_enabled: bool,
 }
 
 /// The `INSERT` of a session, bound, ready to run on a pool or a transaction of either
@@ -55,7 +56,8 @@ impl Db {
                             s."ipAddress", s."userAgent", s."userId",
                             u."id" AS u_id, u."name" AS u_name, u."email" AS u_email,
                             u."emailVerified" AS u_email_verified, u."image" AS u_image,
-                            u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at
+                            u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at,
+                            COALESCE(u."twoFactorEnabled", FALSE) AS u_two_factor_enabled
                      FROM "session" s JOIN "user" u ON u."id" = s."userId"
                      WHERE s."token" = $1"#;
         let row = on_pool!(self, pool => sqlx::query_as::<_, Joined>(sql).bind(token).fetch_optional(pool).await)?;
@@ -69,6 +71,7 @@ impl Db {
                 image: j.u_image,
                 created_at: j.u_created_at,
                 updated_at: j.u_updated_at,
+                two_factor_enabled: j.u_two_factor_enabled,
             },
         }))
     }

@@ -10,8 +10,9 @@ use super::verification::VerificationValue;
 use super::{on_pool, Db, DbError};
 use crate::ids;
 
-const USER_COLUMNS: &str =
-    r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#;
+/// The columns of [`User`], in every `SELECT` and `RETURNING` of a user.
+pub(super) const USER_COLUMNS: &str = r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt",
+    COALESCE("twoFactorEnabled", FALSE) AS "twoFactorEnabled""#;
 
 impl Db {
     /// Creates a user, its credential account and (optionally) a first session, in one
@@ -55,6 +56,14 @@ impl Db {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// The user with this id.
+    pub async fn find_user_by_id(&self, id: &str) -> Result<Option<User>, DbError> {
+        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = $1"#);
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(pool).await)?,
+        )
     }
 
     /// The user with this (lower-cased) email.
@@ -121,6 +130,9 @@ impl Db {
             for sql in [
                 r#"DELETE FROM "session" WHERE "userId" = $1"#,
                 r#"DELETE FROM "account" WHERE "userId" = $1"#,
+                r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
+                r#"DELETE FROM "edgeauth_two_factor_pending" WHERE "userId" = $1"#,
+                r#"DELETE FROM "edgeauth_two_factor_guard" WHERE "userId" = $1"#,
                 r#"DELETE FROM "verification" WHERE "value" = $1"#,
             ] {
                 sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
@@ -141,10 +153,11 @@ impl Db {
         email: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, DbError> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(
+        let sql = format!(
             r#"UPDATE "user" SET "emailVerified" = $2, "updatedAt" = $3 WHERE "email" = $1
-               RETURNING "id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#,
-        )
+               RETURNING {USER_COLUMNS}"#
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql)
         .bind(email)
         .bind(true)
         .bind(now)
@@ -161,11 +174,12 @@ impl Db {
         verified: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, DbError> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(
+        let sql = format!(
             r#"UPDATE "user" SET "email" = $2, "emailVerified" = $3, "updatedAt" = $4
                WHERE "email" = $1
-               RETURNING "id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#,
-        )
+               RETURNING {USER_COLUMNS}"#
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql)
         .bind(from)
         .bind(to)
         .bind(verified)

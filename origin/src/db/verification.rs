@@ -73,6 +73,39 @@ impl Db {
         Ok(())
     }
 
+    /// Stores a row (`identifier` grants `value` until `expires_at`) beside any others.
+    pub async fn insert_verification(
+        &self,
+        identifier: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_pool!(self, pool => sqlx::query(
+            r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $5)"#,
+        )
+        .bind(ids::generate_id())
+        .bind(identifier)
+        .bind(value)
+        .bind(expires_at)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Deletes every row with this identifier.
+    pub async fn delete_verification(&self, identifier: &str) -> Result<(), DbError> {
+        on_pool!(self, pool => sqlx::query(r#"DELETE FROM "verification" WHERE "identifier" = $1"#)
+            .bind(identifier)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
     /// The newest row with this identifier, whatever its expiry (the caller decides).
     pub async fn find_verification(
         &self,

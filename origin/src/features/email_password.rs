@@ -6,7 +6,7 @@
 //! someone without the password).
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Json;
@@ -16,9 +16,9 @@ use serde_json::json;
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::issue;
-use crate::auth::sign_in;
+use crate::auth::sign_in::{self, Completed};
 use crate::auth::sign_up::{self, NewAccount};
-use crate::http::cookies::CookieHeaders;
+use crate::http::cookies::{CookieHeaders, TRUST_DEVICE};
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::body::{
     is_valid_email, optional_bool, optional_str, required_str, RawBody,
@@ -89,6 +89,7 @@ pub async fn sign_up(
 pub async fn sign_in(
     State(state): State<AppState>,
     SessionClient(client): SessionClient,
+    headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let body = body.object(true, false)?;
@@ -110,9 +111,18 @@ pub async fn sign_in(
         client: &client,
         remember,
         callback,
+        trusted_device: state.cookies().get(&headers, TRUST_DEVICE),
     };
-    let (user, session) = sign_in::complete(&state, authenticated, request).await?;
-    let cookies = CookieHeaders::new_session(&state, &session, !remember)?;
+    let (user, session, extra) = match sign_in::complete(&state, authenticated, request).await? {
+        Completed::SignedIn(user, session, extra) => (user, session, extra),
+        // Better Auth's twoFactor answer: no session, the pending sign-in's cookie.
+        Completed::SecondFactor(cookies) => {
+            return Ok(CookieHeaders::default()
+                .with_cookies(cookies)
+                .apply(Json(json!({ "twoFactorRedirect": true }))))
+        }
+    };
+    let cookies = CookieHeaders::new_session(&state, &session, !remember)?.with_cookies(extra);
     let body = match callback {
         Some(url) => json!({ "redirect": true, "token": session.token, "url": url, "user": user }),
         None => json!({ "redirect": false, "token": session.token, "user": user }),

@@ -217,6 +217,7 @@ impl Step<'_> {
                 email: update_to.to_string(),
                 new_email: update_to.to_string(),
                 url,
+                code: String::new(),
                 expires_in: state.config().lifecycle.verification_expires_in,
             });
             return Ok(done(callback, None, None));
@@ -258,7 +259,10 @@ impl Step<'_> {
             return Ok(refuse(callback, "user_not_found"));
         };
         tracing::info!(user = %updated.id, "email verified");
-        if !state.config().lifecycle.auto_sign_in_after_verification {
+        // A mailed link is one factor: a user with two-factor on signs in with both.
+        let second_factor_required =
+            state.config().two_factor.enabled && updated.two_factor_enabled;
+        if !state.config().lifecycle.auto_sign_in_after_verification || second_factor_required {
             return Ok(done(callback, None, None));
         }
         let cookies = match self.current {

@@ -17,6 +17,7 @@ pub mod health;
 pub mod jwt;
 pub mod password_reset;
 pub mod sessions;
+pub mod two_factor;
 pub mod user;
 
 use axum::Router;
@@ -51,6 +52,7 @@ pub const FEATURES: &[Feature] = &[
     delete_user::FEATURE,
     error_page::FEATURE,
     jwt::FEATURE,
+    two_factor::FEATURE,
     edge::FEATURE,
 ];
 

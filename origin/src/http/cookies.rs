@@ -20,6 +20,10 @@ pub const SESSION_TOKEN: &str = wire::SESSION_COOKIE;
 pub const SESSION_DATA: &str = wire::SESSION_DATA_COOKIE;
 /// Base name of the "remember me: false" marker.
 pub const DONT_REMEMBER: &str = wire::DONT_REMEMBER_COOKIE;
+/// Base name of the pending sign-in's cookie (two-factor; Better Auth's `two_factor`).
+pub const TWO_FACTOR: &str = "better-auth.two_factor";
+/// Base name of a trusted device's cookie (two-factor; Better Auth's `trust_device`).
+pub const TRUST_DEVICE: &str = "better-auth.trust_device";
 
 /// Cookie naming and attributes for one deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +131,12 @@ impl CookieHeaders {
             ],
             ..Default::default()
         }
+    }
+
+    /// Adds `Set-Cookie` headers (already serialised by [`CookieJar`]).
+    pub fn with_cookies(mut self, cookies: impl IntoIterator<Item = String>) -> Self {
+        self.set_cookies.extend(cookies);
+        self
     }
 
     /// Adds `set-auth-jwt` (the JWT plugin's header on get-session).

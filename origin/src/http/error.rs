@@ -193,6 +193,25 @@ pub mod messages {
     pub const SESSION_EXPIRED: &str = "Session expired. Re-authenticate to perform this action.";
     /// 404 on the deletion link without a session.
     pub const FAILED_TO_GET_USER_INFO: &str = "Failed to get user info";
+    /// Two-factor: a wrong TOTP or emailed code (401 `INVALID_CODE`).
+    pub const INVALID_CODE: &str = "Invalid code";
+    /// Two-factor: a wrong backup code.
+    pub const INVALID_BACKUP_CODE: &str = "Invalid backup code";
+    /// Two-factor: no pending sign-in (missing, forged, used or expired cookie).
+    pub const INVALID_TWO_FACTOR_COOKIE: &str = "Invalid two factor cookie";
+    /// Two-factor: the user has no TOTP secret.
+    pub const TOTP_NOT_ENABLED: &str = "TOTP not enabled";
+    /// Two-factor: the user has two-factor off.
+    pub const TWO_FACTOR_ISNT_ENABLED: &str = "Two factor isn't enabled";
+    /// Two-factor: no emailed code to check (never sent, used, or expired).
+    pub const OTP_HAS_EXPIRED: &str = "OTP has expired";
+    /// Two-factor: codes cannot be mailed (no mail transport).
+    pub const OTP_ISNT_CONFIGURED: &str = "otp isn't configured";
+    /// Two-factor: a concurrent request changed the backup codes first.
+    pub const FAILED_TO_VERIFY_BACKUP_CODE: &str =
+        "Failed to verify backup code. Please try again.";
+    /// Two-factor: the pending sign-in took too many wrong codes and ended.
+    pub const TOO_MANY_ATTEMPTS_SIGN_IN_AGAIN: &str = "Too many attempts. Sign in again.";
     /// 429 from the rate limiter (Better Auth's text; the body has no `code`).
     pub const TOO_MANY_REQUESTS: &str = "Too many requests. Please try again later.";
 }

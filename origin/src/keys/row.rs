@@ -16,18 +16,12 @@
 //!
 //! Rows written here and by Better Auth 1.4 are interchangeable in both directions.
 
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use edgeauth_token::{Jwk, SigningKey};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-/// XChaCha20 nonce length, prepended to the ciphertext.
-const NONCE_LEN: usize = 24;
-/// Poly1305 tag length, appended to the ciphertext.
-const TAG_LEN: usize = 16;
+use crate::crypto;
 
 /// Why a `jwks` row cannot be used or made. No variant carries secret material.
 #[derive(Debug, thiserror::Error)]
@@ -71,31 +65,15 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
-fn cipher(secret: &str) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new(&Sha256::digest(secret.as_bytes()))
-}
-
 /// Encrypts a private JWK's JSON text for the `privateKey` column under a fresh random
 /// nonce. The result is the column value: a JSON string literal (with its quotes) of hex.
 pub fn encrypt_private_key(secret: &str, jwk_json: &str) -> Result<String, KeyError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    OsRng.fill_bytes(&mut nonce);
-    encrypt_with_nonce(secret, &nonce, jwk_json)
+    as_json_string(crypto::seal(secret, jwk_json))
 }
 
-fn encrypt_with_nonce(
-    secret: &str,
-    nonce: &[u8; NONCE_LEN],
-    jwk_json: &str,
-) -> Result<String, KeyError> {
-    let sealed = cipher(secret)
-        .encrypt(&XNonce::from(*nonce), jwk_json.as_bytes())
-        .map_err(|_| KeyError::Encrypt)?;
-    let mut blob = Vec::with_capacity(NONCE_LEN + sealed.len());
-    blob.extend_from_slice(nonce);
-    blob.extend_from_slice(&sealed);
+fn as_json_string(hex_text: String) -> Result<String, KeyError> {
     // A JSON string of hex digits: serialising a `String` cannot fail, but stay total.
-    serde_json::to_string(&hex::encode(blob)).map_err(|_| KeyError::Encrypt)
+    serde_json::to_string(&hex_text).map_err(|_| KeyError::Encrypt)
 }
 
 /// The private JWK's JSON text from a `privateKey` column: decrypted when the column is a
@@ -117,16 +95,7 @@ pub fn decrypt_private_key(secret: &str, stored: &str) -> Result<String, KeyErro
              which edgeauth does not read",
         ));
     }
-    let blob = hex::decode(&hex_text).map_err(|_| KeyError::Decrypt)?;
-    if blob.len() < NONCE_LEN + TAG_LEN {
-        return Err(KeyError::Decrypt);
-    }
-    let (nonce, sealed) = blob.split_at(NONCE_LEN);
-    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::Decrypt)?;
-    let plain = cipher(secret)
-        .decrypt(&XNonce::from(nonce), sealed)
-        .map_err(|_| KeyError::Decrypt)?;
-    String::from_utf8(plain).map_err(|_| KeyError::Decrypt)
+    crypto::open(secret, &hex_text).map_err(|_| KeyError::Decrypt)
 }
 
 /// A fresh Ed25519 key (32 bytes from the OS CSPRNG) with kid `id`, and its `jwks` row with
@@ -248,7 +217,7 @@ mod tests {
     fn seals_the_known_answer_byte_for_byte() {
         let nonce: [u8; 24] = core::array::from_fn(|i| i as u8);
         assert_eq!(
-            encrypt_with_nonce(SECRET, &nonce, RFC8037_JWK).unwrap(),
+            as_json_string(crypto::seal_with_nonce(SECRET, &nonce, RFC8037_JWK)).unwrap(),
             KAT_STORED
         );
     }

@@ -31,15 +31,24 @@ pub enum MailKind {
     ChangeEmailConfirmation,
     /// An account deletion confirmation link.
     DeleteAccount,
+    /// A one-time sign-in code (two-factor authentication's "Email me a code").
+    TwoFactorCode,
+    /// Notice: two-factor authentication was turned on.
+    TwoFactorEnabled,
+    /// Notice: two-factor authentication was turned off.
+    TwoFactorDisabled,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 4] = [
+    pub const ALL: [MailKind; 7] = [
         MailKind::VerifyEmail,
         MailKind::ResetPassword,
         MailKind::ChangeEmailConfirmation,
         MailKind::DeleteAccount,
+        MailKind::TwoFactorCode,
+        MailKind::TwoFactorEnabled,
+        MailKind::TwoFactorDisabled,
     ];
 
     /// The template file stem, and the name in logs.
@@ -49,6 +58,9 @@ impl MailKind {
             MailKind::ResetPassword => "reset-password",
             MailKind::ChangeEmailConfirmation => "change-email-confirmation",
             MailKind::DeleteAccount => "delete-account",
+            MailKind::TwoFactorCode => "two-factor-code",
+            MailKind::TwoFactorEnabled => "two-factor-enabled",
+            MailKind::TwoFactorDisabled => "two-factor-disabled",
         }
     }
 }
@@ -81,6 +93,8 @@ pub struct Mail {
     pub new_email: String,
     /// The link (carries the token: never logged).
     pub url: String,
+    /// A one-time code, else empty (never logged).
+    pub code: String,
     /// The link's lifetime, in seconds.
     pub expires_in: u64,
 }
@@ -97,8 +111,15 @@ impl Mail {
             email: user.email.clone(),
             new_email: String::new(),
             url,
+            code: String::new(),
             expires_in,
         }
+    }
+
+    /// Adds a one-time code (`{{code}}`).
+    pub fn with_code(mut self, code: String) -> Self {
+        self.code = code;
+        self
     }
 }
 
@@ -206,6 +227,7 @@ async fn deliver_all(
                 mail.kind,
                 &Values {
                     url: &mail.url,
+                    code: &mail.code,
                     name: &mail.name,
                     email: &mail.email,
                     new_email: &mail.new_email,

@@ -11,7 +11,15 @@ use std::path::Path;
 use super::{MailError, MailKind};
 
 /// Every placeholder a template may use.
-pub const PLACEHOLDERS: [&str; 6] = ["url", "name", "email", "new_email", "app_name", "expires"];
+pub const PLACEHOLDERS: [&str; 7] = [
+    "url",
+    "code",
+    "name",
+    "email",
+    "new_email",
+    "app_name",
+    "expires",
+];
 
 /// The three texts of one kind of mail.
 #[derive(Debug, Clone)]
@@ -37,6 +45,8 @@ pub struct Rendered {
 pub struct Values<'a> {
     /// `{{url}}`: the link.
     pub url: &'a str,
+    /// `{{code}}`: a one-time code.
+    pub code: &'a str,
     /// `{{name}}`: the user's name.
     pub name: &'a str,
     /// `{{email}}`: the user's current address.
@@ -53,6 +63,7 @@ impl Values<'_> {
     fn get(&self, placeholder: &str) -> &str {
         match placeholder {
             "url" => self.url,
+            "code" => self.code,
             "name" => self.name,
             "email" => self.email,
             "new_email" => self.new_email,
@@ -90,6 +101,21 @@ fn builtin(kind: MailKind) -> Template {
             include_str!("templates/delete-account.subject"),
             include_str!("templates/delete-account.txt"),
             include_str!("templates/delete-account.html"),
+        ),
+        MailKind::TwoFactorCode => (
+            include_str!("templates/two-factor-code.subject"),
+            include_str!("templates/two-factor-code.txt"),
+            include_str!("templates/two-factor-code.html"),
+        ),
+        MailKind::TwoFactorEnabled => (
+            include_str!("templates/two-factor-enabled.subject"),
+            include_str!("templates/two-factor-enabled.txt"),
+            include_str!("templates/two-factor-enabled.html"),
+        ),
+        MailKind::TwoFactorDisabled => (
+            include_str!("templates/two-factor-disabled.subject"),
+            include_str!("templates/two-factor-disabled.txt"),
+            include_str!("templates/two-factor-disabled.html"),
         ),
     };
     Template {
@@ -215,6 +241,7 @@ mod tests {
     fn values() -> Values<'static> {
         Values {
             url: "https://a.example/api/auth/verify-email?token=t&callbackURL=%2F",
+            code: "123456",
             name: "<Eve & \"Mallory\">",
             email: "eve@example.com",
             new_email: "",
@@ -230,9 +257,14 @@ mod tests {
             let mail = templates.render(kind, &values());
             assert!(!mail.subject.contains('\n'), "{}", mail.subject);
             assert!(mail.subject.contains("Example"), "{}", mail.subject);
-            assert!(mail.text.contains(values().url), "{kind:?}");
             assert!(mail.text.contains("<Eve & \"Mallory\">"), "{kind:?}");
             assert!(!mail.text.contains("{{"), "{kind:?}");
+            if kind == MailKind::TwoFactorCode {
+                // The code mail carries a code, not a link.
+                assert!(mail.text.contains("123456") && mail.html.contains("123456"));
+                continue;
+            }
+            assert!(mail.text.contains(values().url), "{kind:?}");
             // In HTML the link's `&` and the name's markup are escaped.
             assert!(
                 mail.html.contains("token=t&amp;callbackURL=%2F"),

@@ -26,8 +26,15 @@ use crate::http::extract::body::is_valid_email;
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::{lookup, Current, Lookup};
 
-/// The account page's sections, in order.
-pub const SECTIONS: [&str; 5] = ["profile", "email", "password", "sessions", "delete"];
+/// The account page's sections, in order (`two-factor` only when it is on).
+pub const SECTIONS: [&str; 6] = [
+    "profile",
+    "email",
+    "password",
+    "two-factor",
+    "sessions",
+    "delete",
+];
 
 /// A short description of the device a session was created from, by its `User-Agent`.
 fn device(user_agent: &str) -> String {
@@ -66,7 +73,7 @@ fn when(at: DateTime<Utc>) -> String {
 }
 
 /// The account page for `current`, with `extra` values (errors, typed values, a notice).
-async fn account_values(
+pub(super) async fn account_values(
     state: &AppState,
     current: &Current,
     csrf: &str,
@@ -100,7 +107,16 @@ async fn account_values(
         json!({ "name": user.name, "email": user.email, "emailVerified": user.email_verified }),
     );
     values.insert("sessions".into(), json!(sessions));
-    values.insert("sections".into(), json!(SECTIONS));
+    let two_factor = state.config().two_factor.enabled;
+    let sections: Vec<&str> = SECTIONS
+        .into_iter()
+        .filter(|s| two_factor || *s != "two-factor")
+        .collect();
+    values.insert("sections".into(), json!(sections));
+    values.insert(
+        "two_factor".into(),
+        json!({ "enabled": user.two_factor_enabled }),
+    );
     values.insert("values".into(), json!({ "name": "", "newEmail": "" }));
     Ok(values)
 }
@@ -135,8 +151,10 @@ impl FromRequestParts<AppState> for SignedIn {
 /// Extractor for an account action: the form, checked against forgery first (a forged post
 /// is refused the same whether or not it carries a session), then the caller's session.
 pub struct AccountPost {
-    current: Current,
-    form: PageForm,
+    /// The caller's session.
+    pub(super) current: Current,
+    /// The form.
+    pub(super) form: PageForm,
 }
 
 impl FromRequest<AppState> for AccountPost {

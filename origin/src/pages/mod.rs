@@ -20,6 +20,7 @@ mod http_tests;
 mod password;
 pub mod render;
 mod sign_in;
+mod two_factor;
 
 use std::collections::HashMap;
 
@@ -51,6 +52,15 @@ pub const RATE_LIMITS: &[PathRule] = &[
     },
     PathRule {
         prefix: "/account/email",
+        rule: Rule::STRICT,
+    },
+    // Two-factor's rule (Better Auth's, 3 per 10 s), for the sign-in step and the section.
+    PathRule {
+        prefix: "/two-factor",
+        rule: Rule::STRICT,
+    },
+    PathRule {
+        prefix: "/account/two-factor",
         rule: Rule::STRICT,
     },
 ];
@@ -88,6 +98,18 @@ pub fn router() -> Router<AppState> {
             post(account::sign_out_everywhere),
         )
         .route("/account/delete", post(account::delete))
+        .route(
+            "/two-factor",
+            get(two_factor::step_page).post(two_factor::verify),
+        )
+        .route("/two-factor/send", post(two_factor::send_code))
+        .route("/account/two-factor/enable", post(two_factor::enable))
+        .route("/account/two-factor/confirm", post(two_factor::confirm))
+        .route(
+            "/account/two-factor/backup-codes",
+            post(two_factor::regenerate),
+        )
+        .route("/account/two-factor/disable", post(two_factor::disable))
 }
 
 /// A rendered page with its status and the cookies it sets.
@@ -269,6 +291,9 @@ fn notice(code: Option<&String>) -> Option<&'static str> {
         "session-ended" => "The session is ended.",
         "delete-link-sent" => "Check your inbox: we sent a link to confirm the deletion.",
         "signed-in-required" => "Sign in to continue.",
+        "two-factor-expired" => "Your sign-in expired or took too many wrong codes. Sign in again.",
+        "two-factor-on" => "Two-factor authentication is on.",
+        "two-factor-off" => "Two-factor authentication is off. Your other sessions are signed out.",
         _ => return None,
     })
 }

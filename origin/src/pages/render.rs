@@ -16,11 +16,12 @@ use serde_json::json;
 use crate::config::{ConfigError, Pages};
 
 /// Every template, by name, with its built-in text.
-pub const TEMPLATES: [(&str, &str); 13] = [
+pub const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("templates/base.html")),
     ("macros.html", include_str!("templates/macros.html")),
     ("sign-in.html", include_str!("templates/sign-in.html")),
     ("sign-up.html", include_str!("templates/sign-up.html")),
+    ("two-factor.html", include_str!("templates/two-factor.html")),
     (
         "forgot-password.html",
         include_str!("templates/forgot-password.html"),
@@ -53,6 +54,10 @@ pub const TEMPLATES: [(&str, &str); 13] = [
     (
         "account-delete.html",
         include_str!("templates/account-delete.html"),
+    ),
+    (
+        "account-two-factor.html",
+        include_str!("templates/account-two-factor.html"),
     ),
 ];
 
@@ -137,7 +142,17 @@ impl Renderer {
         self.env
             .get_template(name)
             .and_then(|t| t.render(Value::from(Serde(context))))
-            .map_err(|e| format!("page template {name}: {e:#}"))
+            .map_err(|e| {
+                // minijinja's own message names the outer template only: add the causes
+                // (an error inside an included section), so an operator sees where it is.
+                let mut message = format!("page template {name}: {e:#}");
+                let mut cause = std::error::Error::source(&e);
+                while let Some(inner) = cause {
+                    message.push_str(&format!(": {inner:#}"));
+                    cause = inner.source();
+                }
+                message
+            })
     }
 
     /// Renders every page with a sample of what the handlers pass.
@@ -157,9 +172,33 @@ impl Renderer {
             ("reset-password.html", json!({ "token": "" })),
             ("verify-email.html", json!({ "message": "ok" })),
             (
+                "two-factor.html",
+                json!({ "method": "totp", "can_email": true, "callback_query_and": "" }),
+            ),
+            (
+                "two-factor.html",
+                json!({ "method": "backup", "callback_query_and": "" }),
+            ),
+            (
+                "two-factor.html",
+                json!({ "method": "email", "email": "a@b.c", "callback_query_and": "" }),
+            ),
+            (
                 "account.html",
                 json!({
                     "user": user, "sessions": [session], "sections": super::account::SECTIONS,
+                    "two_factor": {
+                        "enabled": false,
+                        "enrolment": { "qr": "<svg></svg>", "secret": "ABCD EFGH" },
+                        "codes": ["abcde-12345"], "codes_href": "data:text/plain,abcde-12345",
+                    },
+                }),
+            ),
+            (
+                "account.html",
+                json!({
+                    "user": user, "sessions": [session], "sections": super::account::SECTIONS,
+                    "two_factor": { "enabled": true },
                 }),
             ),
         ] {

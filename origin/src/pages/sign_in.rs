@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use edgeauth_token::cookie::encode_uri_component;
 use serde_json::json;
 
@@ -11,9 +11,9 @@ use super::form::{FormToken, PageForm};
 use super::{carried_callback, context, landing, notice, render, show_error, Sent};
 use crate::app::AppState;
 use crate::auth::issue;
-use crate::auth::sign_in;
+use crate::auth::sign_in::{self, Completed};
 use crate::auth::sign_up::{self, NewAccount};
-use crate::http::cookies::CookieHeaders;
+use crate::http::cookies::{CookieHeaders, TRUST_DEVICE};
 use crate::http::edge_proof::tell_edge_sessions_ended;
 use crate::http::error::ApiError;
 use crate::http::extract::body::is_valid_email;
@@ -21,7 +21,7 @@ use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::MaybeSession;
 
 /// `?callbackURL=` to carry to the other page, or `""`.
-fn callback_query(callback: &str) -> String {
+pub(super) fn callback_query(callback: &str) -> String {
     if callback.is_empty() {
         String::new()
     } else {
@@ -61,6 +61,7 @@ pub async fn sign_in_page(
 pub async fn sign_in(
     State(state): State<AppState>,
     SessionClient(client): SessionClient,
+    headers: HeaderMap,
     form: PageForm,
 ) -> Sent {
     let email = form.text("email");
@@ -84,17 +85,28 @@ pub async fn sign_in(
         client: &client,
         remember,
         callback: None,
+        trusted_device: state.cookies().get(&headers, TRUST_DEVICE),
     };
     let signed_in = match sign_in::password(&state, &email, &password).await {
         Ok(authenticated) => sign_in::complete(&state, authenticated, request).await,
         Err(e) => Err(e),
     };
-    let session = match signed_in {
-        Ok((_, session)) => session,
+    let (session, extra) = match signed_in {
+        Ok(Completed::SignedIn(_, session, extra)) => (session, extra),
+        Ok(Completed::SecondFactor(cookies)) => {
+            let to = format!(
+                "{}/two-factor{}",
+                state.config().pages.path,
+                callback_query(&callback)
+            );
+            let cookies = CookieHeaders::default().with_cookies(cookies);
+            return Sent::see_other(&state, &to, |r| cookies.apply(r));
+        }
         Err(e) => return refuse(e.status(), e),
     };
     let to = landing(&state, &callback);
-    let cookies = CookieHeaders::new_session(&state, &session, !remember);
+    let cookies =
+        CookieHeaders::new_session(&state, &session, !remember).map(|c| c.with_cookies(extra));
     match cookies {
         Ok(cookies) => Sent::see_other(&state, &to, |r| cookies.apply(r)),
         Err(e) => refuse(e.status(), e),
