@@ -130,6 +130,8 @@ async fn the_hosted_pages_in_a_real_browser() {
             ("EDGEAUTH_SMTP_URL", &smtp_url),
             // Every sign-up mails a verification link (signing in does not wait for it).
             ("EDGEAUTH_VERIFICATION_ON_SIGN_UP", "on"),
+            // The two-factor step and account section (tests/browser/two-factor.test.mjs).
+            ("EDGEAUTH_TWO_FACTOR", "on"),
         ],
     )
     .unwrap();

@@ -18,3 +18,4 @@ mod origin;
 mod postgres;
 mod rate_limit;
 mod sliding;
+mod two_factor;

@@ -269,6 +269,20 @@ impl Db {
         .await)?)
     }
 
+    /// Marks pending sign-in `id` as out of attempts (`failures` set to `ended_at`), without
+    /// deleting it: true when it exists.
+    pub async fn exhaust_pending_sign_in(&self, id: &str, ended_at: i32) -> Result<bool, DbError> {
+        let rows = on_pool!(self, pool => sqlx::query(
+            r#"UPDATE "edgeauth_two_factor_pending" SET "failures" = $2 WHERE "id" = $1"#,
+        )
+        .bind(id)
+        .bind(ended_at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(rows == 1)
+    }
+
     /// Ends pending sign-in `id`: true when this call ended it (it existed).
     pub async fn take_pending_sign_in(&self, id: &str) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(

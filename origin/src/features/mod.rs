@@ -72,6 +72,10 @@ mod tests {
             "/change-password",
             "/change-email",
             "/sign-in",
+            // The twoFactor plugin's rule: 3 per 10 s for every /two-factor/ path.
+            "/two-factor/verify-totp",
+            "/two-factor/send-otp",
+            "/two-factor/enable",
         ] {
             assert_eq!(rules.rule_for(strict), Rule::STRICT, "{strict}");
         }

@@ -576,3 +576,112 @@ async fn pages_can_be_turned_off_or_moved() {
     assert!(page.body.contains("action=\"/login/sign-in\""));
     cleanup(&path);
 }
+
+/// The secret an enrolment page shows, decoded (the page shows base32 in groups of four).
+fn shown_secret(body: &str) -> String {
+    let at = body
+        .find("id=\"totp-secret\"")
+        .expect("no secret on the page");
+    let rest = &body[at..];
+    let text = &rest[rest.find('>').unwrap() + 1..rest.find("</code>").unwrap()];
+    let bytes = data_encoding::BASE32_NOPAD
+        .decode(text.replace(' ', "").as_bytes())
+        .unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn two_factor_pages_enrol_ask_for_the_code_and_refuse_bad_or_late_input() {
+    use crate::auth::two_factor::totp;
+    use crate::clock::Clock;
+    let (app, clock, path) = app(&["--rate-limit", "off", "--two-factor", "on"]).await;
+    let mut ada = Browser::new(&app);
+    ada.sign_up("ada@example.com").await;
+    let account = ada.get("/auth/account").await;
+    assert!(account.body.contains("Two-factor authentication is off."));
+
+    // Set-up needs the password; the secret and codes are shown once, never again.
+    let wrong = ada
+        .post(
+            "/auth/account/two-factor/enable",
+            &[("twoFactorPassword", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.body.contains("Invalid password"), "{}", wrong.body);
+    let enrolment = ada
+        .post(
+            "/auth/account/two-factor/enable",
+            &[("twoFactorPassword", PASSWORD)],
+        )
+        .await;
+    assert_eq!(enrolment.status, StatusCode::OK);
+    assert!(enrolment
+        .body
+        .contains(r#"<svg role="img" aria-label="QR code for your authenticator app""#));
+    assert!(!enrolment.body.contains("<script"));
+    let secret = shown_secret(&enrolment.body);
+    assert_eq!(secret.len(), totp::SECRET_LEN);
+    let later = ada.get("/auth/account").await;
+    assert!(
+        !later.body.contains("totp-secret"),
+        "the secret is shown again"
+    );
+    let step = totp::step_at(clock.now().timestamp());
+    let confirmed = ada
+        .post(
+            "/auth/account/two-factor/confirm",
+            &[("twoFactorCode", &totp::code_at(&secret, step))],
+        )
+        .await;
+    assert_eq!(confirmed.location(), "/auth/account?notice=two-factor-on");
+
+    // Signing in stops at the code step; bad input is an error on that page.
+    ada.post("/auth/sign-out", &[]).await;
+    ada.get("/auth/sign-in").await;
+    let signed_in = ada
+        .post(
+            "/auth/sign-in",
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(signed_in.location(), "/auth/two-factor");
+    assert!(!ada.cookies.contains_key("better-auth.session_token"));
+    let step_page = ada.get("/auth/two-factor").await;
+    assert!(step_page.body.contains("<h1>Verification code</h1>"));
+    for (code, message) in [
+        ("", "Enter the code"),
+        (&"9".repeat(5000) as &str, "Enter the code"),
+        ("000000\u{0}", "Invalid code"),
+    ] {
+        let answer = ada
+            .post("/auth/two-factor", &[("method", "totp"), ("code", code)])
+            .await;
+        assert!(answer.status.is_client_error(), "{code:?}");
+        assert!(answer.body.contains(message), "{code:?}: {}", answer.body);
+    }
+
+    // Eleven minutes later the pending sign-in has expired on the server: the right code
+    // sends the browser back to sign in, with no session.
+    clock.advance(chrono::Duration::minutes(11));
+    let step = totp::step_at(clock.now().timestamp());
+    let late = ada
+        .post(
+            "/auth/two-factor",
+            &[("method", "totp"), ("code", &totp::code_at(&secret, step))],
+        )
+        .await;
+    assert_eq!(
+        late.location(),
+        "/auth/sign-in?notice=two-factor-expired",
+        "{}",
+        late.body
+    );
+    assert!(!ada.cookies.contains_key("better-auth.session_token"));
+    let without = Browser::new(&app).get("/auth/two-factor").await;
+    assert_eq!(
+        without.location(),
+        "/auth/sign-in?notice=two-factor-expired"
+    );
+    cleanup(&path);
+}

@@ -167,6 +167,10 @@ pub async fn verifier(state: &AppState, headers: &HeaderMap) -> Result<Verifier,
         state.db().take_pending_sign_in(&id).await?;
         return Err(invalid_cookie());
     }
+    if pending.failures > PENDING_ATTEMPTS {
+        // Ended by too many wrong codes ([`count_attempt`]): start over.
+        return Err(invalid_cookie());
+    }
     let user = state
         .db()
         .find_user_by_id(&pending.user_id)
@@ -185,7 +189,16 @@ async fn count_attempt(state: &AppState, verifier: &Verifier) -> Result<(), ApiE
             .count_pending_attempt(&pending.id, PENDING_ATTEMPTS)
             .await?;
         if counted.is_none() {
-            state.db().take_pending_sign_in(&pending.id).await?;
+            // Out of attempts, or just completed by a concurrent request. An exhausted
+            // sign-in is marked ended rather than deleted, so a request counted before the
+            // limit (carrying the right code) can still finish it.
+            if !state
+                .db()
+                .exhaust_pending_sign_in(&pending.id, PENDING_ATTEMPTS + 1)
+                .await?
+            {
+                return Err(invalid_cookie());
+            }
             tracing::warn!(user = %pending.user_id, "pending sign-in ended: too many wrong codes");
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
