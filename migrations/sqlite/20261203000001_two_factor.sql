@@ -1,12 +1,11 @@
--- Better Auth 1.4's twoFactor plugin schema, as `@better-auth/cli migrate` creates it (the
--- `twoFactor` table and `user.twoFactorEnabled`), and edgeauth's own two-factor state, which
--- Better Auth lacks and never reads: the last TOTP step each user used (a code is accepted
--- once), wrong-code counts per account and per pending sign-in.
+-- Better Auth 1.4's twoFactor plugin table (`twoFactor`), as `@better-auth/cli migrate`
+-- creates it, and edgeauth's own two-factor state, which Better Auth lacks and never reads:
+-- the last TOTP step each user used (a code is accepted once), wrong-code counts per
+-- account and per pending sign-in.
 --
--- SQLite has no ADD COLUMN IF NOT EXISTS: the embedded database is always created by
--- edgeauth, which adds the column once (the migration runs once).
-
-ALTER TABLE "user" ADD COLUMN "twoFactorEnabled" integer DEFAULT 0;
+-- New tables only: Better Auth's existing tables are never altered here. The plugin's
+-- column `user.twoFactorEnabled` is added at start-up, and only with EDGEAUTH_TWO_FACTOR=on
+-- (`Db::add_two_factor_column`), as Better Auth's CLI adds it only with the plugin.
 
 CREATE TABLE IF NOT EXISTS "twoFactor" (
     "id" text NOT NULL PRIMARY KEY,

@@ -1,15 +1,20 @@
-// A real Better Auth 1.4 server (email and password, jwt(), bearer()) on PostgreSQL, for the
-// interoperability tests: edgeauth and this server share one database and one secret and
-// must accept each other's users, sessions, JWTs, and mailed verification and reset links
-// (printed to stdout as `MAIL {"kind","to","url"}` lines).
+// A real Better Auth 1.4 server (email and password, jwt(), bearer(), and twoFactor() with
+// TWO_FACTOR=on) on
+// PostgreSQL, for the interoperability tests: edgeauth and this server share one database and
+// one secret and must accept each other's users, sessions, JWTs, and mailed verification and
+// reset links (printed to stdout as `MAIL {"kind","to","url"}` lines) and two-factor codes
+// (`MAIL {"kind":"two-factor-otp","to","code"}`). The TOTP issuer is APP_NAME when set (else
+// Better Auth's appName). With TWO_FACTOR=on the database needs the plugin's schema: the
+// table "twoFactor" and the column "user"."twoFactorEnabled" (edgeauth with
+// EDGEAUTH_TWO_FACTOR=on adds both).
 //
 //   DATABASE_URL=postgres://... BETTER_AUTH_SECRET=... BETTER_AUTH_URL=http://localhost:3000 \
-//   PORT=4000 node tests/js/better-auth-server.mjs
+//   PORT=4000 [APP_NAME=...] [TWO_FACTOR=on] node tests/js/better-auth-server.mjs
 import http from "node:http";
 
 import { betterAuth } from "better-auth";
 import { toNodeHandler } from "better-auth/node";
-import { bearer, jwt } from "better-auth/plugins";
+import { bearer, jwt, twoFactor } from "better-auth/plugins";
 import pg from "pg";
 
 const required = (name) => {
@@ -21,7 +26,8 @@ const required = (name) => {
   return value;
 };
 
-const mail = (kind, to, url) => console.log(`MAIL ${JSON.stringify({ kind, to, url })}`);
+// `fields` is `{ url }` for a link, `{ code }` for a code.
+const mail = (kind, to, fields) => console.log(`MAIL ${JSON.stringify({ kind, to, ...fields })}`);
 
 const pool = new pg.Pool({ connectionString: required("DATABASE_URL"), max: 4 });
 const auth = betterAuth({
@@ -31,13 +37,24 @@ const auth = betterAuth({
   emailAndPassword: {
     enabled: true,
     // Mail is printed, one JSON line per message, for the tests to read from the log.
-    sendResetPassword: async ({ user, url }) => mail("reset-password", user.email, url),
+    sendResetPassword: async ({ user, url }) => mail("reset-password", user.email, { url }),
   },
   user: { deleteUser: { enabled: true }, changeEmail: { enabled: true } },
   emailVerification: {
-    sendVerificationEmail: async ({ user, url }) => mail("verify-email", user.email, url),
+    sendVerificationEmail: async ({ user, url }) => mail("verify-email", user.email, { url }),
   },
-  plugins: [jwt(), bearer()],
+  plugins: [
+    jwt(),
+    bearer(),
+    ...(process.env.TWO_FACTOR === "on"
+      ? [
+          twoFactor({
+            issuer: process.env.APP_NAME || undefined,
+            otpOptions: { sendOTP: async ({ user, otp }) => mail("two-factor-otp", user.email, { code: otp }) },
+          }),
+        ]
+      : []),
+  ],
   telemetry: { enabled: false },
 });
 

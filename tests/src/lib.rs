@@ -147,6 +147,11 @@ impl Process {
         }
     }
 
+    /// The file the process's output goes to.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
     /// Everything the process has written so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()

@@ -17,10 +17,14 @@ use crate::password::{HashPool, HashScheme, Hasher};
 /// Validates `args`, connects (and migrates, unless disabled) and builds the app state.
 pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let config = Config::from_args(args)?;
-    let db = Db::connect(args.common.database_url.as_deref())?;
+    let mut db = Db::connect(args.common.database_url.as_deref())?;
     if args.migrate == Switch::On {
         db.migrate().await?;
         tracing::info!(database = db.dialect(), "migrations applied");
+    }
+    if config.two_factor.enabled {
+        prepare_two_factor_column(&db, args.migrate == Switch::On).await?;
+        db = db.with_two_factor_column();
     }
     if config.rate_limit && config.rate_limit_storage == RateLimitStorage::Database {
         check_rate_limit_table(&db).await?;
@@ -50,6 +54,23 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
     Ok(AppState::new(
         config, db, passwords, keys, clock, mailer, pages,
     ))
+}
+
+/// With two-factor on, `user.twoFactorEnabled` must exist: added when migrating (as Better
+/// Auth's CLI does with the plugin), else required.
+async fn prepare_two_factor_column(db: &Db, migrate: bool) -> anyhow::Result<()> {
+    if migrate {
+        db.add_two_factor_column().await?;
+        return Ok(());
+    }
+    if !db.has_two_factor_column().await? {
+        anyhow::bail!(
+            "EDGEAUTH_TWO_FACTOR=on needs the column \"user\".\"twoFactorEnabled\" \
+             (boolean, default false): start once with EDGEAUTH_MIGRATE=on, or run \
+             `@better-auth/cli migrate` with the twoFactor plugin"
+        );
+    }
+    Ok(())
 }
 
 /// With `EDGEAUTH_RATE_LIMIT_STORAGE=database`, the `rateLimit` table must exist (Better

@@ -79,6 +79,8 @@ enum Pool {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: Pool,
+    /// Whether `user.twoFactorEnabled` exists and is read ([`Db::with_two_factor_column`]).
+    two_factor_column: bool,
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool `$db` holds.
@@ -124,7 +126,10 @@ impl Db {
                 "DATABASE_URL must start with postgres://, postgresql:// or sqlite:".into(),
             ));
         };
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            two_factor_column: false,
+        })
     }
 
     /// `"postgres"` or `"sqlite"`.

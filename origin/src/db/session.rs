@@ -52,15 +52,22 @@ impl Db {
 
     /// The session with this token and its user, whatever its expiry (the caller decides).
     pub async fn find_session(&self, token: &str) -> Result<Option<SessionWithUser>, DbError> {
-        let sql = r#"SELECT s."id", s."expiresAt", s."token", s."createdAt", s."updatedAt",
+        let two_factor = if self.two_factor_column {
+            r#"COALESCE(u."twoFactorEnabled", FALSE)"#
+        } else {
+            "FALSE"
+        };
+        let sql = format!(
+            r#"SELECT s."id", s."expiresAt", s."token", s."createdAt", s."updatedAt",
                             s."ipAddress", s."userAgent", s."userId",
                             u."id" AS u_id, u."name" AS u_name, u."email" AS u_email,
                             u."emailVerified" AS u_email_verified, u."image" AS u_image,
                             u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at,
-                            COALESCE(u."twoFactorEnabled", FALSE) AS u_two_factor_enabled
+                            {two_factor} AS u_two_factor_enabled
                      FROM "session" s JOIN "user" u ON u."id" = s."userId"
-                     WHERE s."token" = $1"#;
-        let row = on_pool!(self, pool => sqlx::query_as::<_, Joined>(sql).bind(token).fetch_optional(pool).await)?;
+                     WHERE s."token" = $1"#
+        );
+        let row = on_pool!(self, pool => sqlx::query_as::<_, Joined>(&sql).bind(token).fetch_optional(pool).await)?;
         Ok(row.map(|j| SessionWithUser {
             session: j.session,
             user: User {

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, Db, DbError};
+use super::{on_pool, Db, DbError, Pool};
 use crate::ids;
 
 /// A row of `twoFactor`: the sealed secret and backup codes of one user.
@@ -47,6 +47,54 @@ pub struct PendingSignIn {
 }
 
 impl Db {
+    /// This pool reads and writes `user.twoFactorEnabled` (two-factor is on; the column
+    /// must exist: [`Db::add_two_factor_column`]). Without it, users read as `false` and the
+    /// column is never named, so a database without the plugin's column works unchanged.
+    pub fn with_two_factor_column(mut self) -> Self {
+        self.two_factor_column = true;
+        self
+    }
+
+    /// Adds the plugin's column `user.twoFactorEnabled` (boolean, default false) unless it
+    /// exists: what Better Auth's CLI adds with the plugin. The only change edgeauth ever
+    /// makes to a Better Auth table, and only when two-factor is turned on.
+    pub async fn add_two_factor_column(&self) -> Result<(), DbError> {
+        if self.has_two_factor_column().await? {
+            return Ok(());
+        }
+        let sql = match &self.pool {
+            Pool::Postgres(_) => {
+                r#"ALTER TABLE "user" ADD COLUMN IF NOT EXISTS "twoFactorEnabled" boolean DEFAULT false"#
+            }
+            Pool::Sqlite(_) => {
+                r#"ALTER TABLE "user" ADD COLUMN "twoFactorEnabled" integer DEFAULT 0"#
+            }
+        };
+        on_pool!(self, pool => sqlx::query(sql).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Whether `user.twoFactorEnabled` exists.
+    pub async fn has_two_factor_column(&self) -> Result<bool, DbError> {
+        let count: i64 = match &self.pool {
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM information_schema.columns
+                     WHERE table_schema = current_schema() AND table_name = 'user'
+                       AND column_name = 'twoFactorEnabled'",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Pool::Sqlite(pool) => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pragma_table_info('user') WHERE name = 'twoFactorEnabled'",
+            )
+            .fetch_one(pool)
+            .await?,
+        };
+        Ok(count > 0)
+    }
+
     /// The user's `twoFactor` row, if any.
     pub async fn find_two_factor(&self, user_id: &str) -> Result<Option<TwoFactorRow>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, TwoFactorRow>(

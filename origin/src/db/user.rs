@@ -10,11 +10,24 @@ use super::verification::VerificationValue;
 use super::{on_pool, Db, DbError};
 use crate::ids;
 
-/// The columns of [`User`], in every `SELECT` and `RETURNING` of a user.
-pub(super) const USER_COLUMNS: &str = r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt",
+/// The columns of [`User`], in every `SELECT` and `RETURNING` of a user, with two-factor on
+/// (`twoFactorEnabled` is the twoFactor plugin's column, `NULL` read as false).
+const USER_COLUMNS_TWO_FACTOR: &str = r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt",
     COALESCE("twoFactorEnabled", FALSE) AS "twoFactorEnabled""#;
+/// The same without two-factor: the column may not exist, and is read as false.
+const USER_COLUMNS_PLAIN: &str = r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt",
+    FALSE AS "twoFactorEnabled""#;
 
 impl Db {
+    /// The columns of a user for this deployment (see [`USER_COLUMNS_TWO_FACTOR`]).
+    fn user_columns(&self) -> &'static str {
+        if self.two_factor_column {
+            USER_COLUMNS_TWO_FACTOR
+        } else {
+            USER_COLUMNS_PLAIN
+        }
+    }
+
     /// Creates a user, its credential account and (optionally) a first session, in one
     /// transaction. A second user with the same email is [`DbError::Conflict`].
     pub async fn create_user(
@@ -60,7 +73,10 @@ impl Db {
 
     /// The user with this id.
     pub async fn find_user_by_id(&self, id: &str) -> Result<Option<User>, DbError> {
-        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "id" = $1"#);
+        let sql = format!(
+            r#"SELECT {} FROM "user" WHERE "id" = $1"#,
+            self.user_columns()
+        );
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(pool).await)?,
         )
@@ -68,7 +84,10 @@ impl Db {
 
     /// The user with this (lower-cased) email.
     pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, DbError> {
-        let sql = format!(r#"SELECT {USER_COLUMNS} FROM "user" WHERE "email" = $1"#);
+        let sql = format!(
+            r#"SELECT {} FROM "user" WHERE "email" = $1"#,
+            self.user_columns()
+        );
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, User>(&sql).bind(email).fetch_optional(pool).await)?,
         )
@@ -88,7 +107,8 @@ impl Db {
                  "image" = CASE WHEN $3 THEN $4 ELSE "image" END,
                  "updatedAt" = $5
                WHERE "id" = $1
-               RETURNING {USER_COLUMNS}"#
+               RETURNING {}"#,
+            self.user_columns()
         );
         Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql)
             .bind(id)
@@ -155,7 +175,8 @@ impl Db {
     ) -> Result<Option<User>, DbError> {
         let sql = format!(
             r#"UPDATE "user" SET "emailVerified" = $2, "updatedAt" = $3 WHERE "email" = $1
-               RETURNING {USER_COLUMNS}"#
+               RETURNING {}"#,
+            self.user_columns()
         );
         Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql)
         .bind(email)
@@ -177,7 +198,8 @@ impl Db {
         let sql = format!(
             r#"UPDATE "user" SET "email" = $2, "emailVerified" = $3, "updatedAt" = $4
                WHERE "email" = $1
-               RETURNING {USER_COLUMNS}"#
+               RETURNING {}"#,
+            self.user_columns()
         );
         Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql)
         .bind(from)
