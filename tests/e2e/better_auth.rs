@@ -10,9 +10,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgeauth_origin::auth::two_factor::totp::{code_at, step_at};
+use edgeauth_origin::auth::two_factor::totp::code_at;
 use edgeauth_tests::fixtures::{
-    browser, client_flows, email, expect, now, reset_token, BASE_URL, PASSWORD, SECRET,
+    browser, client_flows, email, expect, now, reset_token, totp_key, totp_step_now, BASE_URL,
+    PASSWORD, SECRET,
 };
 use edgeauth_tests::{
     free_port, repo_root, scratch_dir, wait_for_http, AuthClient, Origin, Postgres, Process, Reply,
@@ -517,7 +518,7 @@ async fn enrolled_on_better_auth(ours: &str, theirs: &str, log: &dyn Fn() -> Str
     let (secret, codes, _) = enrol(theirs, &address, log).await;
 
     let mut here = pending(ours, &address, log).await;
-    let code = code_at(&secret, now_step());
+    let code = code_at(&secret, totp_step_now());
     let reply = verify(&mut here, "totp", &code, false).await;
     assert_signed_in(&mut here, &reply, &address, log).await;
     // The same code again on edgeauth: its step was used.
@@ -546,11 +547,17 @@ async fn enrolled_on_edgeauth(ours: &str, theirs: &str, log: &dyn Fn() -> String
 
     // A step other than the one edgeauth just used (Better Auth takes one step ahead).
     let mut there = pending(theirs, &address, log).await;
-    let reply = verify(&mut there, "totp", &code_at(&secret, now_step() + 1), false).await;
+    let reply = verify(
+        &mut there,
+        "totp",
+        &code_at(&secret, totp_step_now() + 1),
+        false,
+    )
+    .await;
     assert_signed_in(&mut there, &reply, &address, log).await;
 
     // Trusted on edgeauth (the next step: after the enrolment's, as edgeauth requires).
-    let step = now_step() + 1;
+    let step = totp_step_now() + 1;
     assert!(step > enrolled_at);
     let mut here = pending(ours, &address, log).await;
     let reply = verify(&mut here, "totp", &code_at(&secret, step), true).await;
@@ -604,30 +611,6 @@ async fn enrolled_on_edgeauth(ours: &str, theirs: &str, log: &dyn Fn() -> String
     assert_signed_in(&mut here, &reply, &address, log).await;
 }
 
-/// RFC 4648 base32 (upper case, no padding), as in an `otpauth://` URI's `secret=`.
-fn base32_decode(text: &str) -> Vec<u8> {
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {text}"),
-        };
-        buffer = (buffer << 5) | u32::from(value);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(u8::try_from(buffer >> bits).unwrap());
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-fn now_step() -> i64 {
-    step_at(i64::try_from(now()).unwrap())
-}
-
 /// Signs `address` up on `base` and turns two-factor on there (`enable`, then a first
 /// `verify-totp` with the session): the TOTP key (the 32-character string the URI's
 /// base32 `secret=` encodes), the backup codes, and the step of the code used.
@@ -654,12 +637,7 @@ async fn enrol(base: &str, address: &str, log: &dyn Fn() -> String) -> (String, 
         )),
         "{uri}"
     );
-    let encoded = uri
-        .split_once("secret=")
-        .and_then(|(_, rest)| rest.split('&').next())
-        .unwrap();
-    let secret = String::from_utf8(base32_decode(encoded)).unwrap();
-    assert_eq!(secret.len(), 32, "{uri}");
+    let secret = totp_key(&uri);
     let codes: Vec<String> = reply.json()["backupCodes"]
         .as_array()
         .unwrap()
@@ -667,7 +645,7 @@ async fn enrol(base: &str, address: &str, log: &dyn Fn() -> String) -> (String, 
         .map(|c| c.as_str().unwrap().to_string())
         .collect();
     assert_eq!(codes.len(), 10);
-    let step = now_step();
+    let step = totp_step_now();
     let reply = verify(&mut client, "totp", &code_at(&secret, step), false).await;
     assert_eq!(reply.status, 200, "{}\n{}", reply.text, log());
     let session = client.get("/api/auth/get-session").await.unwrap().json();

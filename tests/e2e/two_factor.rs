@@ -14,9 +14,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use edgeauth_origin::auth::two_factor::totp::{code_at, step_at};
+use edgeauth_origin::auth::two_factor::totp::code_at;
 use edgeauth_tests::fixtures::{
-    browser, email, expect, now, origin_env, sqlite_url, start_origin, BASE_URL, PASSWORD,
+    browser, email, expect, now, origin_env, sqlite_url, start_origin, totp_key, totp_step_now,
+    BASE_URL, PASSWORD,
 };
 use edgeauth_tests::{AuthClient, MailMessage, Origin, Postgres, Reply, SmtpServer};
 use serde_json::{json, Value};
@@ -46,30 +47,6 @@ fn start(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Origi
     Origin::start(&env).unwrap()
 }
 
-/// RFC 4648 base32 (upper case, no padding), as in the URI's `secret=`.
-fn base32_decode(text: &str) -> Vec<u8> {
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {text}"),
-        };
-        buffer = (buffer << 5) | u32::from(value);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(u8::try_from((buffer >> bits) & 0xff).unwrap());
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-fn now_step() -> i64 {
-    step_at(i64::try_from(now()).unwrap())
-}
-
 /// A user's authenticator app.
 struct Totp {
     /// The 32-character secret (the HMAC key is its bytes, as in Better Auth).
@@ -81,19 +58,16 @@ struct Totp {
 impl Totp {
     /// The app that scanned `uri` (`otpauth://...?secret=<base32>&...`).
     fn from_uri(uri: &str) -> Totp {
-        let encoded = uri
-            .split_once("secret=")
-            .and_then(|(_, rest)| rest.split('&').next())
-            .unwrap_or_else(|| panic!("no secret in {uri}"));
-        let secret = String::from_utf8(base32_decode(encoded)).unwrap();
-        assert_eq!(secret.len(), 32, "{secret}");
-        Totp { secret, last: None }
+        Totp {
+            secret: totp_key(uri),
+            last: None,
+        }
     }
 
     /// A code of a step never given before: the current step's, else the next one's (the
     /// server accepts one step ahead). Panics rather than wait for a third.
     fn next(&mut self) -> String {
-        let now = now_step();
+        let now = totp_step_now();
         let step = match self.last {
             Some(last) if last >= now => last + 1,
             _ => now,
@@ -105,7 +79,7 @@ impl Totp {
 
     /// Six digits that are not the code of any step the server might accept now.
     fn wrong(&self) -> String {
-        let now = now_step();
+        let now = totp_step_now();
         let near: Vec<String> = (now - 2..=now + 2)
             .map(|s| code_at(&self.secret, s))
             .collect();

@@ -136,3 +136,36 @@ pub fn client_flows(base: &str, address: &str) -> Value {
     );
     serde_json::from_str(stdout.trim()).unwrap()
 }
+
+/// The TOTP key of an `otpauth://` URI: the 32-character string its base32 `secret=` encodes
+/// (Better Auth's HMAC key is that string's bytes).
+pub fn totp_key(uri: &str) -> String {
+    let encoded = uri
+        .split_once("secret=")
+        .and_then(|(_, rest)| rest.split('&').next())
+        .unwrap_or_else(|| panic!("no secret in {uri}"));
+    // RFC 4648 base32, upper case, no padding.
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in encoded.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {encoded}"),
+        };
+        buffer = (buffer << 5) | u32::from(value);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from(buffer >> bits).unwrap());
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    let key = String::from_utf8(out).unwrap();
+    assert_eq!(key.len(), 32, "{key}");
+    key
+}
+
+/// The TOTP step (30 s) the wall clock is in.
+pub fn totp_step_now() -> i64 {
+    edgeauth_origin::auth::two_factor::totp::step_at(i64::try_from(now()).unwrap())
+}
