@@ -230,3 +230,16 @@ pub async fn delete(
     tracing::info!(user = %user.id, "user deleted");
     Ok(Deletion::Deleted)
 }
+
+/// Mails the user a notice about a change to how they sign in (two-factor on or off, a
+/// passkey added or removed), with a link to the account page (or the site, without the
+/// pages) for when it was not them.
+pub fn notify_sign_in_change(state: &AppState, user: &User, kind: MailKind) {
+    let config = state.config();
+    let url = if config.pages.enabled {
+        format!("{}{}/account", config.base_origin, config.pages.path)
+    } else {
+        config.base_origin.clone()
+    };
+    state.mailer().send(Mail::to_user(kind, user, url, 0));
+}

@@ -25,6 +25,16 @@ use crate::password::Verified;
 pub enum Method {
     /// Email and password (`POST /sign-in/email`).
     Password,
+    /// A passkey, with user verification (`POST /passkey/verify-authentication`): something
+    /// the user has and something they are or know, so two factors already.
+    Passkey,
+}
+
+impl Method {
+    /// Whether the method proves two factors by itself (no second factor asked after it).
+    pub fn is_multi_factor(self) -> bool {
+        matches!(self, Method::Passkey)
+    }
 }
 
 /// A user whose credential just verified.
@@ -137,7 +147,9 @@ pub async fn complete(
     request: Request<'_>,
 ) -> Result<Completed, ApiError> {
     let Authenticated {
-        user, attempted_as, ..
+        user,
+        attempted_as,
+        method,
     } = signed_in;
     state.rate_limiter().sign_in_succeeded(&attempted_as).await;
     let lifecycle = &state.config().lifecycle;
@@ -151,13 +163,15 @@ pub async fn complete(
             messages::EMAIL_NOT_VERIFIED,
         ));
     }
-    let cookies =
-        match two_factor::challenge::gate(state, &user, request.remember, request.trusted_device)
-            .await?
-        {
-            Gate::Open(cookies) => cookies,
-            Gate::SecondFactor(cookies) => return Ok(Completed::SecondFactor(cookies)),
-        };
+    let gate = if method.is_multi_factor() {
+        Gate::Open(Vec::new())
+    } else {
+        two_factor::challenge::gate(state, &user, request.remember, request.trusted_device).await?
+    };
+    let cookies = match gate {
+        Gate::Open(cookies) => cookies,
+        Gate::SecondFactor(cookies) => return Ok(Completed::SecondFactor(cookies)),
+    };
     let session = new_session(
         state.config(),
         request.client,

@@ -11,12 +11,14 @@ use clap::{Args, ValueEnum};
 
 mod lifecycle;
 mod pages;
+mod passkey;
 mod two_factor;
 
 pub use lifecycle::{
     smtp_tls, ChangeEmail, DeleteUser, Lifecycle, LifecycleArgs, MailTransport, SmtpTls,
 };
 pub use pages::{Pages, PagesArgs};
+pub use passkey::{Passkey, PasskeyArgs};
 pub use two_factor::{TwoFactor, TwoFactorArgs};
 
 /// Better Auth's hard-coded fallback secret. Accepted in development (with a warning) so a
@@ -203,6 +205,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub two_factor: TwoFactorArgs,
+
+    #[command(flatten)]
+    pub passkey: PasskeyArgs,
 }
 
 impl fmt::Debug for CommonArgs {
@@ -270,6 +275,9 @@ pub enum ConfigError {
     /// Unusable two-factor settings.
     #[error("{0}")]
     TwoFactor(String),
+    /// Unusable passkey settings.
+    #[error("{0}")]
+    Passkey(String),
 }
 
 /// The secret, resolved: the configured one, or Better Auth's default in development.
@@ -358,6 +366,8 @@ pub struct Config {
     pub pages: Pages,
     /// Two-factor authentication.
     pub two_factor: TwoFactor,
+    /// Passkeys.
+    pub passkey: Passkey,
 }
 
 impl fmt::Debug for Config {
@@ -378,6 +388,7 @@ impl fmt::Debug for Config {
             .field("lifecycle", &self.lifecycle)
             .field("pages", &self.pages)
             .field("two_factor", &self.two_factor)
+            .field("passkey", &self.passkey)
             .finish_non_exhaustive()
     }
 }
@@ -435,6 +446,7 @@ impl Config {
         let lifecycle = Lifecycle::from_args(&args.lifecycle, args.env)?;
         let pages = Pages::from_args(&args.pages)?;
         let two_factor = TwoFactor::from_args(&args.two_factor)?;
+        let passkey = Passkey::from_args(&args.passkey, &args.base_url, &args.lifecycle.app_name)?;
         Ok(Config {
             secret,
             secure_cookies: base_origin.starts_with("https://") || production,
@@ -464,6 +476,7 @@ impl Config {
             lifecycle,
             pages,
             two_factor,
+            passkey,
         })
     }
 

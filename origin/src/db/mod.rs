@@ -9,6 +9,7 @@
 mod account;
 mod jwks;
 mod models;
+mod passkey;
 mod rate_limit;
 mod session;
 mod two_factor;
@@ -25,6 +26,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use jwks::JwkRow;
 pub use models::{Account, NewUser, Session, SessionWithUser, User};
+pub use passkey::PasskeyRow;
 pub use rate_limit::RateLimitHit;
 pub use two_factor::{PendingSignIn, TwoFactorRow};
 pub use verification::{ResetOutcome, VerificationValue};

@@ -151,6 +151,7 @@ impl Db {
                 r#"DELETE FROM "session" WHERE "userId" = $1"#,
                 r#"DELETE FROM "account" WHERE "userId" = $1"#,
                 r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
+                r#"DELETE FROM "passkey" WHERE "userId" = $1"#,
                 r#"DELETE FROM "edgeauth_two_factor_pending" WHERE "userId" = $1"#,
                 r#"DELETE FROM "edgeauth_two_factor_guard" WHERE "userId" = $1"#,
                 r#"DELETE FROM "verification" WHERE "value" = $1"#,

@@ -15,6 +15,7 @@ pub mod email_verification;
 pub mod error_page;
 pub mod health;
 pub mod jwt;
+pub mod passkey;
 pub mod password_reset;
 pub mod sessions;
 pub mod two_factor;
@@ -53,6 +54,7 @@ pub const FEATURES: &[Feature] = &[
     error_page::FEATURE,
     jwt::FEATURE,
     two_factor::FEATURE,
+    passkey::FEATURE,
     edge::FEATURE,
 ];
 

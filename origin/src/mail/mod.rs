@@ -37,11 +37,15 @@ pub enum MailKind {
     TwoFactorEnabled,
     /// Notice: two-factor authentication was turned off.
     TwoFactorDisabled,
+    /// Notice: a passkey was added.
+    PasskeyAdded,
+    /// Notice: a passkey was removed.
+    PasskeyRemoved,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 7] = [
+    pub const ALL: [MailKind; 9] = [
         MailKind::VerifyEmail,
         MailKind::ResetPassword,
         MailKind::ChangeEmailConfirmation,
@@ -49,6 +53,8 @@ impl MailKind {
         MailKind::TwoFactorCode,
         MailKind::TwoFactorEnabled,
         MailKind::TwoFactorDisabled,
+        MailKind::PasskeyAdded,
+        MailKind::PasskeyRemoved,
     ];
 
     /// The template file stem, and the name in logs.
@@ -61,6 +67,8 @@ impl MailKind {
             MailKind::TwoFactorCode => "two-factor-code",
             MailKind::TwoFactorEnabled => "two-factor-enabled",
             MailKind::TwoFactorDisabled => "two-factor-disabled",
+            MailKind::PasskeyAdded => "passkey-added",
+            MailKind::PasskeyRemoved => "passkey-removed",
         }
     }
 }

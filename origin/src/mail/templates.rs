@@ -117,6 +117,16 @@ fn builtin(kind: MailKind) -> Template {
             include_str!("templates/two-factor-disabled.txt"),
             include_str!("templates/two-factor-disabled.html"),
         ),
+        MailKind::PasskeyAdded => (
+            include_str!("templates/passkey-added.subject"),
+            include_str!("templates/passkey-added.txt"),
+            include_str!("templates/passkey-added.html"),
+        ),
+        MailKind::PasskeyRemoved => (
+            include_str!("templates/passkey-removed.subject"),
+            include_str!("templates/passkey-removed.txt"),
+            include_str!("templates/passkey-removed.html"),
+        ),
     };
     Template {
         subject: subject.to_string(),

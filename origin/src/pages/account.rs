@@ -19,6 +19,7 @@ use super::form::{FormToken, PageForm};
 use super::{context, notice, render, show_error, Sent};
 use crate::app::AppState;
 use crate::auth::account::{self, Deletion};
+use crate::auth::passkey::ceremony as passkey;
 use crate::http::cookies::CookieHeaders;
 use crate::http::edge_proof::tell_edge_sessions_ended;
 use crate::http::error::ApiError;
@@ -26,12 +27,13 @@ use crate::http::extract::body::is_valid_email;
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::{lookup, Current, Lookup};
 
-/// The account page's sections, in order (`two-factor` only when it is on).
-pub const SECTIONS: [&str; 6] = [
+/// The account page's sections, in order (`two-factor` and `passkeys` only when they are on).
+pub const SECTIONS: [&str; 7] = [
     "profile",
     "email",
     "password",
     "two-factor",
+    "passkeys",
     "sessions",
     "delete",
 ];
@@ -107,11 +109,32 @@ pub(super) async fn account_values(
         json!({ "name": user.name, "email": user.email, "emailVerified": user.email_verified }),
     );
     values.insert("sessions".into(), json!(sessions));
-    let two_factor = state.config().two_factor.enabled;
+    let config = state.config();
     let sections: Vec<&str> = SECTIONS
         .into_iter()
-        .filter(|s| two_factor || *s != "two-factor")
+        .filter(|s| match *s {
+            "two-factor" => config.two_factor.enabled,
+            "passkeys" => config.passkey.enabled,
+            _ => true,
+        })
         .collect();
+    if config.passkey.enabled {
+        let passkeys: Vec<Value> = state
+            .db()
+            .list_passkeys(&user.id)
+            .await?
+            .iter()
+            .map(|p| {
+                json!({
+                    "id": p.id,
+                    "name": p.name.clone().unwrap_or_else(|| "Passkey".to_string()),
+                    "created": p.created_at.map(when),
+                    "last_used": p.last_used_at.map(when),
+                })
+            })
+            .collect();
+        values.insert("passkeys".into(), json!(passkeys));
+    }
     values.insert("sections".into(), json!(sections));
     values.insert(
         "two_factor".into(),
@@ -426,4 +449,34 @@ pub async fn delete(
         }
         Err(e) => Err(e),
     }
+}
+
+/// `POST /account/passkeys/rename {id, name}`.
+pub async fn rename_passkey(
+    State(state): State<AppState>,
+    AccountPost { current, form }: AccountPost,
+) -> Result<Sent, ApiError> {
+    let (id, name) = (form.text("id"), form.text("name"));
+    act(&state, current, &form, |state, current| async move {
+        match passkey::rename(&state, &current.found.user, &id, &name).await {
+            Ok(_) => Ok(Outcome::Done("passkey-renamed")),
+            Err(e) => refused(e, "password", json!({ "name": "", "newEmail": "" })),
+        }
+    })
+    .await
+}
+
+/// `POST /account/passkeys/remove {id}`.
+pub async fn remove_passkey(
+    State(state): State<AppState>,
+    AccountPost { current, form }: AccountPost,
+) -> Result<Sent, ApiError> {
+    let id = form.text("id");
+    act(&state, current, &form, |state, current| async move {
+        match passkey::remove(&state, &current.found.user, &id).await {
+            Ok(()) => Ok(Outcome::Done("passkey-removed")),
+            Err(e) => refused(e, "password", json!({ "name": "", "newEmail": "" })),
+        }
+    })
+    .await
 }

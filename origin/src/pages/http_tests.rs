@@ -685,3 +685,53 @@ async fn two_factor_pages_enrol_ask_for_the_code_and_refuse_bad_or_late_input() 
     );
     cleanup(&path);
 }
+
+#[tokio::test]
+async fn the_passkey_script_is_allowed_only_with_passkeys_on() {
+    let (off, off_path) = fresh(&[]).await;
+    let mut browser = Browser::new(&off);
+    assert_eq!(
+        browser.get("/auth/passkey.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let page = browser.get("/auth/sign-in").await;
+    assert!(!page.body.contains("passkey.js"));
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(!csp.contains("script-src"), "{csp}");
+
+    let (on, on_path) = fresh(&[
+        "--passkey",
+        "on",
+        "--passkey-rp-id",
+        "localhost",
+        "--passkey-origins",
+        "http://localhost:8787",
+    ])
+    .await;
+    let mut browser = Browser::new(&on);
+    let script = browser.get("/auth/passkey.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(script.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let page = browser.get("/auth/sign-in").await;
+    assert!(page
+        .body
+        .contains(r#"<script src="/auth/passkey.js" defer></script>"#));
+    assert!(page.body.contains("Sign in with a passkey"));
+    // No inline script: the one file, from this origin, and calls to this origin only.
+    assert_eq!(page.body.matches("<script").count(), 1);
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("script-src 'self'; connect-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    cleanup(&off_path);
+    cleanup(&on_path);
+}

@@ -70,6 +70,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/style.css", get(style))
+        .route("/passkey.js", get(passkey_script))
         .route(
             "/sign-in",
             get(sign_in::sign_in_page).post(sign_in::sign_in),
@@ -110,6 +111,8 @@ pub fn router() -> Router<AppState> {
             post(two_factor::regenerate),
         )
         .route("/account/two-factor/disable", post(two_factor::disable))
+        .route("/account/passkeys/rename", post(account::rename_passkey))
+        .route("/account/passkeys/remove", post(account::remove_passkey))
 }
 
 /// A rendered page with its status and the cookies it sets.
@@ -146,8 +149,14 @@ fn page_headers(response: &mut Response, state: &AppState) {
         .chain(state.config().trusted_origins.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
+    // Passkeys need the one script file and its calls to the API on this origin.
+    let passkey = if state.config().passkey.enabled {
+        "script-src 'self'; connect-src 'self'; "
+    } else {
+        ""
+    };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
+        "default-src 'none'; {passkey}style-src 'self'; img-src 'self' https: data:; \
          form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     );
     if let Ok(value) = HeaderValue::from_str(&csp) {
@@ -246,6 +255,9 @@ fn context(state: &AppState, title: &str, csrf: &str) -> Map<String, Value> {
         "errors": {},
         "wide": false,
         "password_min": state.config().password_min_length,
+        "passkeys_enabled": state.config().passkey.enabled,
+        "api": edgeauth_token::wire::AUTH_PREFIX,
+        "landing": "",
     }) else {
         return Map::new();
     };
@@ -292,6 +304,9 @@ fn notice(code: Option<&String>) -> Option<&'static str> {
         "delete-link-sent" => "Check your inbox: we sent a link to confirm the deletion.",
         "signed-in-required" => "Sign in to continue.",
         "two-factor-expired" => "Your sign-in expired or took too many wrong codes. Sign in again.",
+        "passkey-added" => "Your passkey is added.",
+        "passkey-renamed" => "Your passkey is renamed.",
+        "passkey-removed" => "Your passkey is removed.",
         "two-factor-on" => "Two-factor authentication is on.",
         "two-factor-off" => "Two-factor authentication is off. Your other sessions are signed out.",
         _ => return None,
@@ -385,6 +400,25 @@ async fn style(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// The passkey controls' script (served only with passkeys on).
+async fn passkey_script(State(state): State<AppState>) -> Response {
+    if !state.config().passkey.enabled {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        PASSKEY_SCRIPT,
+    )
+        .into_response()
+}
+
+/// The passkey controls' script.
+const PASSKEY_SCRIPT: &str = include_str!("templates/passkey.js");
 
 /// `GET /verify-email?error=`: where a verification link lands (the API's `verify-email`
 /// redirects here), with what happened.

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::config::{ConfigError, Pages};
 
 /// Every template, by name, with its built-in text.
-pub const TEMPLATES: [(&str, &str); 15] = [
+pub const TEMPLATES: [(&str, &str); 16] = [
     ("base.html", include_str!("templates/base.html")),
     ("macros.html", include_str!("templates/macros.html")),
     ("sign-in.html", include_str!("templates/sign-in.html")),
@@ -58,6 +58,10 @@ pub const TEMPLATES: [(&str, &str); 15] = [
     (
         "account-two-factor.html",
         include_str!("templates/account-two-factor.html"),
+    ),
+    (
+        "account-passkeys.html",
+        include_str!("templates/account-passkeys.html"),
     ),
 ];
 
@@ -164,6 +168,10 @@ impl Renderer {
         });
         for (page, extra) in [
             ("sign-in.html", json!({})),
+            (
+                "sign-in.html",
+                json!({ "passkeys_enabled": true, "landing": "/" }),
+            ),
             ("sign-up.html", json!({ "done": false })),
             ("sign-up.html", json!({ "done": true })),
             ("forgot-password.html", json!({ "sent": false })),
@@ -199,6 +207,11 @@ impl Renderer {
                 json!({
                     "user": user, "sessions": [session], "sections": super::account::SECTIONS,
                     "two_factor": { "enabled": true },
+                    "passkeys_enabled": true,
+                    "passkeys": [
+                        { "id": "p1", "name": "Laptop", "created": "2026-01-01 00:00 UTC", "last_used": null },
+                        { "id": "p2", "name": "Key", "created": "2026-01-01 00:00 UTC", "last_used": "2026-01-02 00:00 UTC" },
+                    ],
                 }),
             ),
         ] {
@@ -218,7 +231,7 @@ fn sample_context() -> serde_json::Value {
         "title": "Sample", "app_name": "edgeauth", "logo_url": null, "prefix": "/auth",
         "csrf": "c", "callback": "", "callback_query": "", "notice": null, "error": null,
         "values": { "email": "", "name": "", "newEmail": "" }, "errors": {}, "wide": false,
-        "password_min": 8,
+        "password_min": 8, "passkeys_enabled": false, "api": "/api/auth", "landing": "",
     })
 }
 

@@ -37,6 +37,7 @@ fn sign_in_values(
     email: &str,
 ) -> serde_json::Map<String, serde_json::Value> {
     let mut values = context(state, "Sign in", csrf);
+    values.insert("landing".into(), json!(landing(state, callback)));
     values.insert("callback".into(), json!(callback));
     values.insert("callback_query".into(), json!(callback_query(callback)));
     values.insert("values".into(), json!({ "email": email }));

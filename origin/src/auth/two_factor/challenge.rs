@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::{backup_codes, totp, Factor, ACCOUNT_ATTEMPTS, ACCOUNT_WINDOW_MS, PENDING_ATTEMPTS};
 use crate::app::AppState;
+use crate::auth::account::notify_sign_in_change;
 use crate::auth::issue::{new_session, Client};
 use crate::crypto;
 use crate::db::{PendingSignIn, Session, User};
@@ -363,7 +364,7 @@ pub async fn pass(
                     .set_two_factor_enabled(&user.id, true, state.now())
                     .await?;
                 user.two_factor_enabled = true;
-                super::enrolment::notify(state, &user, MailKind::TwoFactorEnabled);
+                notify_sign_in_change(state, &user, MailKind::TwoFactorEnabled);
                 tracing::info!(user = %user.id, "two-factor enabled");
             }
             Ok(Passed {

@@ -8,12 +8,12 @@ use chrono::Duration;
 
 use super::{backup_codes, totp};
 use crate::app::AppState;
-use crate::auth::account::check_password;
+use crate::auth::account::{check_password, notify_sign_in_change};
 use crate::crypto;
 use crate::db::User;
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::session::Current;
-use crate::mail::{Mail, MailKind};
+use crate::mail::MailKind;
 
 /// Longest issuer a request may name.
 const MAX_ISSUER_LEN: usize = 100;
@@ -174,19 +174,7 @@ pub async fn disable(
         .db()
         .disable_two_factor(&user.id, &current.found.session.token, state.now())
         .await?;
-    notify(state, user, MailKind::TwoFactorDisabled);
+    notify_sign_in_change(state, user, MailKind::TwoFactorDisabled);
     tracing::info!(user = %user.id, sessions_ended = ended, "two-factor disabled");
     Ok(ended)
-}
-
-/// Mails the user that two-factor was turned on or off, with a link to the account page
-/// (or the site, without the pages).
-pub fn notify(state: &AppState, user: &User, kind: MailKind) {
-    let config = state.config();
-    let url = if config.pages.enabled {
-        format!("{}{}/account", config.base_origin, config.pages.path)
-    } else {
-        config.base_origin.clone()
-    };
-    state.mailer().send(Mail::to_user(kind, user, url, 0));
 }
