@@ -43,6 +43,11 @@ export BETTER_AUTH_SECRET EDGEAUTH_EDGE_SECRET
 export EDGEAUTH_TRUSTED_IP_HEADER=x-edgeauth-client-ip
 # Two-factor authentication on, so the account page offers it (EDGEAUTH_TWO_FACTOR=off hides it).
 export EDGEAUTH_TWO_FACTOR="${EDGEAUTH_TWO_FACTOR:-on}"
+# Passkeys on too. Browsers refuse an IP address as a WebAuthn relying party, so passkeys work
+# when the site is opened as http://localhost:$EDGE_PORT (EDGEAUTH_PASSKEY=off hides them).
+export EDGEAUTH_PASSKEY="${EDGEAUTH_PASSKEY:-on}"
+export EDGEAUTH_PASSKEY_RP_ID="${EDGEAUTH_PASSKEY_RP_ID:-localhost}"
+export EDGEAUTH_PASSKEY_ORIGINS="${EDGEAUTH_PASSKEY_ORIGINS:-http://localhost:$EDGE_PORT}"
 # The public URL is the edge's: mailed links (verification, reset, deletion) point there, and
 # it is the JWTs' issuer and audience, which the edge is told below.
 export BETTER_AUTH_URL="${BETTER_AUTH_URL:-http://127.0.0.1:$EDGE_PORT}"
@@ -101,6 +106,7 @@ setsid npx --no-install wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" \
 pids+=("$!")
 
 log "open http://127.0.0.1:$EDGE_PORT/ in a browser (sign in at http://127.0.0.1:$EDGE_PORT$PAGES_PATH/sign-in)"
+log "passkeys need the site as http://localhost:$EDGE_PORT/ (browsers refuse an IP address for them)"
 log "edge: http://127.0.0.1:$EDGE_PORT/__edge/ok   origin: http://$EDGEAUTH_LISTEN   (Ctrl-C stops everything)"
 # Return as soon as either one exits (or Ctrl-C arrives); the EXIT trap stops the other.
 status=0

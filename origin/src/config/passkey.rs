@@ -66,6 +66,12 @@ impl Passkey {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
+        if args.passkey == Switch::On && rp_id.parse::<std::net::IpAddr>().is_ok() {
+            return Err(invalid(format!(
+                "EDGEAUTH_PASSKEY_RP_ID must be a domain name, and browsers refuse an IP address \
+                 ({rp_id}): set it (and BETTER_AUTH_URL) to localhost in development"
+            )));
+        }
         if args.passkey == Switch::On && !rp_id_ok {
             return Err(invalid(format!(
                 "EDGEAUTH_PASSKEY_RP_ID must be a domain name (e.g. example.com), got {rp_id:?}"
@@ -158,6 +164,7 @@ mod tests {
             (Some("example.com"), vec!["https://notexample.com"]),
             (Some("exa mple.com"), vec![]),
             (None, vec!["ftp://example.com"]),
+            (Some("127.0.0.1"), vec![]),
         ] {
             let error = Passkey::from_args(&args(rp, &origins), "https://example.com", "App");
             assert!(error.is_err(), "{rp:?} {origins:?}");
