@@ -119,6 +119,7 @@ on_both_databases!(
     every_endpoint_refuses_bad_bodies,
     concurrent_duplicate_revocations,
     concurrent_duplicate_sign_ups,
+    nul_characters_are_refused,
 );
 
 /// The session cookie: `better-auth.session_token=<token>.<base64 HMAC>` percent-encoded,
@@ -1068,4 +1069,337 @@ async fn concurrent_duplicate_revocations(url: &str) {
         user.get("/api/auth/get-session").await.unwrap().text,
         "null"
     );
+}
+
+/// A string holding NUL, long enough to pass the password policy: what reached PostgreSQL
+/// (which cannot store NUL in text) and answered 500, or was stored by SQLite.
+const NUL: &str = "nul\u{0}character";
+
+/// `base` with `field` set to `value`.
+fn with_field(base: &Value, field: &str, value: &str) -> Value {
+    let mut body = base.clone();
+    body[field] = json!(value);
+    body
+}
+
+/// The form token of the hosted page at `path`, as `client` (which keeps the cookie) sees it.
+async fn form_token(client: &mut AuthClient, path: &str) -> String {
+    let page = client.get(path).await.unwrap();
+    assert_eq!(page.status, 200, "{path}: {}", page.text);
+    let at = page
+        .text
+        .find(r#"name="csrf" value=""#)
+        .expect("a form token")
+        + 19;
+    let rest = &page.text[at..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// Records in `failures` an answer other than `status` (and, with `message`, other than a
+/// `VALIDATION_ERROR` with that message).
+fn refused(
+    failures: &mut Vec<String>,
+    what: String,
+    reply: &Reply,
+    status: u16,
+    message: Option<String>,
+) {
+    let ok = reply.status.as_u16() == status
+        && message.is_none_or(|message| {
+            reply.code().as_deref() == Some("VALIDATION_ERROR")
+                && reply.json()["message"] == message.as_str()
+        });
+    if !ok {
+        failures.push(format!("{what}: {} {}", reply.status, reply.text));
+    }
+}
+
+/// NUL in any string that can reach the database is refused with a 400 naming where it
+/// was: every body field of every endpoint that takes strings (JSON and forms, the hosted
+/// pages' forms too), every query parameter, every path. Nothing is stored, and the origin
+/// answers normally afterwards. Failures are collected so that one run lists them all.
+async fn nul_characters_are_refused(url: &str) {
+    let mut user = browser(url);
+    let address = email("nul");
+    expect(
+        &user.sign_up("Nul", &address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let mut failures: Vec<String> = Vec::new();
+    // Body fields, one at a time, on top of a body that is otherwise harmless.
+    let mut signed_up_as = Vec::new();
+    let fresh_sign_up = |tag: &str| json!({"name": "N", "email": email(tag), "password": PASSWORD});
+    let mut cases: Vec<(&str, Value, &[&str])> = vec![
+        (
+            "/api/auth/sign-in/email",
+            json!({"email": address, "password": PASSWORD}),
+            &["email", "password", "callbackURL"],
+        ),
+        (
+            "/api/auth/revoke-session",
+            json!({"token": "t"}),
+            &["token"],
+        ),
+        (
+            "/api/auth/update-user",
+            json!({"name": "Nul"}),
+            &["name", "image"],
+        ),
+        (
+            "/api/auth/change-password",
+            json!({"currentPassword": "not the password", "newPassword": "a brand new passphrase"}),
+            &["currentPassword", "newPassword"],
+        ),
+        (
+            "/api/auth/send-verification-email",
+            json!({"email": address}),
+            &["email", "callbackURL"],
+        ),
+        (
+            "/api/auth/change-email",
+            json!({"newEmail": email("nul-new")}),
+            &["newEmail", "callbackURL"],
+        ),
+        (
+            "/api/auth/request-password-reset",
+            json!({"email": address}),
+            &["email", "redirectTo"],
+        ),
+        (
+            "/api/auth/reset-password",
+            json!({"token": "no-such-token", "newPassword": "a brand new passphrase"}),
+            &["token", "newPassword"],
+        ),
+        (
+            "/api/auth/delete-user",
+            json!({"token": "no-such-token"}),
+            &["token", "password", "callbackURL"],
+        ),
+    ];
+    for field in ["name", "email", "password", "image", "callbackURL"] {
+        let base = fresh_sign_up("nul-signup");
+        signed_up_as.push(base["email"].as_str().unwrap().to_string());
+        let fields: &[&str] = match field {
+            "name" => &["name"],
+            "email" => &["email"],
+            "password" => &["password"],
+            "image" => &["image"],
+            _ => &["callbackURL"],
+        };
+        cases.push(("/api/auth/sign-up/email", base, fields));
+    }
+    for (path, base, fields) in &cases {
+        for field in *fields {
+            let body = with_field(base, field, NUL);
+            // Sign-in and sign-up from a fresh client: a success must not replace `user`'s
+            // session.
+            let reply = if path.starts_with("/api/auth/sign-") {
+                browser(url).post(path, &body).await.unwrap()
+            } else {
+                user.post(path, &body).await.unwrap()
+            };
+            refused(
+                &mut failures,
+                format!("{path} {field}"),
+                &reply,
+                400,
+                Some(format!(
+                    "[body.{field}] Invalid input: contains a NUL character"
+                )),
+            );
+        }
+    }
+    // A field name holding NUL, and a form-encoded body.
+    let reply = browser(url)
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name": "N", "email": email("nul-key"), "password": PASSWORD, "ex\u{0}tra": 1}),
+        )
+        .await
+        .unwrap();
+    refused(
+        &mut failures,
+        "sign-up with a field name holding NUL".into(),
+        &reply,
+        400,
+        Some("[body] Invalid input: a field name contains a NUL character".into()),
+    );
+    let form_address = email("nul-form");
+    signed_up_as.push(form_address.clone());
+    let form =
+        format!("name=nul%00character&email={form_address}&password=correct+horse+battery+staple");
+    let reply = browser(url)
+        .send(
+            Method::POST,
+            "/api/auth/sign-up/email",
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            &[],
+        )
+        .await
+        .unwrap();
+    refused(
+        &mut failures,
+        "form-encoded sign-up name".into(),
+        &reply,
+        400,
+        Some("[body.name] Invalid input: contains a NUL character".into()),
+    );
+
+    // Query parameters, whatever the endpoint does with them.
+    let query_refusal = |name: &str| {
+        Some(format!(
+            "[query.{name}] Invalid input: contains a NUL character"
+        ))
+    };
+    for (method, path, name) in [
+        (Method::GET, "/api/auth/verify-email?token=%00", "token"),
+        (
+            Method::GET,
+            "/api/auth/verify-email?token=x&callbackURL=%2Fdone%00",
+            "callbackURL",
+        ),
+        (
+            Method::GET,
+            "/api/auth/reset-password/abcdefghijklmnopqrstuvwx?callbackURL=%2Freset%00",
+            "callbackURL",
+        ),
+        (
+            Method::POST,
+            "/api/auth/reset-password?token=ab%00cd",
+            "token",
+        ),
+        (
+            Method::GET,
+            "/api/auth/delete-user/callback?token=%00",
+            "token",
+        ),
+        (
+            Method::GET,
+            "/api/auth/delete-user/callback?token=t&callbackURL=%00",
+            "callbackURL",
+        ),
+        (
+            Method::GET,
+            "/api/auth/get-session?disableRefresh=%00",
+            "disableRefresh",
+        ),
+        (Method::GET, "/api/auth/error?error=%00", "error"),
+        (
+            Method::GET,
+            "/auth/sign-in?callbackURL=%2F%00",
+            "callbackURL",
+        ),
+        (Method::GET, "/auth/reset-password?token=%00", "token"),
+        (Method::GET, "/auth/verify-email?token=%00", "token"),
+    ] {
+        let body = json!({"newPassword": "a brand new passphrase"}).to_string();
+        let body = (method == Method::POST).then(|| ("application/json", body.into_bytes()));
+        let reply = user.send(method, path, body, &[]).await.unwrap();
+        refused(
+            &mut failures,
+            format!("query of {path}"),
+            &reply,
+            400,
+            query_refusal(name),
+        );
+    }
+    let reply = user.get("/api/auth/get-session?a%00=1").await.unwrap();
+    refused(
+        &mut failures,
+        "a query parameter name holding NUL".into(),
+        &reply,
+        400,
+        Some("[query] Invalid input: contains a NUL character".into()),
+    );
+
+    // Paths: refused as the edge refuses them, before any route.
+    for path in [
+        "/api/auth/reset-password/%00?callbackURL=%2Freset",
+        "/api/auth/reset-password/abc%00def",
+        "/api/auth/edge/session/%00",
+        "/auth/sign-in%00",
+    ] {
+        let reply = user.get(path).await.unwrap();
+        refused(&mut failures, format!("path {path}"), &reply, 400, None);
+        if reply.code().as_deref() != Some("INVALID_PATH") {
+            failures.push(format!("path {path}: {}", reply.text));
+        }
+    }
+
+    // The hosted pages' forms.
+    let mut visitor = browser(url);
+    let page_address = email("nul-page");
+    signed_up_as.push(page_address.clone());
+    let csrf = form_token(&mut visitor, "/auth/sign-up").await;
+    let form = format!(
+        "csrf={csrf}&name=nul%00character&email={page_address}&password=correct+horse+battery+staple"
+    );
+    let reply = visitor
+        .send(
+            Method::POST,
+            "/auth/sign-up",
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            &[],
+        )
+        .await
+        .unwrap();
+    refused(&mut failures, "sign-up page".into(), &reply, 400, None);
+    let csrf = form_token(&mut visitor, "/auth/sign-in").await;
+    let form = format!("csrf={csrf}&email=nul%00{address}&password=x");
+    let reply = visitor
+        .send(
+            Method::POST,
+            "/auth/sign-in",
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            &[],
+        )
+        .await
+        .unwrap();
+    refused(&mut failures, "sign-in page".into(), &reply, 400, None);
+    let csrf = form_token(&mut user, "/auth/account").await;
+    let reply = user
+        .send(
+            Method::POST,
+            "/auth/account/name",
+            Some((
+                "application/x-www-form-urlencoded",
+                format!("csrf={csrf}&name=nul%00character").into_bytes(),
+            )),
+            &[],
+        )
+        .await
+        .unwrap();
+    refused(
+        &mut failures,
+        "account page, name".into(),
+        &reply,
+        400,
+        None,
+    );
+
+    assert!(
+        failures.is_empty(),
+        "not refused as expected:\n{}",
+        failures.join("\n")
+    );
+
+    // Nothing was stored, and the origin answers as before.
+    let session = user.get("/api/auth/get-session").await.unwrap();
+    expect(&session, 200, None);
+    assert_eq!(session.json()["user"]["name"], "Nul");
+    assert_eq!(session.json()["user"]["image"], Value::Null);
+    for address in &signed_up_as {
+        expect(
+            &browser(url).sign_in(address, PASSWORD).await.unwrap(),
+            401,
+            Some("INVALID_EMAIL_OR_PASSWORD"),
+        );
+    }
+    expect(
+        &browser(url).sign_in(&address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    assert_eq!(browser(url).get("/readyz").await.unwrap().status, 200);
 }

@@ -42,15 +42,11 @@ pub async fn update_user(
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let now = state.now();
-    let body = match body.object(false, false) {
-        Ok(body) => body,
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                messages::BODY_MUST_BE_AN_OBJECT,
-            ))
-        }
-    };
+    let body = body.object_or(
+        false,
+        false,
+        ApiError::new(StatusCode::BAD_REQUEST, messages::BODY_MUST_BE_AN_OBJECT),
+    )?;
     if body.contains_key("email") {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
