@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 /// An origin for one scenario: the real binary on a database of its own.
 struct ApiOrigin {
     origin: Origin,
+    /// The origin's `DATABASE_URL`, for scenarios that check what was stored.
+    database: String,
     /// Dropped after the origin (fields drop in order).
     _pg: Option<Postgres>,
 }
@@ -28,8 +30,10 @@ struct Watched {
 impl ApiOrigin {
     /// On a fresh SQLite database named after the scenario.
     fn on_sqlite(scenario: &str) -> ApiOrigin {
+        let database = sqlite_url(&format!("api-{scenario}"));
         ApiOrigin {
-            origin: start_origin(&sqlite_url(&format!("api-{scenario}"))),
+            origin: start_origin(&database),
+            database,
             _pg: None,
         }
     }
@@ -39,12 +43,17 @@ impl ApiOrigin {
         let pg = Postgres::start_shared().await.unwrap();
         ApiOrigin {
             origin: start_origin(&pg.url()),
+            database: pg.url(),
             _pg: Some(pg),
         }
     }
 
     fn url(&self) -> &str {
         &self.origin.url
+    }
+
+    fn database(&self) -> &str {
+        &self.database
     }
 
     /// Signs a watched browser up, runs `scenario`, then checks the log: nothing secret
@@ -85,20 +94,21 @@ impl ApiOrigin {
 }
 
 /// Each scenario as two tests, `api::<scenario>::on_sqlite` and `api::<scenario>::on_postgres`,
-/// each with an origin of its own (see [`ApiOrigin::run`]).
+/// each with an origin of its own (see [`ApiOrigin::run`]). A scenario is called with the
+/// origin's URL, and also with its `DATABASE_URL` when listed as `scenario(database)`.
 macro_rules! on_both_databases {
-    ($($scenario:ident),+ $(,)?) => {$(
+    ($($scenario:ident $(($database:ident))?),+ $(,)?) => {$(
         mod $scenario {
             #[tokio::test]
             async fn on_sqlite() {
                 let api = super::ApiOrigin::on_sqlite(stringify!($scenario));
-                api.run(super::$scenario(api.url())).await;
+                api.run(super::$scenario(api.url() $(, api.$database())?)).await;
             }
 
             #[tokio::test]
             async fn on_postgres() {
                 let api = super::ApiOrigin::on_postgres().await;
-                api.run(super::$scenario(api.url())).await;
+                api.run(super::$scenario(api.url() $(, api.$database())?)).await;
             }
         }
     )+};
@@ -120,6 +130,7 @@ on_both_databases!(
     concurrent_duplicate_revocations,
     concurrent_duplicate_sign_ups,
     nul_characters_are_refused,
+    long_inputs_are_refused(database),
 );
 
 /// The session cookie: `better-auth.session_token=<token>.<base64 HMAC>` percent-encoded,
@@ -1401,5 +1412,149 @@ async fn nul_characters_are_refused(url: &str) {
         200,
         None,
     );
+    assert_eq!(browser(url).get("/readyz").await.unwrap().status, 200);
+}
+
+/// How many rows `sql` (a `SELECT COUNT(*)`) counts in the origin's database.
+async fn count(database: &str, sql: &str) -> i64 {
+    if database.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(database).await.unwrap();
+        let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::PgPool::connect(database).await.unwrap();
+        let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    }
+}
+
+/// RFC 5321's lengths for addresses (64 octets before the `@`, 254 in all) and bounds on
+/// the free-text fields (name 256 characters, image 2048): longer values are refused with a
+/// 400 in zod's shape (a 3,000-character local part overflowed PostgreSQL's unique index
+/// on `email`, a 500; a 60,000-character address was stored), and nothing is stored.
+async fn long_inputs_are_refused(url: &str, database: &str) {
+    let long_local = format!("{}@example.com", "a".repeat(3000));
+    let long_address = format!("a@{}.com", "b".repeat(59_990));
+    assert_eq!(long_address.len(), 59_996);
+    for (tag, address) in [
+        ("3,000-character local part", &long_local),
+        ("60,000-character address", &long_address),
+    ] {
+        let reply = browser(url)
+            .sign_up("Long", address, PASSWORD)
+            .await
+            .unwrap();
+        expect(&reply, 400, Some("VALIDATION_ERROR"));
+        assert_eq!(
+            reply.json()["message"],
+            "[body.email] Invalid email address",
+            "{tag}"
+        );
+        expect(
+            &browser(url).sign_in(address, PASSWORD).await.unwrap(),
+            400,
+            Some("INVALID_EMAIL"),
+        );
+        let reply = browser(url)
+            .post(
+                "/api/auth/request-password-reset",
+                &json!({ "email": address }),
+            )
+            .await
+            .unwrap();
+        expect(&reply, 400, Some("VALIDATION_ERROR"));
+    }
+    // The bounds themselves: 64 octets before the `@` are fine, 65 are not.
+    let at_most = format!("{}@example.com", "c".repeat(64));
+    expect(
+        &browser(url)
+            .sign_up("Max", &at_most, PASSWORD)
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    let over = format!("{}@example.com", "d".repeat(65));
+    expect(
+        &browser(url).sign_up("Over", &over, PASSWORD).await.unwrap(),
+        400,
+        Some("VALIDATION_ERROR"),
+    );
+
+    // Names (256 characters, counted as JavaScript counts) and images (2048).
+    let too_big = |field: &str, max: usize| {
+        format!("[body.{field}] Too big: expected string to have <={max} characters")
+    };
+    let reply = browser(url)
+        .sign_up(&"n".repeat(257), &email("long-name"), PASSWORD)
+        .await
+        .unwrap();
+    expect(&reply, 400, Some("VALIDATION_ERROR"));
+    assert_eq!(reply.json()["message"], too_big("name", 256));
+    let reply = browser(url)
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name": "I", "email": email("long-image"), "password": PASSWORD, "image": "i".repeat(2049)}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 400, Some("VALIDATION_ERROR"));
+    assert_eq!(reply.json()["message"], too_big("image", 2048));
+    let mut user = browser(url);
+    let reply = user
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name": "é".repeat(256), "email": email("max-name"), "password": PASSWORD, "image": "i".repeat(2048)}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    for (body, field, max) in [
+        (json!({"name": "n".repeat(257)}), "name", 256),
+        // An astral character counts twice, as in JavaScript: 129 of them are 258.
+        (json!({"name": "😀".repeat(129)}), "name", 256),
+        (json!({"image": "i".repeat(2049)}), "image", 2048),
+    ] {
+        let reply = user.post("/api/auth/update-user", &body).await.unwrap();
+        expect(&reply, 400, Some("VALIDATION_ERROR"));
+        assert_eq!(reply.json()["message"], too_big(field, max));
+    }
+    expect(
+        &user
+            .post("/api/auth/update-user", &json!({"name": "m".repeat(256)}))
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    let reply = user
+        .post("/api/auth/change-email", &json!({ "newEmail": long_local }))
+        .await
+        .unwrap();
+    expect(&reply, 400, Some("VALIDATION_ERROR"));
+
+    // Nothing over the bounds reached the database.
+    for (what, sql) in [
+        (
+            "addresses",
+            r#"SELECT COUNT(*) FROM "user" WHERE length("email") > 254"#,
+        ),
+        (
+            "names",
+            r#"SELECT COUNT(*) FROM "user" WHERE length("name") > 256"#,
+        ),
+        (
+            "images",
+            r#"SELECT COUNT(*) FROM "user" WHERE length("image") > 2048"#,
+        ),
+    ] {
+        assert_eq!(
+            count(database, sql).await,
+            0,
+            "{what} over the bound were stored"
+        );
+    }
     assert_eq!(browser(url).get("/readyz").await.unwrap().status, 200);
 }

@@ -198,12 +198,54 @@ pub fn optional_bool(body: &Map<String, Value>, field: &str) -> Result<Option<bo
     }
 }
 
+/// Longest local part of an address (before the `@`), in octets: RFC 5321 §4.5.3.1.1.
+pub const MAX_EMAIL_LOCAL_OCTETS: usize = 64;
+/// Longest address, in octets: RFC 5321's 256-octet path less its two angle brackets
+/// (RFC 3696 erratum 1690). Longer addresses cannot receive mail, and one of some
+/// thousands of characters overflows PostgreSQL's unique index on `email` (a 500).
+pub const MAX_EMAIL_OCTETS: usize = 254;
+/// Longest `name` (sign-up, update-user and the hosted pages), in characters as
+/// JavaScript counts them.
+pub const MAX_NAME_LENGTH: usize = 256;
+/// Longest `image` URL (sign-up, update-user), in characters as JavaScript counts them:
+/// 2048, the longest URL browsers have long been counted on to handle.
+pub const MAX_IMAGE_LENGTH: usize = 2048;
+
+/// Whether `value` is at most `max` characters long as JavaScript (and so zod) counts
+/// them: in UTF-16 code units.
+pub fn within_length(value: &str, max: usize) -> bool {
+    // A UTF-16 code unit never takes fewer than one byte of UTF-8: short strings need no
+    // counting.
+    value.len() <= max || value.encode_utf16().count() <= max
+}
+
+/// zod's `.max(max)` on a string field: 400 `VALIDATION_ERROR`
+/// `[body.<field>] Too big: expected string to have <=<max> characters`.
+pub fn check_length(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if within_length(value, max) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "[body.{field}] Too big: expected string to have <={max} characters"
+        )))
+    }
+}
+
 /// zod 4's email check: `^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$`,
-/// written out by hand (one function instead of a regex engine in the server).
+/// written out by hand (one function instead of a regex engine in the server), and RFC
+/// 5321's lengths ([`MAX_EMAIL_LOCAL_OCTETS`], [`MAX_EMAIL_OCTETS`]), which zod does not
+/// check. This is the one email check: every endpoint and page that takes an address uses
+/// it.
 pub fn is_valid_email(email: &str) -> bool {
+    if email.len() > MAX_EMAIL_OCTETS {
+        return false;
+    }
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
+    if local.len() > MAX_EMAIL_LOCAL_OCTETS {
+        return false;
+    }
     if email.starts_with('.') || email.contains("..") || domain.contains('@') {
         return false;
     }
@@ -332,6 +374,42 @@ mod tests {
                 .message(),
             Some("[body.name] Invalid input: contains a NUL character")
         );
+    }
+
+    #[test]
+    fn email_lengths_follow_rfc_5321() {
+        let local = |n: usize| "a".repeat(n);
+        assert!(is_valid_email(&format!("{}@example.com", local(64))));
+        assert!(!is_valid_email(&format!("{}@example.com", local(65))));
+        assert!(!is_valid_email(&format!("{}@example.com", local(3000))));
+        // 254 octets in all: a 64-octet local part, `@`, and a 189-octet domain.
+        let domain = |n: usize| format!("{}.{}.com", "b".repeat(63), "c".repeat(n - 68));
+        assert_eq!(domain(189).len(), 189);
+        let longest = format!("{}@{}", local(64), domain(189));
+        assert_eq!(longest.len(), 254);
+        assert!(is_valid_email(&longest));
+        let too_long = format!("{}@{}", local(64), domain(190));
+        assert_eq!(too_long.len(), 255);
+        assert!(!is_valid_email(&too_long));
+        assert!(!is_valid_email(&format!("a@{}.com", "b".repeat(59_990))));
+    }
+
+    #[test]
+    fn lengths_count_as_javascript_does() {
+        assert!(within_length(&"x".repeat(256), 256));
+        assert!(!within_length(&"x".repeat(257), 256));
+        // Two bytes of UTF-8, one UTF-16 unit: 256 fit.
+        assert!(within_length(&"é".repeat(256), 256));
+        // Four bytes of UTF-8, two UTF-16 units: 128 fit, 129 do not.
+        assert!(within_length(&"😀".repeat(128), 256));
+        assert!(!within_length(&"😀".repeat(129), 256));
+        let err = check_length("name", &"x".repeat(257), MAX_NAME_LENGTH).unwrap_err();
+        assert_eq!(err.code(), Some("VALIDATION_ERROR"));
+        assert_eq!(
+            err.message(),
+            Some("[body.name] Too big: expected string to have <=256 characters")
+        );
+        assert!(check_length("image", &"i".repeat(2048), MAX_IMAGE_LENGTH).is_ok());
     }
 
     #[test]
