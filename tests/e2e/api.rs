@@ -131,6 +131,7 @@ on_both_databases!(
     concurrent_duplicate_sign_ups,
     nul_characters_are_refused,
     long_inputs_are_refused(database),
+    concurrent_password_changes,
 );
 
 /// The session cookie: `better-auth.session_token=<token>.<base64 HMAC>` percent-encoded,
@@ -1557,4 +1558,130 @@ async fn long_inputs_are_refused(url: &str, database: &str) {
         );
     }
     assert_eq!(browser(url).get("/readyz").await.unwrap().status, 200);
+}
+
+/// Verify-and-replace is atomic: of twenty concurrent password changes from one session,
+/// each with the right current password, exactly one succeeds and the others are told
+/// `INVALID_PASSWORD`, and the password that works afterwards is the one the success set.
+/// The same with `revokeOtherSessions`, which also ends the other session in the same
+/// transaction.
+async fn concurrent_password_changes(url: &str) {
+    let address = email("race-password");
+    let mut owner = browser(url);
+    expect(
+        &owner.sign_up("P", &address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let changes = (0..20).map(|i| {
+        let mut client = owner.clone();
+        tokio::spawn(async move {
+            let new = format!("new passphrase number {i}");
+            let reply = client
+                .post(
+                    "/api/auth/change-password",
+                    &json!({"currentPassword": PASSWORD, "newPassword": new}),
+                )
+                .await
+                .unwrap();
+            (new, reply)
+        })
+    });
+    let replies = futures_join(changes).await;
+    let winners: Vec<&String> = replies
+        .iter()
+        .filter(|(_, r)| r.status == 200)
+        .map(|(new, _)| new)
+        .collect();
+    let other: Vec<String> = replies
+        .iter()
+        .filter(|(_, r)| r.status != 200)
+        .filter(|(_, r)| r.status != 400 || r.code().as_deref() != Some("INVALID_PASSWORD"))
+        .map(|(_, r)| format!("{} {}", r.status, r.text))
+        .collect();
+    assert_eq!(winners.len(), 1, "successes: {winners:?}");
+    assert!(
+        other.is_empty(),
+        "answers other than 400 INVALID_PASSWORD: {other:?}"
+    );
+    for (new, _) in &replies {
+        let expected = if new == winners[0] { 200 } else { 401 };
+        let reply = browser(url).sign_in(&address, new).await.unwrap();
+        assert_eq!(reply.status, expected, "{new}: {}", reply.text);
+    }
+    expect(
+        &browser(url).sign_in(&address, PASSWORD).await.unwrap(),
+        401,
+        Some("INVALID_EMAIL_OR_PASSWORD"),
+    );
+
+    // With revokeOtherSessions: one success, whose new session is the only one left.
+    let current = winners[0].clone();
+    let mut owner = browser(url);
+    expect(&owner.sign_in(&address, &current).await.unwrap(), 200, None);
+    let mut other_device = browser(url);
+    expect(
+        &other_device.sign_in(&address, &current).await.unwrap(),
+        200,
+        None,
+    );
+    let changes = (0..10).map(|i| {
+        let mut client = owner.clone();
+        let current = current.clone();
+        tokio::spawn(async move {
+            let new = format!("revoking passphrase number {i}");
+            let reply = client
+                .post(
+                    "/api/auth/change-password",
+                    &json!({"currentPassword": current, "newPassword": new, "revokeOtherSessions": true}),
+                )
+                .await
+                .unwrap();
+            (new, reply)
+        })
+    });
+    let replies = futures_join(changes).await;
+    let winners: Vec<&(String, Reply)> = replies.iter().filter(|(_, r)| r.status == 200).collect();
+    assert_eq!(winners.len(), 1, "successes: {}", winners.len());
+    // A loser is refused for the password, or finds its session already ended (401).
+    for (_, reply) in &replies {
+        assert!(
+            reply.status == 200
+                || reply.status == 401
+                || (reply.status == 400 && reply.code().as_deref() == Some("INVALID_PASSWORD")),
+            "{} {}",
+            reply.status,
+            reply.text
+        );
+    }
+    let (new, winner) = winners[0];
+    let token = winner.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        other_device
+            .get("/api/auth/get-session")
+            .await
+            .unwrap()
+            .text,
+        "null"
+    );
+    assert_eq!(
+        owner.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+    let sessions = AuthClient::new(url)
+        .send(
+            Method::GET,
+            "/api/auth/list-sessions",
+            None,
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        .unwrap();
+    expect(&sessions, 200, None);
+    assert_eq!(sessions.json().as_array().unwrap().len(), 1);
+    expect(
+        &browser(url).sign_in(&address, new).await.unwrap(),
+        200,
+        None,
+    );
 }
