@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 /// An origin for one scenario: the real binary on a database of its own.
 struct ApiOrigin {
     origin: Origin,
+    /// The origin's `DATABASE_URL`, for scenarios that check what was stored.
+    database: String,
     /// Dropped after the origin (fields drop in order).
     _pg: Option<Postgres>,
 }
@@ -28,8 +30,10 @@ struct Watched {
 impl ApiOrigin {
     /// On a fresh SQLite database named after the scenario.
     fn on_sqlite(scenario: &str) -> ApiOrigin {
+        let database = sqlite_url(&format!("api-{scenario}"));
         ApiOrigin {
-            origin: start_origin(&sqlite_url(&format!("api-{scenario}"))),
+            origin: start_origin(&database),
+            database,
             _pg: None,
         }
     }
@@ -39,12 +43,17 @@ impl ApiOrigin {
         let pg = Postgres::start_shared().await.unwrap();
         ApiOrigin {
             origin: start_origin(&pg.url()),
+            database: pg.url(),
             _pg: Some(pg),
         }
     }
 
     fn url(&self) -> &str {
         &self.origin.url
+    }
+
+    fn database(&self) -> &str {
+        &self.database
     }
 
     /// Signs a watched browser up, runs `scenario`, then checks the log: nothing secret
@@ -85,20 +94,21 @@ impl ApiOrigin {
 }
 
 /// Each scenario as two tests, `api::<scenario>::on_sqlite` and `api::<scenario>::on_postgres`,
-/// each with an origin of its own (see [`ApiOrigin::run`]).
+/// each with an origin of its own (see [`ApiOrigin::run`]). A scenario is called with the
+/// origin's URL, and also with its `DATABASE_URL` when listed as `scenario(database)`.
 macro_rules! on_both_databases {
-    ($($scenario:ident),+ $(,)?) => {$(
+    ($($scenario:ident $(($database:ident))?),+ $(,)?) => {$(
         mod $scenario {
             #[tokio::test]
             async fn on_sqlite() {
                 let api = super::ApiOrigin::on_sqlite(stringify!($scenario));
-                api.run(super::$scenario(api.url())).await;
+                api.run(super::$scenario(api.url() $(, api.$database())?)).await;
             }
 
             #[tokio::test]
             async fn on_postgres() {
                 let api = super::ApiOrigin::on_postgres().await;
-                api.run(super::$scenario(api.url())).await;
+                api.run(super::$scenario(api.url() $(, api.$database())?)).await;
             }
         }
     )+};
@@ -119,6 +129,9 @@ on_both_databases!(
     every_endpoint_refuses_bad_bodies,
     concurrent_duplicate_revocations,
     concurrent_duplicate_sign_ups,
+    nul_characters_are_refused,
+    long_inputs_are_refused(database),
+    concurrent_password_changes,
 );
 
 /// The session cookie: `better-auth.session_token=<token>.<base64 HMAC>` percent-encoded,
@@ -1067,5 +1080,608 @@ async fn concurrent_duplicate_revocations(url: &str) {
     assert_eq!(
         user.get("/api/auth/get-session").await.unwrap().text,
         "null"
+    );
+}
+
+/// A string holding NUL, long enough to pass the password policy: what reached PostgreSQL
+/// (which cannot store NUL in text) and answered 500, or was stored by SQLite.
+const NUL: &str = "nul\u{0}character";
+
+/// `base` with `field` set to `value`.
+fn with_field(base: &Value, field: &str, value: &str) -> Value {
+    let mut body = base.clone();
+    body[field] = json!(value);
+    body
+}
+
+/// The form token of the hosted page at `path`, as `client` (which keeps the cookie) sees it.
+async fn form_token(client: &mut AuthClient, path: &str) -> String {
+    let page = client.get(path).await.unwrap();
+    assert_eq!(page.status, 200, "{path}: {}", page.text);
+    let at = page
+        .text
+        .find(r#"name="csrf" value=""#)
+        .expect("a form token")
+        + 19;
+    let rest = &page.text[at..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// Records in `failures` an answer other than `status` (and, with `message`, other than a
+/// `VALIDATION_ERROR` with that message).
+fn refused(
+    failures: &mut Vec<String>,
+    what: String,
+    reply: &Reply,
+    status: u16,
+    message: Option<String>,
+) {
+    let ok = reply.status.as_u16() == status
+        && message.is_none_or(|message| {
+            reply.code().as_deref() == Some("VALIDATION_ERROR")
+                && reply.json()["message"] == message.as_str()
+        });
+    if !ok {
+        failures.push(format!("{what}: {} {}", reply.status, reply.text));
+    }
+}
+
+/// NUL in any string that can reach the database is refused with a 400 naming where it
+/// was: every body field of every endpoint that takes strings (JSON and forms, the hosted
+/// pages' forms too), every query parameter, every path. Nothing is stored, and the origin
+/// answers normally afterwards. Failures are collected so that one run lists them all.
+async fn nul_characters_are_refused(url: &str) {
+    let mut user = browser(url);
+    let address = email("nul");
+    expect(
+        &user.sign_up("Nul", &address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let mut failures: Vec<String> = Vec::new();
+    // Body fields, one at a time, on top of a body that is otherwise harmless.
+    let mut signed_up_as = Vec::new();
+    let fresh_sign_up = |tag: &str| json!({"name": "N", "email": email(tag), "password": PASSWORD});
+    let mut cases: Vec<(&str, Value, &[&str])> = vec![
+        (
+            "/api/auth/sign-in/email",
+            json!({"email": address, "password": PASSWORD}),
+            &["email", "password", "callbackURL"],
+        ),
+        (
+            "/api/auth/revoke-session",
+            json!({"token": "t"}),
+            &["token"],
+        ),
+        (
+            "/api/auth/update-user",
+            json!({"name": "Nul"}),
+            &["name", "image"],
+        ),
+        (
+            "/api/auth/change-password",
+            json!({"currentPassword": "not the password", "newPassword": "a brand new passphrase"}),
+            &["currentPassword", "newPassword"],
+        ),
+        (
+            "/api/auth/send-verification-email",
+            json!({"email": address}),
+            &["email", "callbackURL"],
+        ),
+        (
+            "/api/auth/change-email",
+            json!({"newEmail": email("nul-new")}),
+            &["newEmail", "callbackURL"],
+        ),
+        (
+            "/api/auth/request-password-reset",
+            json!({"email": address}),
+            &["email", "redirectTo"],
+        ),
+        (
+            "/api/auth/reset-password",
+            json!({"token": "no-such-token", "newPassword": "a brand new passphrase"}),
+            &["token", "newPassword"],
+        ),
+        (
+            "/api/auth/delete-user",
+            json!({"token": "no-such-token"}),
+            &["token", "password", "callbackURL"],
+        ),
+    ];
+    for field in ["name", "email", "password", "image", "callbackURL"] {
+        let base = fresh_sign_up("nul-signup");
+        signed_up_as.push(base["email"].as_str().unwrap().to_string());
+        let fields: &[&str] = match field {
+            "name" => &["name"],
+            "email" => &["email"],
+            "password" => &["password"],
+            "image" => &["image"],
+            _ => &["callbackURL"],
+        };
+        cases.push(("/api/auth/sign-up/email", base, fields));
+    }
+    for (path, base, fields) in &cases {
+        for field in *fields {
+            let body = with_field(base, field, NUL);
+            // Sign-in and sign-up from a fresh client: a success must not replace `user`'s
+            // session.
+            let reply = if path.starts_with("/api/auth/sign-") {
+                browser(url).post(path, &body).await.unwrap()
+            } else {
+                user.post(path, &body).await.unwrap()
+            };
+            refused(
+                &mut failures,
+                format!("{path} {field}"),
+                &reply,
+                400,
+                Some(format!(
+                    "[body.{field}] Invalid input: contains a NUL character"
+                )),
+            );
+        }
+    }
+    // A field name holding NUL, and a form-encoded body.
+    let reply = browser(url)
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name": "N", "email": email("nul-key"), "password": PASSWORD, "ex\u{0}tra": 1}),
+        )
+        .await
+        .unwrap();
+    refused(
+        &mut failures,
+        "sign-up with a field name holding NUL".into(),
+        &reply,
+        400,
+        Some("[body] Invalid input: a field name contains a NUL character".into()),
+    );
+    let form_address = email("nul-form");
+    signed_up_as.push(form_address.clone());
+    let form =
+        format!("name=nul%00character&email={form_address}&password=correct+horse+battery+staple");
+    let reply = browser(url)
+        .send(
+            Method::POST,
+            "/api/auth/sign-up/email",
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            &[],
+        )
+        .await
+        .unwrap();
+    refused(
+        &mut failures,
+        "form-encoded sign-up name".into(),
+        &reply,
+        400,
+        Some("[body.name] Invalid input: contains a NUL character".into()),
+    );
+
+    // Query parameters, whatever the endpoint does with them.
+    let query_refusal = |name: &str| {
+        Some(format!(
+            "[query.{name}] Invalid input: contains a NUL character"
+        ))
+    };
+    for (method, path, name) in [
+        (Method::GET, "/api/auth/verify-email?token=%00", "token"),
+        (
+            Method::GET,
+            "/api/auth/verify-email?token=x&callbackURL=%2Fdone%00",
+            "callbackURL",
+        ),
+        (
+            Method::GET,
+            "/api/auth/reset-password/abcdefghijklmnopqrstuvwx?callbackURL=%2Freset%00",
+            "callbackURL",
+        ),
+        (
+            Method::POST,
+            "/api/auth/reset-password?token=ab%00cd",
+            "token",
+        ),
+        (
+            Method::GET,
+            "/api/auth/delete-user/callback?token=%00",
+            "token",
+        ),
+        (
+            Method::GET,
+            "/api/auth/delete-user/callback?token=t&callbackURL=%00",
+            "callbackURL",
+        ),
+        (
+            Method::GET,
+            "/api/auth/get-session?disableRefresh=%00",
+            "disableRefresh",
+        ),
+        (Method::GET, "/api/auth/error?error=%00", "error"),
+        (
+            Method::GET,
+            "/auth/sign-in?callbackURL=%2F%00",
+            "callbackURL",
+        ),
+        (Method::GET, "/auth/reset-password?token=%00", "token"),
+        (Method::GET, "/auth/verify-email?token=%00", "token"),
+    ] {
+        let body = json!({"newPassword": "a brand new passphrase"}).to_string();
+        let body = (method == Method::POST).then(|| ("application/json", body.into_bytes()));
+        let reply = user.send(method, path, body, &[]).await.unwrap();
+        refused(
+            &mut failures,
+            format!("query of {path}"),
+            &reply,
+            400,
+            query_refusal(name),
+        );
+    }
+    let reply = user.get("/api/auth/get-session?a%00=1").await.unwrap();
+    refused(
+        &mut failures,
+        "a query parameter name holding NUL".into(),
+        &reply,
+        400,
+        Some("[query] Invalid input: contains a NUL character".into()),
+    );
+
+    // Paths: refused as the edge refuses them, before any route.
+    for path in [
+        "/api/auth/reset-password/%00?callbackURL=%2Freset",
+        "/api/auth/reset-password/abc%00def",
+        "/api/auth/edge/session/%00",
+        "/auth/sign-in%00",
+    ] {
+        let reply = user.get(path).await.unwrap();
+        refused(&mut failures, format!("path {path}"), &reply, 400, None);
+        if reply.code().as_deref() != Some("INVALID_PATH") {
+            failures.push(format!("path {path}: {}", reply.text));
+        }
+    }
+
+    // The hosted pages' forms.
+    let mut visitor = browser(url);
+    let page_address = email("nul-page");
+    signed_up_as.push(page_address.clone());
+    let csrf = form_token(&mut visitor, "/auth/sign-up").await;
+    let form = format!(
+        "csrf={csrf}&name=nul%00character&email={page_address}&password=correct+horse+battery+staple"
+    );
+    let reply = visitor
+        .send(
+            Method::POST,
+            "/auth/sign-up",
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            &[],
+        )
+        .await
+        .unwrap();
+    refused(&mut failures, "sign-up page".into(), &reply, 400, None);
+    let csrf = form_token(&mut visitor, "/auth/sign-in").await;
+    let form = format!("csrf={csrf}&email=nul%00{address}&password=x");
+    let reply = visitor
+        .send(
+            Method::POST,
+            "/auth/sign-in",
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            &[],
+        )
+        .await
+        .unwrap();
+    refused(&mut failures, "sign-in page".into(), &reply, 400, None);
+    let csrf = form_token(&mut user, "/auth/account").await;
+    let reply = user
+        .send(
+            Method::POST,
+            "/auth/account/name",
+            Some((
+                "application/x-www-form-urlencoded",
+                format!("csrf={csrf}&name=nul%00character").into_bytes(),
+            )),
+            &[],
+        )
+        .await
+        .unwrap();
+    refused(
+        &mut failures,
+        "account page, name".into(),
+        &reply,
+        400,
+        None,
+    );
+
+    assert!(
+        failures.is_empty(),
+        "not refused as expected:\n{}",
+        failures.join("\n")
+    );
+
+    // Nothing was stored, and the origin answers as before.
+    let session = user.get("/api/auth/get-session").await.unwrap();
+    expect(&session, 200, None);
+    assert_eq!(session.json()["user"]["name"], "Nul");
+    assert_eq!(session.json()["user"]["image"], Value::Null);
+    for address in &signed_up_as {
+        expect(
+            &browser(url).sign_in(address, PASSWORD).await.unwrap(),
+            401,
+            Some("INVALID_EMAIL_OR_PASSWORD"),
+        );
+    }
+    expect(
+        &browser(url).sign_in(&address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    assert_eq!(browser(url).get("/readyz").await.unwrap().status, 200);
+}
+
+/// How many rows `sql` (a `SELECT COUNT(*)`) counts in the origin's database.
+async fn count(database: &str, sql: &str) -> i64 {
+    if database.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(database).await.unwrap();
+        let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::PgPool::connect(database).await.unwrap();
+        let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    }
+}
+
+/// RFC 5321's lengths for addresses (64 octets before the `@`, 254 in all) and bounds on
+/// the free-text fields (name 256 characters, image 2048): longer values are refused with a
+/// 400 in zod's shape (a 3,000-character local part overflowed PostgreSQL's unique index
+/// on `email`, a 500; a 60,000-character address was stored), and nothing is stored.
+async fn long_inputs_are_refused(url: &str, database: &str) {
+    let long_local = format!("{}@example.com", "a".repeat(3000));
+    let long_address = format!("a@{}.com", "b".repeat(59_990));
+    assert_eq!(long_address.len(), 59_996);
+    for (tag, address) in [
+        ("3,000-character local part", &long_local),
+        ("60,000-character address", &long_address),
+    ] {
+        let reply = browser(url)
+            .sign_up("Long", address, PASSWORD)
+            .await
+            .unwrap();
+        expect(&reply, 400, Some("VALIDATION_ERROR"));
+        assert_eq!(
+            reply.json()["message"],
+            "[body.email] Invalid email address",
+            "{tag}"
+        );
+        expect(
+            &browser(url).sign_in(address, PASSWORD).await.unwrap(),
+            400,
+            Some("INVALID_EMAIL"),
+        );
+        let reply = browser(url)
+            .post(
+                "/api/auth/request-password-reset",
+                &json!({ "email": address }),
+            )
+            .await
+            .unwrap();
+        expect(&reply, 400, Some("VALIDATION_ERROR"));
+    }
+    // The bounds themselves: 64 octets before the `@` are fine, 65 are not.
+    let at_most = format!("{}@example.com", "c".repeat(64));
+    expect(
+        &browser(url)
+            .sign_up("Max", &at_most, PASSWORD)
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    let over = format!("{}@example.com", "d".repeat(65));
+    expect(
+        &browser(url).sign_up("Over", &over, PASSWORD).await.unwrap(),
+        400,
+        Some("VALIDATION_ERROR"),
+    );
+
+    // Names (256 characters, counted as JavaScript counts) and images (2048).
+    let too_big = |field: &str, max: usize| {
+        format!("[body.{field}] Too big: expected string to have <={max} characters")
+    };
+    let reply = browser(url)
+        .sign_up(&"n".repeat(257), &email("long-name"), PASSWORD)
+        .await
+        .unwrap();
+    expect(&reply, 400, Some("VALIDATION_ERROR"));
+    assert_eq!(reply.json()["message"], too_big("name", 256));
+    let reply = browser(url)
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name": "I", "email": email("long-image"), "password": PASSWORD, "image": "i".repeat(2049)}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 400, Some("VALIDATION_ERROR"));
+    assert_eq!(reply.json()["message"], too_big("image", 2048));
+    let mut user = browser(url);
+    let reply = user
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name": "é".repeat(256), "email": email("max-name"), "password": PASSWORD, "image": "i".repeat(2048)}),
+        )
+        .await
+        .unwrap();
+    expect(&reply, 200, None);
+    for (body, field, max) in [
+        (json!({"name": "n".repeat(257)}), "name", 256),
+        // An astral character counts twice, as in JavaScript: 129 of them are 258.
+        (json!({"name": "😀".repeat(129)}), "name", 256),
+        (json!({"image": "i".repeat(2049)}), "image", 2048),
+    ] {
+        let reply = user.post("/api/auth/update-user", &body).await.unwrap();
+        expect(&reply, 400, Some("VALIDATION_ERROR"));
+        assert_eq!(reply.json()["message"], too_big(field, max));
+    }
+    expect(
+        &user
+            .post("/api/auth/update-user", &json!({"name": "m".repeat(256)}))
+            .await
+            .unwrap(),
+        200,
+        None,
+    );
+    let reply = user
+        .post("/api/auth/change-email", &json!({ "newEmail": long_local }))
+        .await
+        .unwrap();
+    expect(&reply, 400, Some("VALIDATION_ERROR"));
+
+    // Nothing over the bounds reached the database.
+    for (what, sql) in [
+        (
+            "addresses",
+            r#"SELECT COUNT(*) FROM "user" WHERE length("email") > 254"#,
+        ),
+        (
+            "names",
+            r#"SELECT COUNT(*) FROM "user" WHERE length("name") > 256"#,
+        ),
+        (
+            "images",
+            r#"SELECT COUNT(*) FROM "user" WHERE length("image") > 2048"#,
+        ),
+    ] {
+        assert_eq!(
+            count(database, sql).await,
+            0,
+            "{what} over the bound were stored"
+        );
+    }
+    assert_eq!(browser(url).get("/readyz").await.unwrap().status, 200);
+}
+
+/// Verify-and-replace is atomic: of twenty concurrent password changes from one session,
+/// each with the right current password, exactly one succeeds and the others are told
+/// `INVALID_PASSWORD`, and the password that works afterwards is the one the success set.
+/// The same with `revokeOtherSessions`, which also ends the other session in the same
+/// transaction.
+async fn concurrent_password_changes(url: &str) {
+    let address = email("race-password");
+    let mut owner = browser(url);
+    expect(
+        &owner.sign_up("P", &address, PASSWORD).await.unwrap(),
+        200,
+        None,
+    );
+    let changes = (0..20).map(|i| {
+        let mut client = owner.clone();
+        tokio::spawn(async move {
+            let new = format!("new passphrase number {i}");
+            let reply = client
+                .post(
+                    "/api/auth/change-password",
+                    &json!({"currentPassword": PASSWORD, "newPassword": new}),
+                )
+                .await
+                .unwrap();
+            (new, reply)
+        })
+    });
+    let replies = futures_join(changes).await;
+    let winners: Vec<&String> = replies
+        .iter()
+        .filter(|(_, r)| r.status == 200)
+        .map(|(new, _)| new)
+        .collect();
+    let other: Vec<String> = replies
+        .iter()
+        .filter(|(_, r)| r.status != 200)
+        .filter(|(_, r)| r.status != 400 || r.code().as_deref() != Some("INVALID_PASSWORD"))
+        .map(|(_, r)| format!("{} {}", r.status, r.text))
+        .collect();
+    assert_eq!(winners.len(), 1, "successes: {winners:?}");
+    assert!(
+        other.is_empty(),
+        "answers other than 400 INVALID_PASSWORD: {other:?}"
+    );
+    for (new, _) in &replies {
+        let expected = if new == winners[0] { 200 } else { 401 };
+        let reply = browser(url).sign_in(&address, new).await.unwrap();
+        assert_eq!(reply.status, expected, "{new}: {}", reply.text);
+    }
+    expect(
+        &browser(url).sign_in(&address, PASSWORD).await.unwrap(),
+        401,
+        Some("INVALID_EMAIL_OR_PASSWORD"),
+    );
+
+    // With revokeOtherSessions: one success, whose new session is the only one left.
+    let current = winners[0].clone();
+    let mut owner = browser(url);
+    expect(&owner.sign_in(&address, &current).await.unwrap(), 200, None);
+    let mut other_device = browser(url);
+    expect(
+        &other_device.sign_in(&address, &current).await.unwrap(),
+        200,
+        None,
+    );
+    let changes = (0..10).map(|i| {
+        let mut client = owner.clone();
+        let current = current.clone();
+        tokio::spawn(async move {
+            let new = format!("revoking passphrase number {i}");
+            let reply = client
+                .post(
+                    "/api/auth/change-password",
+                    &json!({"currentPassword": current, "newPassword": new, "revokeOtherSessions": true}),
+                )
+                .await
+                .unwrap();
+            (new, reply)
+        })
+    });
+    let replies = futures_join(changes).await;
+    let winners: Vec<&(String, Reply)> = replies.iter().filter(|(_, r)| r.status == 200).collect();
+    assert_eq!(winners.len(), 1, "successes: {}", winners.len());
+    // A loser is refused for the password, or finds its session already ended (401).
+    for (_, reply) in &replies {
+        assert!(
+            reply.status == 200
+                || reply.status == 401
+                || (reply.status == 400 && reply.code().as_deref() == Some("INVALID_PASSWORD")),
+            "{} {}",
+            reply.status,
+            reply.text
+        );
+    }
+    let (new, winner) = winners[0];
+    let token = winner.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        other_device
+            .get("/api/auth/get-session")
+            .await
+            .unwrap()
+            .text,
+        "null"
+    );
+    assert_eq!(
+        owner.get("/api/auth/get-session").await.unwrap().text,
+        "null"
+    );
+    let sessions = AuthClient::new(url)
+        .send(
+            Method::GET,
+            "/api/auth/list-sessions",
+            None,
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        .unwrap();
+    expect(&sessions, 200, None);
+    assert_eq!(sessions.json().as_array().unwrap().len(), 1);
+    expect(
+        &browser(url).sign_in(&address, new).await.unwrap(),
+        200,
+        None,
     );
 }

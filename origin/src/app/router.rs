@@ -18,7 +18,7 @@ use crate::pages;
 /// check unless a feature opts out), the hosted pages under their path (with their own
 /// forgery checks), `/healthz` and `/readyz`, and around everything, from
 /// the outside in: request ids and the access log, the request timeout, the body limit, the
-/// refusal of ambiguous paths, and the rate limiter (outside the router's matching, so it
+/// refusal of ambiguous paths (and of queries holding NUL), and the rate limiter (outside the router's matching, so it
 /// also counts paths the router refuses).
 pub fn router(state: AppState) -> Router {
     let (checked, unchecked) = FEATURES.iter().fold(

@@ -19,6 +19,19 @@ pub async fn app(
     std::sync::Arc<ManualClock>,
     std::path::PathBuf,
 ) {
+    let (state, clock, path) = state(extra).await;
+    (crate::app::router(state), clock, path)
+}
+
+/// The application's state as [`app`] assembles it, for tests that call the domain
+/// directly.
+pub async fn state(
+    extra: &[&str],
+) -> (
+    crate::app::AppState,
+    std::sync::Arc<ManualClock>,
+    std::path::PathBuf,
+) {
     use clap::Parser;
     let path = std::env::temp_dir().join(format!(
         "edgeauth-limit-{}-{}.db",
@@ -45,7 +58,7 @@ pub async fn app(
     };
     let clock = std::sync::Arc::new(clock());
     let state = crate::app::prepare(&args, clock.clone()).await.unwrap();
-    (crate::app::router(state), clock, path)
+    (state, clock, path)
 }
 
 pub async fn send(

@@ -10,21 +10,30 @@ use super::email_verification::{mail_required, verification_link};
 use super::issue::{new_session, Client};
 use crate::app::AppState;
 use crate::config::{ChangeEmail, DeleteUser};
-use crate::db::{Session, User};
+use crate::db::{PasswordChange, Session, User};
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::session::Current;
 use crate::ids;
 use crate::mail::{Mail, MailKind};
 use crate::password::Verified;
 
+/// A credential account whose password was just verified.
+#[derive(Debug, Clone)]
+pub struct CheckedAccount {
+    /// The account's id.
+    pub id: String,
+    /// The stored hash the password matched. A change made on the strength of this check
+    /// is written only while this is still the stored hash ([`crate::db::PasswordChange`]).
+    pub hash: String,
+}
+
 /// Checks `password` against the user's credential account: 400
 /// `CREDENTIAL_ACCOUNT_NOT_FOUND` without one, 400 `INVALID_PASSWORD` when it differs.
-/// Returns the account's id.
 pub async fn check_password(
     state: &AppState,
     user_id: &str,
     password: &str,
-) -> Result<String, ApiError> {
+) -> Result<CheckedAccount, ApiError> {
     let account = state
         .db()
         .find_credential_account(user_id)
@@ -39,19 +48,31 @@ pub async fn check_password(
     let stored = account.password.clone().unwrap_or_default();
     match state
         .passwords()
-        .verify(password.to_string(), stored)
+        .verify(password.to_string(), stored.clone())
         .await?
     {
-        Verified::NoMatch => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            messages::INVALID_PASSWORD,
-        )),
-        Verified::Match { .. } => Ok(account.id),
+        Verified::NoMatch => Err(invalid_password()),
+        Verified::Match { .. } => Ok(CheckedAccount {
+            id: account.id,
+            hash: stored,
+        }),
     }
+}
+
+fn invalid_password() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, messages::INVALID_PASSWORD)
 }
 
 /// Changes the caller's password after checking the current one. With `revoke_others`,
 /// every session of the user ends and a new one, returned, replaces the caller's.
+///
+/// Verify and replace are atomic: the new hash is written only if the stored one is still
+/// the one `current_password` matched, so of concurrent changes (or a change racing a
+/// password reset) exactly one takes effect and the others answer `INVALID_PASSWORD`, as
+/// they would have had they come a moment later. The password, the end of the other
+/// sessions and the replacement session are one transaction: a failure midway (a lost
+/// connection) leaves the old password and every session as they were, so a retry with
+/// the same current password works.
 pub async fn change_password(
     state: &AppState,
     current: &Current,
@@ -62,27 +83,31 @@ pub async fn change_password(
 ) -> Result<Option<Session>, ApiError> {
     state.password_policy().check_new(new_password)?;
     let user = &current.found.user;
-    let account_id = check_password(state, &user.id, current_password).await?;
+    let checked = check_password(state, &user.id, current_password).await?;
     let hash = state.passwords().hash(new_password.to_string()).await?;
     let now = state.now();
-    state
-        .db()
-        .set_account_password(&account_id, &hash, now)
-        .await?;
-    tracing::info!(user = %user.id, revoke_others, "password changed");
-    if !revoke_others {
-        return Ok(None);
-    }
-    state.db().delete_user_sessions(&user.id, None).await?;
-    let session = new_session(
-        state.config(),
-        client,
-        &user.id,
-        !current.dont_remember,
+    let replacement = revoke_others.then(|| {
+        new_session(
+            state.config(),
+            client,
+            &user.id,
+            !current.dont_remember,
+            now,
+        )
+    });
+    let change = PasswordChange {
+        account_id: &checked.id,
+        verified_hash: &checked.hash,
+        new_hash: &hash,
         now,
-    );
-    state.db().create_session(&session).await?;
-    Ok(Some(session))
+        replacement: replacement.as_ref(),
+    };
+    if !state.db().change_password(&change).await? {
+        tracing::info!(user = %user.id, "password change refused: changed meanwhile");
+        return Err(invalid_password());
+    }
+    tracing::info!(user = %user.id, revoke_others, "password changed");
+    Ok(replacement)
 }
 
 /// Starts an email change to `new_email` (valid and lower-cased) in the configured flow
@@ -242,4 +267,74 @@ pub fn notify_sign_in_change(state: &AppState, user: &User, kind: MailKind) {
         config.base_origin.clone()
     };
     state.mailer().send(Mail::to_user(kind, user, url, 0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::test_app;
+    use crate::auth::sign_up::{self, NewAccount};
+
+    const PASSWORD: &str = "correct horse battery staple";
+    const NEW_PASSWORD: &str = "a brand new passphrase";
+
+    /// `change-password` with `revokeOtherSessions` is one transaction: whichever of its
+    /// writes fails (as on a connection lost midway), the old password and every session
+    /// are as they were, so the caller's retry with the same current password works; and
+    /// then all of it happens.
+    #[tokio::test]
+    async fn a_revoking_change_is_all_or_nothing() {
+        let (state, _clock, path) = test_app::state(&["--rate-limit", "off"]).await;
+        let client = Client::default();
+        let new = NewAccount {
+            name: "Ada",
+            email: "ada@example.com",
+            password: PASSWORD,
+            image: None,
+        };
+        let (user, session) = sign_up::create(&state, new, &client, true, None)
+            .await
+            .unwrap();
+        let session = session.unwrap();
+        let other = new_session(state.config(), &client, &user.id, true, state.now());
+        state.db().create_session(&other).await.unwrap();
+        let current = Current {
+            found: state
+                .db()
+                .find_session(&session.token)
+                .await
+                .unwrap()
+                .unwrap(),
+            dont_remember: false,
+        };
+        for statement in ["DELETE", "INSERT"] {
+            state.db().fail_session_writes(statement).await.unwrap();
+            let failed =
+                change_password(&state, &current, PASSWORD, NEW_PASSWORD, true, &client).await;
+            state
+                .db()
+                .stop_failing_session_writes(statement)
+                .await
+                .unwrap();
+            assert!(failed.is_err(), "{statement}");
+            assert!(
+                check_password(&state, &user.id, PASSWORD).await.is_ok(),
+                "{statement} failed, yet the password changed"
+            );
+            for token in [&session.token, &other.token] {
+                let found = state.db().find_session(token).await.unwrap();
+                assert!(found.is_some(), "{statement} failed, yet a session ended");
+            }
+        }
+        let replacement = change_password(&state, &current, PASSWORD, NEW_PASSWORD, true, &client)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(check_password(&state, &user.id, NEW_PASSWORD).await.is_ok());
+        let sessions = state.db().list_sessions(&user.id).await.unwrap();
+        assert_eq!(sessions, [replacement]);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 }

@@ -16,7 +16,7 @@ use super::issue::{new_session, Client};
 use super::two_factor;
 use super::two_factor::challenge::Gate;
 use crate::app::AppState;
-use crate::db::{Session, User};
+use crate::db::{PasswordChange, Session, User};
 use crate::http::error::{messages, ApiError};
 use crate::password::Verified;
 
@@ -87,7 +87,7 @@ pub async fn password(
     };
     match state
         .passwords()
-        .verify(password.to_string(), stored)
+        .verify(password.to_string(), stored.clone())
         .await?
     {
         Verified::NoMatch => {
@@ -96,12 +96,24 @@ pub async fn password(
         }
         Verified::Match { needs_rehash } => {
             if needs_rehash {
+                // Only over the hash just verified: a password changed or reset while this
+                // sign-in was hashing must not be overwritten by the old one, rehashed; the
+                // password given is then no longer the account's, and the sign-in fails as
+                // it would have a moment later.
                 let hash = state.passwords().hash(password.to_string()).await?;
-                state
-                    .db()
-                    .set_account_password(&account.id, &hash, state.now())
-                    .await?;
-                tracing::info!(user = %user.id, "password hash upgraded");
+                let upgrade = PasswordChange {
+                    account_id: &account.id,
+                    verified_hash: &stored,
+                    new_hash: &hash,
+                    now: state.now(),
+                    replacement: None,
+                };
+                if state.db().change_password(&upgrade).await? {
+                    tracing::info!(user = %user.id, "password hash upgraded");
+                } else {
+                    tracing::info!(user = %user.id, "sign-in refused: password changed meanwhile");
+                    return Err(refused());
+                }
             }
         }
     }

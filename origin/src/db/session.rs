@@ -177,3 +177,26 @@ impl Db {
         .map(|r| r.rows_affected()))?)
     }
 }
+
+#[cfg(test)]
+impl Db {
+    /// Makes every later `statement` (`INSERT` or `DELETE`) on `session` fail, as a
+    /// connection lost midway through a transaction would (SQLite only; for tests of
+    /// atomicity). [`Db::stop_failing_session_writes`] undoes it.
+    pub async fn fail_session_writes(&self, statement: &str) -> Result<(), DbError> {
+        assert!(matches!(statement, "INSERT" | "DELETE"), "{statement}");
+        let sql = format!(
+            r#"CREATE TRIGGER "edgeauth_test_fail_{statement}" BEFORE {statement} ON "session"
+               BEGIN SELECT RAISE(ABORT, 'injected failure'); END"#
+        );
+        on_pool!(self, pool => sqlx::query(&sql).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Undoes [`Db::fail_session_writes`].
+    pub async fn stop_failing_session_writes(&self, statement: &str) -> Result<(), DbError> {
+        let sql = format!(r#"DROP TRIGGER IF EXISTS "edgeauth_test_fail_{statement}""#);
+        on_pool!(self, pool => sqlx::query(&sql).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+}

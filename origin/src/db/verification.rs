@@ -126,6 +126,13 @@ impl Db {
     /// the user's credential password to `hash` (creating the credential account if there
     /// is none, as Better Auth does) and, with `end_sessions`, deletes every session of the
     /// user. One transaction.
+    ///
+    /// A reset is authorised by its token, not by a password, so it replaces whatever hash
+    /// is stored; what races it is guarded on the other side: a password change or a
+    /// sign-in's hash upgrade that verified the hash this replaces writes nothing
+    /// ([`Db::change_password`]), so a reset is never undone by a change that started
+    /// before it. In PostgreSQL the `UPDATE` here and the change's guarded one lock the same
+    /// row, so whichever commits second sees the other's hash; SQLite serialises the writes.
     pub async fn redeem_reset_token(
         &self,
         identifier: &str,

@@ -21,7 +21,8 @@ use crate::auth::sign_up::{self, NewAccount};
 use crate::http::cookies::{CookieHeaders, TRUST_DEVICE};
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::body::{
-    is_valid_email, optional_bool, optional_str, required_str, RawBody,
+    check_length, is_valid_email, optional_bool, optional_str, required_str, RawBody,
+    MAX_IMAGE_LENGTH, MAX_NAME_LENGTH,
 };
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::MaybeSession;
@@ -51,7 +52,9 @@ fn routes(_: &AppState) -> Router<AppState> {
         .route("/sign-out", post(sign_out))
 }
 
-/// `POST /sign-up/email`: creates the user, its credential account and a session.
+/// `POST /sign-up/email`: creates the user, its credential account and a session. `name`
+/// and `image` are bounded ([`MAX_NAME_LENGTH`], [`MAX_IMAGE_LENGTH`]), the email by RFC
+/// 5321's lengths ([`is_valid_email`]).
 pub async fn sign_up(
     State(state): State<AppState>,
     SessionClient(client): SessionClient,
@@ -62,6 +65,10 @@ pub async fn sign_up(
     let email = required_str(&body, "email")?;
     let password = required_str(&body, "password")?;
     let image = optional_str(&body, "image")?;
+    check_length("name", name, MAX_NAME_LENGTH)?;
+    if let Some(image) = image {
+        check_length("image", image, MAX_IMAGE_LENGTH)?;
+    }
     let remember = optional_bool(&body, "rememberMe")?.unwrap_or(true);
     let callback = optional_str(&body, "callbackURL")?;
     if let Some(callback) = callback {

@@ -13,7 +13,9 @@ use crate::app::AppState;
 use crate::auth::account;
 use crate::http::cookies::CookieHeaders;
 use crate::http::error::{messages, ApiError};
-use crate::http::extract::body::{optional_bool, required_str, RawBody};
+use crate::http::extract::body::{
+    check_length, optional_bool, required_str, RawBody, MAX_IMAGE_LENGTH, MAX_NAME_LENGTH,
+};
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::CurrentSession;
 use crate::rate_limit::{PathRule, Rule};
@@ -36,21 +38,18 @@ fn routes(_: &AppState) -> Router<AppState> {
 }
 
 /// `POST /update-user {name?, image?}`: `{"status":true}`, and the session cookie again.
+/// `name` and `image` are bounded as on sign-up.
 pub async fn update_user(
     State(state): State<AppState>,
     CurrentSession(current): CurrentSession,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let now = state.now();
-    let body = match body.object(false, false) {
-        Ok(body) => body,
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                messages::BODY_MUST_BE_AN_OBJECT,
-            ))
-        }
-    };
+    let body = body.object_or(
+        false,
+        false,
+        ApiError::new(StatusCode::BAD_REQUEST, messages::BODY_MUST_BE_AN_OBJECT),
+    )?;
     if body.contains_key("email") {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -76,6 +75,12 @@ pub async fn update_user(
             ))
         }
     };
+    if let Some(name) = name {
+        check_length("name", name, MAX_NAME_LENGTH)?;
+    }
+    if let Some(Some(image)) = image {
+        check_length("image", image, MAX_IMAGE_LENGTH)?;
+    }
     if name.is_none() && image.is_none() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

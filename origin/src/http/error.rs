@@ -266,6 +266,11 @@ impl IntoResponse for PageError {
             PageError::Api(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 (e.status(), "What was sent is too large.")
             }
+            // An unreadable form, or a field holding a character no field may hold (NUL).
+            PageError::Api(e) if e.status() == StatusCode::BAD_REQUEST => (
+                e.status(),
+                "What was sent could not be read. Go back, check what you typed and try again.",
+            ),
             PageError::Api(e) => (e.status(), "Something went wrong. Try again."),
         };
         let html = format!(

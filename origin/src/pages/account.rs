@@ -23,7 +23,7 @@ use crate::auth::passkey::ceremony as passkey;
 use crate::http::cookies::CookieHeaders;
 use crate::http::edge_proof::tell_edge_sessions_ended;
 use crate::http::error::ApiError;
-use crate::http::extract::body::is_valid_email;
+use crate::http::extract::body::{is_valid_email, within_length, MAX_NAME_LENGTH};
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::{lookup, Current, Lookup};
 
@@ -261,7 +261,7 @@ pub async fn rename(
     let name = form.text("name");
     act(&state, current, &form, |state, current| async move {
         let typed = json!({ "name": name, "newEmail": "" });
-        if name.is_empty() || name.chars().count() > 256 {
+        if name.is_empty() || !within_length(&name, MAX_NAME_LENGTH) {
             let error = ApiError::validation("[body.name] Enter a name of at most 256 characters");
             return refused(error, "password", typed);
         }

@@ -416,6 +416,27 @@ async fn malformed_and_oversize_posts_get_clear_answers() {
         "{}",
         reset.body
     );
+    // The API's bounds hold on the pages: an address over RFC 5321's lengths, a name over
+    // 256 characters.
+    browser.get("/auth/sign-up").await;
+    let long_local = format!("{}@example.com", "a".repeat(65));
+    for (name, email, message) in [
+        ("Ada", long_local.as_str(), "Enter a valid email address"),
+        (
+            &"n".repeat(257) as &str,
+            "long-name@example.com",
+            "Enter a name of at most 256 characters",
+        ),
+    ] {
+        let answer = browser
+            .post(
+                "/auth/sign-up",
+                &[("name", name), ("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{email}");
+        assert!(answer.body.contains(message), "{}", answer.body);
+    }
     cleanup(&path);
 }
 
@@ -652,7 +673,8 @@ async fn two_factor_pages_enrol_ask_for_the_code_and_refuse_bad_or_late_input() 
     for (code, message) in [
         ("", "Enter the code"),
         (&"9".repeat(5000) as &str, "Enter the code"),
-        ("000000\u{0}", "Invalid code"),
+        // NUL is refused with every form field holding it, before the page sees the form.
+        ("000000\u{0}", "What was sent could not be read"),
     ] {
         let answer = ada
             .post("/auth/two-factor", &[("method", "totp"), ("code", code)])

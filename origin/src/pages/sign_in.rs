@@ -16,7 +16,7 @@ use crate::auth::sign_up::{self, NewAccount};
 use crate::http::cookies::{CookieHeaders, TRUST_DEVICE};
 use crate::http::edge_proof::tell_edge_sessions_ended;
 use crate::http::error::ApiError;
-use crate::http::extract::body::is_valid_email;
+use crate::http::extract::body::{is_valid_email, within_length, MAX_NAME_LENGTH};
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::MaybeSession;
 
@@ -159,6 +159,10 @@ pub async fn sign_up(
     };
     if name.is_empty() {
         let error = ApiError::validation("[body.name] Enter your name");
+        return refuse(StatusCode::BAD_REQUEST, error);
+    }
+    if !within_length(&name, MAX_NAME_LENGTH) {
+        let error = ApiError::validation("[body.name] Enter a name of at most 256 characters");
         return refuse(StatusCode::BAD_REQUEST, error);
     }
     if email.is_empty() || !is_valid_email(&email) {

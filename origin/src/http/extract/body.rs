@@ -1,6 +1,12 @@
 //! Request bodies: JSON (and, where Better Auth allows it, form-encoded), read within a size
 //! limit, and fields checked with zod-style messages (`[body.email] Invalid input: expected
 //! string, received number`) so clients see Better Auth's `VALIDATION_ERROR`s.
+//!
+//! Every body read as an object is refused when any string in it (a value at any depth, or
+//! a field name) holds a NUL character: PostgreSQL cannot store NUL in text, so such a
+//! string would otherwise fail deep in a query with a 500, and SQLite would store it for
+//! every reader that stops at the first NUL to misread. One check here covers every
+//! endpoint and every hosted page's form.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -50,8 +56,29 @@ fn content_type(headers: &HeaderMap) -> String {
 impl RawBody {
     /// The body as a JSON object. `allow_form`: also accept
     /// `application/x-www-form-urlencoded` (Better Auth's sign-in and sign-up do).
-    /// An empty body reads as an empty object when `empty_ok`.
+    /// An empty body reads as an empty object when `empty_ok`. A string holding NUL anywhere
+    /// in it is refused (see [`refuse_nul`]).
     pub fn object(&self, allow_form: bool, empty_ok: bool) -> Result<Map<String, Value>, ApiError> {
+        let map = self.parse(allow_form, empty_ok)?;
+        refuse_nul(&map)?;
+        Ok(map)
+    }
+
+    /// [`RawBody::object`], but a body that cannot be read as an object answers `unreadable`
+    /// instead (update-user's `BODY_MUST_BE_AN_OBJECT`); a field refused for holding NUL
+    /// keeps its own error, which names the field.
+    pub fn object_or(
+        &self,
+        allow_form: bool,
+        empty_ok: bool,
+        unreadable: ApiError,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let map = self.parse(allow_form, empty_ok).map_err(|_| unreadable)?;
+        refuse_nul(&map)?;
+        Ok(map)
+    }
+
+    fn parse(&self, allow_form: bool, empty_ok: bool) -> Result<Map<String, Value>, ApiError> {
         if self.bytes.is_empty() {
             return if empty_ok {
                 Ok(Map::new())
@@ -89,6 +116,35 @@ impl RawBody {
             )),
         }
     }
+}
+
+/// Whether any string in `value` (at any depth, object member names included) holds NUL.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// Refuses a body holding NUL in any string: 400 `VALIDATION_ERROR`
+/// `[body.<field>] Invalid input: contains a NUL character`, naming the top-level field
+/// (or `[body]` when a field name itself holds NUL, so the answer never echoes one).
+pub fn refuse_nul(body: &Map<String, Value>) -> Result<(), ApiError> {
+    for (field, value) in body {
+        if field.contains('\0') {
+            return Err(ApiError::validation(
+                "[body] Invalid input: a field name contains a NUL character",
+            ));
+        }
+        if holds_nul(value) {
+            return Err(ApiError::validation(format!(
+                "[body.{field}] Invalid input: contains a NUL character"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// zod's name for a JSON value's type.
@@ -142,12 +198,54 @@ pub fn optional_bool(body: &Map<String, Value>, field: &str) -> Result<Option<bo
     }
 }
 
+/// Longest local part of an address (before the `@`), in octets: RFC 5321 §4.5.3.1.1.
+pub const MAX_EMAIL_LOCAL_OCTETS: usize = 64;
+/// Longest address, in octets: RFC 5321's 256-octet path less its two angle brackets
+/// (RFC 3696 erratum 1690). Longer addresses cannot receive mail, and one of some
+/// thousands of characters overflows PostgreSQL's unique index on `email` (a 500).
+pub const MAX_EMAIL_OCTETS: usize = 254;
+/// Longest `name` (sign-up, update-user and the hosted pages), in characters as
+/// JavaScript counts them.
+pub const MAX_NAME_LENGTH: usize = 256;
+/// Longest `image` URL (sign-up, update-user), in characters as JavaScript counts them:
+/// 2048, the longest URL browsers have long been counted on to handle.
+pub const MAX_IMAGE_LENGTH: usize = 2048;
+
+/// Whether `value` is at most `max` characters long as JavaScript (and so zod) counts
+/// them: in UTF-16 code units.
+pub fn within_length(value: &str, max: usize) -> bool {
+    // A UTF-16 code unit never takes fewer than one byte of UTF-8: short strings need no
+    // counting.
+    value.len() <= max || value.encode_utf16().count() <= max
+}
+
+/// zod's `.max(max)` on a string field: 400 `VALIDATION_ERROR`
+/// `[body.<field>] Too big: expected string to have <=<max> characters`.
+pub fn check_length(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if within_length(value, max) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(format!(
+            "[body.{field}] Too big: expected string to have <={max} characters"
+        )))
+    }
+}
+
 /// zod 4's email check: `^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$`,
-/// written out by hand (one function instead of a regex engine in the server).
+/// written out by hand (one function instead of a regex engine in the server), and RFC
+/// 5321's lengths ([`MAX_EMAIL_LOCAL_OCTETS`], [`MAX_EMAIL_OCTETS`]), which zod does not
+/// check. This is the one email check: every endpoint and page that takes an address uses
+/// it.
 pub fn is_valid_email(email: &str) -> bool {
+    if email.len() > MAX_EMAIL_OCTETS {
+        return false;
+    }
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
+    if local.len() > MAX_EMAIL_LOCAL_OCTETS {
+        return false;
+    }
     if email.starts_with('.') || email.contains("..") || domain.contains('@') {
         return false;
     }
@@ -209,6 +307,109 @@ mod tests {
         ] {
             assert!(!is_valid_email(bad), "{bad}");
         }
+    }
+
+    fn json(text: &str) -> RawBody {
+        RawBody {
+            bytes: Bytes::from(text.to_string()),
+            content_type: "application/json".into(),
+        }
+    }
+
+    #[test]
+    fn nul_anywhere_in_a_body_is_refused_naming_the_field() {
+        for (body, message) in [
+            (
+                r#"{"name":"a\u0000b"}"#,
+                "[body.name] Invalid input: contains a NUL character",
+            ),
+            (
+                r#"{"ok":"x","image":["fine","\u0000"]}"#,
+                "[body.image] Invalid input: contains a NUL character",
+            ),
+            (
+                r#"{"nested":{"deep":{"k":"v\u0000"}}}"#,
+                "[body.nested] Invalid input: contains a NUL character",
+            ),
+            (
+                r#"{"nested":{"k\u0000":1}}"#,
+                "[body.nested] Invalid input: contains a NUL character",
+            ),
+            (
+                r#"{"a\u0000":"x"}"#,
+                "[body] Invalid input: a field name contains a NUL character",
+            ),
+        ] {
+            let err = json(body).object(false, false).unwrap_err();
+            assert_eq!(err.code(), Some("VALIDATION_ERROR"), "{body}");
+            assert_eq!(err.message(), Some(message), "{body}");
+        }
+        let form = RawBody {
+            bytes: Bytes::from_static(b"name=a%00b&email=x"),
+            content_type: "application/x-www-form-urlencoded".into(),
+        };
+        assert_eq!(
+            form.object(true, false).unwrap_err().message(),
+            Some("[body.name] Invalid input: contains a NUL character")
+        );
+        // Other control characters, and the text `\0` or `%00` inside JSON, are fine.
+        let fine = json(r#"{"name":"tab\there","note":"%00 and \\0"}"#);
+        assert_eq!(fine.object(false, false).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn update_users_refusal_keeps_the_nul_error() {
+        let unreadable = || ApiError::validation("unreadable");
+        assert_eq!(
+            json("[1]")
+                .object_or(false, false, unreadable())
+                .unwrap_err()
+                .message(),
+            Some("unreadable")
+        );
+        assert_eq!(
+            json(r#"{"name":"\u0000"}"#)
+                .object_or(false, false, unreadable())
+                .unwrap_err()
+                .message(),
+            Some("[body.name] Invalid input: contains a NUL character")
+        );
+    }
+
+    #[test]
+    fn email_lengths_follow_rfc_5321() {
+        let local = |n: usize| "a".repeat(n);
+        assert!(is_valid_email(&format!("{}@example.com", local(64))));
+        assert!(!is_valid_email(&format!("{}@example.com", local(65))));
+        assert!(!is_valid_email(&format!("{}@example.com", local(3000))));
+        // 254 octets in all: a 64-octet local part, `@`, and a 189-octet domain.
+        let domain = |n: usize| format!("{}.{}.com", "b".repeat(63), "c".repeat(n - 68));
+        assert_eq!(domain(189).len(), 189);
+        let longest = format!("{}@{}", local(64), domain(189));
+        assert_eq!(longest.len(), 254);
+        assert!(is_valid_email(&longest));
+        let too_long = format!("{}@{}", local(64), domain(190));
+        assert_eq!(too_long.len(), 255);
+        assert!(!is_valid_email(&too_long));
+        assert!(!is_valid_email(&format!("a@{}.com", "b".repeat(59_990))));
+    }
+
+    #[test]
+    fn lengths_count_as_javascript_does() {
+        assert!(within_length(&"x".repeat(256), 256));
+        assert!(!within_length(&"x".repeat(257), 256));
+        // Two bytes of UTF-8, one UTF-16 unit: 256 fit.
+        assert!(within_length(&"é".repeat(256), 256));
+        // Four bytes of UTF-8, two UTF-16 units: 128 fit, 129 do not.
+        assert!(within_length(&"😀".repeat(128), 256));
+        assert!(!within_length(&"😀".repeat(129), 256));
+        let err = check_length("name", &"x".repeat(257), MAX_NAME_LENGTH).unwrap_err();
+        assert_eq!(err.code(), Some("VALIDATION_ERROR"));
+        assert_eq!(
+            err.message(),
+            Some("[body.name] Too big: expected string to have <=256 characters")
+        );
+        assert!(check_length("image", &"i".repeat(2048), MAX_IMAGE_LENGTH).is_ok());
     }
 
     #[test]
