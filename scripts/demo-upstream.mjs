@@ -9,6 +9,12 @@
 //   /js-client   Better Auth's own JS client (better-auth/client, bundled here with esbuild
 //                from node_modules, in memory) signing in and reading the session through
 //                the edge: the page's origin is the baseURL
+//   /passkey-client  (when @better-auth/passkey is installed) Better Auth's client with the
+//                passkey plugin's (@better-auth/passkey/client): adds a passkey to the
+//                signed-in account and signs in with one, through the edge; the client is
+//                `window.authClient` for scripts (the browser tests call it). Passkeys need
+//                the site opened by name (http://localhost:8787, not 127.0.0.1) and the
+//                origin's EDGEAUTH_PASSKEY=on.
 // Any other client (curl, `Accept: application/json`) gets the JSON it always got:
 //
 //   curl -i http://127.0.0.1:8787/app/hello            -> 401 from the edge
@@ -21,6 +27,7 @@
 // names the page's origin, the edge's, which the origin trusts; the hosted pages' own
 // `POST /auth/sign-out` would also need their per-browser form token, which only the pages
 // can put in a form (the account page has its own "Sign out" button).
+import { existsSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +37,8 @@ const port = Number(process.env.DEMO_UPSTREAM_PORT ?? 3001);
 const pages = process.env.DEMO_PAGES_PATH ?? "/auth";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.dirname(here);
+/** Whether the passkey plugin's client is installed (the /passkey-client page needs it). */
+const passkeyInstalled = existsSync(path.join(repoRoot, "node_modules/@better-auth/passkey/package.json"));
 
 /** HTML-escapes anything echoed into a page. */
 function escape(value) {
@@ -108,7 +117,7 @@ a signed-in user; the edge checks the session and tells the application who it i
 <li><a href="${escape(pages)}/sign-up">Create an account</a></li>
 <li><a href="${escape(pages)}/account">Your account</a></li>
 <li><a href="/js-client">Sign in with the Better Auth JS client</a></li>
-</ul>`,
+${passkeyInstalled ? `<li><a href="/passkey-client">Passkeys with the Better Auth JS client</a></li>\n` : ""}</ul>`,
   );
 }
 
@@ -164,6 +173,59 @@ this site's origin, so its calls to <code>/api/auth</code> go through the edge.<
   );
 }
 
+function passkeyClientPage() {
+  return layout(
+    "Passkeys with the Better Auth JS client",
+    `<p>This page runs Better Auth's browser client with its passkey plugin
+(<code>@better-auth/passkey/client</code>) against this site's origin, through the edge. Open it
+by name (<code>localhost</code>, not <code>127.0.0.1</code>): a passkey belongs to a domain.</p>
+<p>Adding a passkey needs a signed-in account (<a href="${escape(pages)}/sign-in?callbackURL=%2Fpasskey-client">sign in</a>).</p>
+<form id="passkey-add">
+<div class="field"><label for="passkey-name">Passkey name</label>
+<input id="passkey-name" name="name" type="text" autocomplete="off"></div>
+<button type="submit">Add a passkey with the JS client</button>
+</form>
+<p><button type="button" id="passkey-sign-in">Sign in with a passkey with the JS client</button></p>
+<p id="passkey-status" role="status">Loading the client…</p>`,
+    ["/passkey-client.js"],
+  );
+}
+
+// The /passkey-client page's script (bundled from this source, as stdin, at start-up):
+// Better Auth's client with the passkey plugin, as window.authClient, and the page's buttons.
+const PASSKEY_CLIENT_SOURCE = `import { createAuthClient } from "better-auth/client";
+import { passkeyClient } from "@better-auth/passkey/client";
+
+const authClient = createAuthClient({ baseURL: window.location.origin, plugins: [passkeyClient()] });
+window.authClient = authClient;
+const status = document.getElementById("passkey-status");
+
+async function showSession() {
+  const { data, error } = await authClient.getSession();
+  if (error) status.textContent = "Could not read the session: " + (error.message ?? error.status);
+  else status.textContent = data?.user ? "Signed in as " + data.user.email : "Not signed in";
+}
+
+document.getElementById("passkey-add").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = event.target.elements.name.value.trim() || undefined;
+  status.textContent = "Adding a passkey…";
+  const { data, error } = await authClient.passkey.addPasskey({ name });
+  if (error) status.textContent = "Adding a passkey failed: " + (error.message ?? error.status);
+  else status.textContent = "Added the passkey " + (data?.name ?? "");
+});
+
+document.getElementById("passkey-sign-in").addEventListener("click", async () => {
+  status.textContent = "Signing in…";
+  const { error } = await authClient.signIn.passkey();
+  if (error) status.textContent = "Sign-in failed: " + (error.message ?? error.status);
+  else await showSession();
+});
+
+showSession();
+window.dispatchEvent(new Event("auth-client-ready"));
+`;
+
 const CSS = `body{font-family:system-ui,sans-serif;margin:0;color:#1f2937;background:#f8fafc}
 header{padding:.75rem 1.5rem;background:#312e81}header a{color:#fff;font-weight:600;text-decoration:none}
 main{max-width:44rem;margin:2rem auto;padding:0 1.5rem}a{color:#3730a3}
@@ -184,25 +246,43 @@ const DEMO_JS = `for (const form of document.querySelectorAll("form[data-sign-ou
 }
 `;
 
+/** esbuild's browser bundle of `entry` (esbuild's `entryPoints` or `stdin` option). */
+async function bundle(entry) {
+  const esbuild = await import("esbuild");
+  const result = await esbuild.build({
+    ...entry,
+    absWorkingDir: repoRoot,
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify: true,
+    logLevel: "silent",
+  });
+  return result.outputFiles[0].text;
+}
+
 // The JS client page's script, bundled once with esbuild (from node_modules) on first use.
 let jsClientBundle;
 function jsClient() {
-  jsClientBundle ??= (async () => {
-    const esbuild = await import("esbuild");
-    const result = await esbuild.build({
-      entryPoints: [path.join(here, "demo-js-client.mjs")],
-      absWorkingDir: repoRoot,
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "browser",
-      target: "es2022",
-      minify: true,
-      logLevel: "silent",
-    });
-    return result.outputFiles[0].text;
-  })();
+  jsClientBundle ??= bundle({ entryPoints: [path.join(here, "demo-js-client.mjs")] });
   return jsClientBundle;
+}
+
+// The passkey page's script, bundled at start-up (so the first page load does not wait).
+let passkeyClientBundle;
+function passkeyClient() {
+  passkeyClientBundle ??= bundle({
+    stdin: { contents: PASSKEY_CLIENT_SOURCE, resolveDir: repoRoot, sourcefile: "passkey-client.mjs", loader: "js" },
+  });
+  return passkeyClientBundle;
+}
+if (passkeyInstalled) {
+  passkeyClient().catch((error) => {
+    passkeyClientBundle = undefined;
+    console.error(`bundling the passkey client failed: ${error.message}`);
+  });
 }
 
 function send(res, status, type, body, extra = {}) {
@@ -234,6 +314,15 @@ async function handle(req, res) {
       return send(res, 500, "text/plain; charset=utf-8", "bundling the JS client failed (is `npm ci` done?)\n");
     }
   }
+  if (req.method === "GET" && pathname === "/passkey-client.js" && passkeyInstalled) {
+    try {
+      return send(res, 200, "text/javascript; charset=utf-8", await passkeyClient());
+    } catch (error) {
+      passkeyClientBundle = undefined;
+      console.error(`bundling the passkey client failed: ${error.message}`);
+      return send(res, 500, "text/plain; charset=utf-8", "bundling the passkey client failed (is `npm ci` done?)\n");
+    }
+  }
   const wantsHtml = (header(req, "accept") ?? "").includes("text/html");
   if (!wantsHtml) {
     const identity = {
@@ -251,6 +340,7 @@ async function handle(req, res) {
   if (pathname === "/") return sendHtml(res, 200, homePage());
   if (pathname === "/app" || pathname.startsWith("/app/")) return sendHtml(res, 200, protectedPage(req));
   if (pathname === "/js-client") return sendHtml(res, 200, jsClientPage());
+  if (pathname === "/passkey-client" && passkeyInstalled) return sendHtml(res, 200, passkeyClientPage());
   return sendHtml(res, 404, layout("Not found", `<p>Nothing at <code>${escape(pathname)}</code>.</p><p><a href="/">Home</a></p>`));
 }
 

@@ -97,7 +97,7 @@ test("axe: sign-in with an error", () =>
     await visit(page, "/auth/sign-in");
     await page.getByLabel("Email").fill(user.email);
     await page.getByLabel("Password", { exact: true }).fill("wrong password entirely");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await page.getByText("Invalid email or password").waitFor();
     await check(page, "sign-in-error");
   }));

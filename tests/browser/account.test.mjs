@@ -134,7 +134,7 @@ test("deleting the account signs every device out, and the account can no longer
 
     await a.getByLabel("Email").fill(user.email);
     await a.getByLabel("Password", { exact: true }).fill(user.password);
-    await a.getByRole("button", { name: "Sign in" }).click();
+    await a.getByRole("button", { name: "Sign in", exact: true }).click();
     await a.getByText("Invalid email or password").waitFor();
     assert.equal(new URL(a.url()).pathname, "/auth/sign-in");
   } finally {

@@ -255,7 +255,7 @@ test("forged form posts and API calls from other origins are refused and change 
       await check.page.goto("/auth/sign-in");
       await check.page.getByLabel("Email").fill(forgedEmail);
       await check.page.getByLabel("Password", { exact: true }).fill(hacked);
-      await check.page.getByRole("button", { name: "Sign in" }).click();
+      await check.page.getByRole("button", { name: "Sign in", exact: true }).click();
       await check.page.getByText("Invalid email or password").waitFor();
     } finally {
       await check.close();
@@ -289,7 +289,7 @@ test("the sign-in page cannot be framed by another site", async () => {
       // Give the frame its chance to render, then check that no form is shown in it.
       await page.waitForLoadState("load");
       assert.equal(await frame.getByLabel("Password").count(), 0, `the sign-in form shows in a frame on ${origin}`);
-      assert.equal(await frame.getByRole("button", { name: "Sign in" }).count(), 0);
+      assert.equal(await frame.getByRole("button", { name: "Sign in", exact: true }).count(), 0);
     }
   } finally {
     await close();

@@ -93,7 +93,7 @@ test("signing out from the app; a wrong password shows an inline error and keeps
     await page.getByLabel("Email").fill(user.email);
     await page.getByLabel("Password", { exact: true }).fill("not the password at all");
     const posted = page.waitForResponse((r) => r.request().method() === "POST");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     assert.equal((await posted).status(), 401);
     await page.waitForLoadState();
     const password = page.getByLabel("Password", { exact: true });
@@ -104,7 +104,7 @@ test("signing out from the app; a wrong password shows an inline error and keeps
     assert.equal(await password.inputValue(), "");
 
     await password.fill(user.password);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await page.waitForURL((url) => url.pathname === "/app/page");
     assert.equal(await heading(page), `Hello, ${user.name}`);
   } finally {

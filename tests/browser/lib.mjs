@@ -19,6 +19,11 @@ function required(name) {
 
 /** The edge: the site a person uses (the app, /auth pages, /api/auth). */
 export const EDGE = required("EDGE_URL");
+/**
+ * The edge by name (http://localhost:<edge port>): where passkeys work (a WebAuthn RP ID is a
+ * domain, never an IP address). Cookies are per host: a session made on EDGE is not one here.
+ */
+export const EDGE_LOCALHOST = process.env.EDGE_LOCALHOST_URL ?? EDGE.replace("//127.0.0.1:", "//localhost:");
 /** The demo application on its own port: another origin, same site (127.0.0.1). */
 export const DEMO = required("DEMO_URL");
 /** The captured mail: GET `${MAIL}/messages`. */
@@ -149,7 +154,7 @@ export async function signIn(page, user, { callbackURL, landing } = {}) {
   const posted = page.waitForResponse(
     (r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/auth/sign-in",
   );
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   const response = await posted;
   assert.equal(response.status(), 303, `sign-in answered ${response.status()}`);
   await page.waitForURL((url) => url.pathname !== "/auth/sign-in");

@@ -54,7 +54,7 @@ test("forgot password: the mailed link, a new password, signing in with it; the 
       await again.goto("/auth/sign-in");
       await again.getByLabel("Email").fill(user.email);
       await again.getByLabel("Password", { exact: true }).fill(user.password);
-      await again.getByRole("button", { name: "Sign in" }).click();
+      await again.getByRole("button", { name: "Sign in", exact: true }).click();
       await again.getByText("Invalid email or password").waitFor();
       assert.equal(new URL(again.url()).pathname, "/auth/sign-in");
 

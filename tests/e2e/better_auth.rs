@@ -1,9 +1,11 @@
 //! Interoperability with Better Auth itself: a real Better Auth 1.4.22 server (npm, run by
 //! node from `tests/js/better-auth-server.mjs`) and edgeauth share one PostgreSQL database
-//! and one secret, and each accepts the other's users, sessions and JWTs, and (twoFactor
-//! plugin, `EDGEAUTH_TWO_FACTOR=on`) two-factor enrolments, backup codes and trusted devices.
-//! Better Auth's own JS client (`tests/js/client-flows.mjs`, `tests/js/two-factor-client.mjs`)
-//! drives both and must see the same thing.
+//! and one secret, and each accepts the other's users, sessions and JWTs, (twoFactor plugin,
+//! `EDGEAUTH_TWO_FACTOR=on`) two-factor enrolments, backup codes and trusted devices, and
+//! (`@better-auth/passkey`, `EDGEAUTH_PASSKEY=on`) passkeys. Better Auth's own JS client
+//! (`tests/js/client-flows.mjs`, `tests/js/two-factor-client.mjs`) drives both and must see
+//! the same thing; passkeys are driven by a software authenticator
+//! (`tests/js/passkey-interop.mjs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,9 +24,10 @@ use edgeauth_tests::{
 use edgeauth_token::{KeySet, Validation};
 use serde_json::{json, Value};
 
-/// A Better Auth server on a free port, sharing `database_url` and the test secret, with
-/// the twoFactor plugin when `two_factor`.
-async fn better_auth_server(database_url: &str, two_factor: bool) -> (Process, String) {
+/// A Better Auth server on a free port, sharing `database_url` and the test secret, with the
+/// plugins `plugins` turns on (`tests/js/better-auth-server.mjs`'s variables, e.g.
+/// `("TWO_FACTOR", "on")`; every plugin is off otherwise).
+async fn better_auth_server(database_url: &str, plugins: &[(&str, &str)]) -> (Process, String) {
     let root = repo_root();
     let script = root.join("tests/js/better-auth-server.mjs");
     assert!(
@@ -40,7 +43,9 @@ async fn better_auth_server(database_url: &str, two_factor: bool) -> (Process, S
         .env("BETTER_AUTH_SECRET", SECRET)
         .env("BETTER_AUTH_URL", BASE_URL)
         .env("PORT", port.to_string())
-        .env("TWO_FACTOR", if two_factor { "on" } else { "off" });
+        .env("TWO_FACTOR", "off")
+        .env("PASSKEY", "off")
+        .envs(plugins.iter().copied());
     let mut process = Process::spawn(
         &format!("better-auth-{port}"),
         command,
@@ -74,7 +79,7 @@ async fn edgeauth_and_better_auth_share_users_sessions_and_jwts() {
     let ours = edgeauth.url.clone();
     // edgeauth migrated the schema and creates the signing key; Better Auth uses both.
     let our_jwks = browser(&ours).get("/api/auth/jwks").await.unwrap().json();
-    let (better_auth, theirs) = better_auth_server(&pg.url(), false).await;
+    let (better_auth, theirs) = better_auth_server(&pg.url(), &[]).await;
     let log = || {
         format!(
             "{}\n{}",
@@ -382,7 +387,7 @@ async fn two_factor_works_across_edgeauth_and_better_auth() {
         browser(&ours).get("/api/auth/ok").await.unwrap().status,
         200
     );
-    let (better_auth, theirs) = better_auth_server(&pg.url(), true).await;
+    let (better_auth, theirs) = better_auth_server(&pg.url(), &[("TWO_FACTOR", "on")]).await;
     let log = || {
         format!(
             "{}\n{}",
@@ -760,6 +765,271 @@ async fn two_factor_client(base: &str, mail_log: &Path, address: &str) -> Result
     if !out.status.success() {
         return Err(format!(
             "two-factor-client.mjs against {base} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout}"))
+}
+
+// --- Passkeys (@better-auth/passkey, EDGEAUTH_PASSKEY=on) ---
+
+/// The AAGUID of the software authenticator (`tests/js/passkey-authenticator.mjs`).
+const SOFTWARE_AAGUID: &str = "edaa0000-5e57-4a07-8e75-0000000000a1";
+
+/// A passkey registered on either server signs in on the other: the `passkey` row (COSE key
+/// in standard base64, base64url credential id, counter, flags, transports, AAGUID) is a
+/// shared format, the counter one moves is the other's, a rename or removal on one is seen by
+/// the other. Driven by `tests/js/passkey-interop.mjs` (a software authenticator) both ways,
+/// on one relying party (`localhost`, origin [`BASE_URL`]). The differences are edgeauth's on
+/// purpose: user verification required (Better Auth's plugin takes an assertion without UV),
+/// a stable user handle (the user id; Better Auth's is random per registration), and
+/// verify-authentication answering `{redirect, token, user}` (Better Auth: `{session}`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkeys_work_across_edgeauth_and_better_auth() {
+    let pg = Postgres::start_shared().await.unwrap();
+    let edgeauth = Origin::start(&[
+        ("BETTER_AUTH_SECRET", SECRET),
+        ("BETTER_AUTH_URL", BASE_URL),
+        ("DATABASE_URL", &pg.url()),
+        ("EDGEAUTH_PASSWORD_HASH", "scrypt"),
+        ("EDGEAUTH_PASSKEY", "on"),
+        ("EDGEAUTH_PASSKEY_RP_ID", "localhost"),
+        ("EDGEAUTH_PASSKEY_ORIGINS", BASE_URL),
+    ])
+    .unwrap();
+    let ours = edgeauth.url.clone();
+    // edgeauth migrated the schema (the passkey table included) before Better Auth starts.
+    assert_eq!(
+        browser(&ours).get("/api/auth/ok").await.unwrap().status,
+        200
+    );
+    let (better_auth, theirs) = better_auth_server(
+        &pg.url(),
+        &[
+            ("PASSKEY", "on"),
+            ("PASSKEY_RP_ID", "localhost"),
+            ("PASSKEY_ORIGIN", BASE_URL),
+        ],
+    )
+    .await;
+    let log = || {
+        format!(
+            "{}\n{}",
+            edgeauth.process.log_tail(),
+            better_auth.log_tail()
+        )
+    };
+
+    let (there, here) = (email("passkey-there"), email("passkey-here"));
+    let (on_theirs, on_ours) = tokio::join!(
+        passkey_interop(&theirs, &ours, &there),
+        passkey_interop(&ours, &theirs, &here),
+    );
+    let (to_ours, to_theirs) = match (on_theirs, on_ours) {
+        (Ok(a), Ok(b)) => (a, b),
+        (a, b) => {
+            let describe = |r: Result<Value, String>| r.map_or_else(|e| e, |v| v.to_string());
+            panic!("{}\n{}\n{}", describe(a), describe(b), log())
+        }
+    };
+    // `to_ours`: registered on Better Auth, signing in on edgeauth; `to_theirs`: the reverse.
+    let shown = format!(
+        "registered on Better Auth, used on edgeauth: {to_ours:#}\n\
+         registered on edgeauth, used on Better Auth: {to_theirs:#}\n{}",
+        log()
+    );
+
+    for (seen, edgeauth_registers) in [(&to_ours, false), (&to_theirs, true)] {
+        let edgeauth_signs_in = !edgeauth_registers;
+        for step in [
+            "signUp",
+            "registerOptions",
+            "verifyRegistration",
+            "listOnA",
+            "registerAgainOptions",
+            "authenticateOptions",
+            "verifyAuthentication",
+            "listOnB",
+            "authenticateOptionsWithSession",
+            "signInOnA",
+            "renameOnB",
+            "deleteOnA",
+        ] {
+            assert_eq!(seen[step]["status"], 200, "{step}\n{shown}");
+        }
+        let expected = [
+            // Registered on A: Better Auth's passkey row, from either server.
+            ("/verifyRegistration/name", json!("Interop key")),
+            ("/verifyRegistration/userIdMatches", json!(true)),
+            ("/verifyRegistration/credentialIdMatches", json!(true)),
+            (
+                "/verifyRegistration/publicKey",
+                json!({"standardBase64": true, "kty": 2, "alg": -7, "crv": 1}),
+            ),
+            ("/verifyRegistration/counter", json!(0)),
+            ("/verifyRegistration/deviceType", json!("singleDevice")),
+            ("/verifyRegistration/backedUp", json!(false)),
+            ("/verifyRegistration/transports", json!("internal")),
+            ("/verifyRegistration/aaguid", json!(SOFTWARE_AAGUID)),
+            (
+                "/verifyRegistration/keys",
+                json!([
+                    "aaguid",
+                    "backedUp",
+                    "counter",
+                    "createdAt",
+                    "credentialID",
+                    "deviceType",
+                    "id",
+                    "name",
+                    "publicKey",
+                    "transports",
+                    "userId"
+                ]),
+            ),
+            ("/registerOptions/rp/id", json!("localhost")),
+            ("/registerOptions/attestation", json!("none")),
+            ("/registerOptions/challengeBytes", json!(32)),
+            ("/registerOptions/challengeCookie", json!(true)),
+            ("/registerOptions/extensions", json!({"credProps": true})),
+            ("/registerOptions/userHandleBase64url", json!(true)),
+            ("/listOnA/listed", json!(true)),
+            ("/registerAgainOptions/excludes", json!(true)),
+            // Signed in on B, usernameless (no allow-list).
+            ("/authenticateOptions/rpId", json!("localhost")),
+            ("/authenticateOptions/allowCredentials", Value::Null),
+            ("/authenticateOptions/challengeBytes", json!(32)),
+            ("/authenticateOptions/challengeCookie", json!(true)),
+            ("/verifyAuthentication/hasToken", json!(true)),
+            ("/verifyAuthentication/sessionUserMatches", json!(true)),
+            ("/verifyAuthentication/sessionCookie", json!(true)),
+            ("/sessionOnB/signedIn", json!(true)),
+            ("/listOnB/listed", json!(true)),
+            ("/listOnB/counter", json!(1)),
+            (
+                "/authenticateOptionsWithSession/allowsTheCredential",
+                json!(true),
+            ),
+            // Back on A, after B moved the counter.
+            ("/signInOnA/signedIn", json!(true)),
+            ("/counterOnA", json!(2)),
+            ("/authenticatorCounter", json!(2)),
+            ("/nameOnA", json!("Renamed on B")),
+            ("/renameOnB/name", json!("Renamed on B")),
+            ("/deleteOnA/body", json!({"status": true})),
+            ("/signInOnBAfterDelete/status", json!(401)),
+            ("/signInOnBAfterDelete/code", json!("PASSKEY_NOT_FOUND")),
+        ];
+        for (pointer, value) in expected {
+            assert_eq!(seen.pointer(pointer), Some(&value), "{pointer}\n{shown}");
+        }
+        for step in [
+            "replaySameChallengeOnB",
+            "staleCounterOnB",
+            "tamperedSignatureOnB",
+            "wrongOriginOnB",
+            "signInOnBAfterDelete",
+        ] {
+            assert_ne!(seen[step]["status"], 200, "{step}\n{shown}");
+            assert_ne!(seen[step]["signedIn"], true, "{step}\n{shown}");
+        }
+        assert_eq!(
+            seen["replaySameChallengeOnB"]["code"], "CHALLENGE_NOT_FOUND",
+            "{shown}"
+        );
+
+        // Where edgeauth differs on purpose.
+        let (registering_uv, handle_is_user_id) = if edgeauth_registers {
+            ("required", true)
+        } else {
+            ("preferred", false)
+        };
+        assert_eq!(
+            seen["registerOptions"]["authenticatorSelection"]["userVerification"], registering_uv,
+            "{shown}"
+        );
+        // edgeauth's user handle is the user id; Better Auth's a random string.
+        assert_eq!(
+            seen["registerOptions"]["userHandleIsUserId"], handle_is_user_id,
+            "{shown}"
+        );
+        let signing_in_uv = if edgeauth_signs_in {
+            "required"
+        } else {
+            "preferred"
+        };
+        assert_eq!(
+            seen["authenticateOptions"]["userVerification"], signing_in_uv,
+            "{shown}"
+        );
+        let without_uv = &seen["withoutUserVerificationOnB"];
+        if edgeauth_signs_in {
+            assert_ne!(without_uv["status"], 200, "{shown}");
+            assert_eq!(without_uv["signedIn"], false, "{shown}");
+            assert_eq!(
+                seen["verifyAuthentication"]["keys"],
+                json!(["redirect", "token", "user"]),
+                "{shown}"
+            );
+            assert_eq!(seen["verifyAuthentication"]["userMatches"], true, "{shown}");
+        } else {
+            assert_eq!(without_uv["status"], 200, "{shown}");
+            assert_eq!(
+                seen["verifyAuthentication"]["keys"],
+                json!(["session"]),
+                "{shown}"
+            );
+        }
+    }
+    // Otherwise the same wire: the options' key order (simplewebauthn's), and every refusal's
+    // status and code.
+    for pointer in ["/registerOptions/keys", "/authenticateOptions/keys"] {
+        assert_eq!(
+            to_ours.pointer(pointer),
+            to_theirs.pointer(pointer),
+            "{pointer}\n{shown}"
+        );
+    }
+    for step in [
+        "replaySameChallengeOnB",
+        "staleCounterOnB",
+        "tamperedSignatureOnB",
+        "wrongOriginOnB",
+        "signInOnBAfterDelete",
+    ] {
+        for field in ["status", "code"] {
+            assert_eq!(
+                to_ours[step][field], to_theirs[step][field],
+                "{step}.{field}\n{shown}"
+            );
+        }
+    }
+}
+
+/// Runs `tests/js/passkey-interop.mjs`: a new account `address` registers a passkey on
+/// `register_on` and signs in with it on `sign_in_on`; what each step saw.
+async fn passkey_interop(
+    register_on: &str,
+    sign_in_on: &str,
+    address: &str,
+) -> Result<Value, String> {
+    let out = tokio::process::Command::new("node")
+        .arg(repo_root().join("tests/js/passkey-interop.mjs"))
+        .args([
+            &format!("{register_on}/api/auth"),
+            &format!("{sign_in_on}/api/auth"),
+            BASE_URL,
+            address,
+        ])
+        .current_dir(repo_root())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "passkey-interop.mjs {register_on} -> {sign_in_on} failed:\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }

@@ -105,6 +105,10 @@ async fn the_hosted_pages_in_a_real_browser() {
     let edge_port = free_port().unwrap();
     let demo_port = free_port().unwrap();
     let edge_url = format!("http://127.0.0.1:{edge_port}");
+    // The same edge by name, for WebAuthn (tests/browser/passkeys.test.mjs): it needs a
+    // secure context (http://127.0.0.1 is one too) and an RP ID that is a domain, never an
+    // IP address. Cookies are per host: a page on one name does not see the other's session.
+    let edge_localhost_url = format!("http://localhost:{edge_port}");
     let origin_url = format!("http://127.0.0.1:{origin_port}");
     let demo_url = format!("http://127.0.0.1:{demo_port}");
 
@@ -132,6 +136,13 @@ async fn the_hosted_pages_in_a_real_browser() {
             ("EDGEAUTH_VERIFICATION_ON_SIGN_UP", "on"),
             // The two-factor step and account section (tests/browser/two-factor.test.mjs).
             ("EDGEAUTH_TWO_FACTOR", "on"),
+            // Passkeys (tests/browser/passkeys.test.mjs), on the edge by name: the RP ID is
+            // "localhost", the one origin ceremonies come from the edge's on localhost, which
+            // the API's and the pages' origin checks trust as well.
+            ("EDGEAUTH_PASSKEY", "on"),
+            ("EDGEAUTH_PASSKEY_RP_ID", "localhost"),
+            ("EDGEAUTH_PASSKEY_ORIGINS", &edge_localhost_url),
+            ("BETTER_AUTH_TRUSTED_ORIGINS", &edge_localhost_url),
         ],
     )
     .unwrap();
@@ -152,8 +163,8 @@ async fn the_hosted_pages_in_a_real_browser() {
     .await
     .unwrap();
     eprintln!(
-        "browser suite: stack up in {:.1}s (edge {edge_url}, origin {origin_url}, demo \
-         {demo_url}, mail {mail_url})",
+        "browser suite: stack up in {:.1}s (edge {edge_url} and {edge_localhost_url}, origin \
+         {origin_url}, demo {demo_url}, mail {mail_url})",
         started.elapsed().as_secs_f64()
     );
 
@@ -166,6 +177,7 @@ async fn the_hosted_pages_in_a_real_browser() {
     node.arg(root.join("tests/browser/run.mjs"))
         .current_dir(&root)
         .env("EDGE_URL", &edge_url)
+        .env("EDGE_LOCALHOST_URL", &edge_localhost_url)
         .env("ORIGIN_URL", &origin_url)
         .env("DEMO_URL", &demo_url)
         .env("MAIL_URL", &mail_url)

@@ -1,21 +1,29 @@
-// A real Better Auth 1.4 server (email and password, jwt(), bearer(), and twoFactor() with
-// TWO_FACTOR=on) on
-// PostgreSQL, for the interoperability tests: edgeauth and this server share one database and
-// one secret and must accept each other's users, sessions, JWTs, and mailed verification and
-// reset links (printed to stdout as `MAIL {"kind","to","url"}` lines) and two-factor codes
-// (`MAIL {"kind":"two-factor-otp","to","code"}`). The TOTP issuer is APP_NAME when set (else
-// Better Auth's appName). With TWO_FACTOR=on the database needs the plugin's schema: the
-// table "twoFactor" and the column "user"."twoFactorEnabled" (edgeauth with
-// EDGEAUTH_TWO_FACTOR=on adds both).
+// A real Better Auth 1.4 server (email and password, jwt(), bearer(), twoFactor() with
+// TWO_FACTOR=on, and @better-auth/passkey's passkey() with PASSKEY=on) on PostgreSQL, for the
+// interoperability tests: edgeauth and this server share one database and one secret and must
+// accept each other's users, sessions, JWTs, and mailed verification and reset links (printed
+// to stdout as `MAIL {"kind","to","url"}` lines), two-factor codes
+// (`MAIL {"kind":"two-factor-otp","to","code"}`) and passkeys. The TOTP issuer is APP_NAME
+// when set (else Better Auth's appName). With TWO_FACTOR=on the database needs the plugin's
+// schema: the table "twoFactor" and the column "user"."twoFactorEnabled" (edgeauth with
+// EDGEAUTH_TWO_FACTOR=on adds both). With PASSKEY=on it needs the table "passkey" (edgeauth's
+// migrations create it); the relying party is PASSKEY_RP_ID (else the plugin's default, the
+// host of BETTER_AUTH_URL) and the one origin a ceremony may come from PASSKEY_ORIGIN (else
+// the plugin's default: whatever Origin header the request carries).
 //
 //   DATABASE_URL=postgres://... BETTER_AUTH_SECRET=... BETTER_AUTH_URL=http://localhost:3000 \
-//   PORT=4000 [APP_NAME=...] [TWO_FACTOR=on] node tests/js/better-auth-server.mjs
+//   PORT=4000 [APP_NAME=...] [TWO_FACTOR=on] \
+//   [PASSKEY=on [PASSKEY_RP_ID=localhost] [PASSKEY_ORIGIN=http://localhost:3000]] \
+//   node tests/js/better-auth-server.mjs
 import http from "node:http";
 
 import { betterAuth } from "better-auth";
 import { toNodeHandler } from "better-auth/node";
 import { bearer, jwt, twoFactor } from "better-auth/plugins";
 import pg from "pg";
+
+// The passkey plugin is a package of its own, loaded only when asked for.
+const passkey = process.env.PASSKEY === "on" ? (await import("@better-auth/passkey")).passkey : null;
 
 const required = (name) => {
   const value = process.env[name];
@@ -51,6 +59,14 @@ const auth = betterAuth({
           twoFactor({
             issuer: process.env.APP_NAME || undefined,
             otpOptions: { sendOTP: async ({ user, otp }) => mail("two-factor-otp", user.email, { code: otp }) },
+          }),
+        ]
+      : []),
+    ...(passkey
+      ? [
+          passkey({
+            rpID: process.env.PASSKEY_RP_ID || undefined,
+            origin: process.env.PASSKEY_ORIGIN || undefined,
           }),
         ]
       : []),
