@@ -9,7 +9,17 @@
 // relying party ID is "localhost" and its one passkey origin is that one.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { closeBrowser, createUser, EDGE_LOCALHOST, fresh, heading, screenshot, signIn, where } from "./lib.mjs";
+import {
+  closeBrowser,
+  createUser,
+  EDGE_LOCALHOST,
+  fresh,
+  heading,
+  mailTo,
+  screenshot,
+  signIn,
+  where,
+} from "./lib.mjs";
 
 after(closeBrowser);
 
@@ -68,6 +78,9 @@ test("a passkey added from the account page signs in without a password; renamed
     const list = section.getByRole("list", { name: "Your passkeys" });
     const items = list.getByRole("listitem");
     assert.equal(await items.count(), 1);
+    // The user is told (a stolen session adding a passkey does not go unnoticed).
+    const [added] = await mailTo(user.email, { subject: /passkey was added/ });
+    assert.match(added.text, /A passkey was added to /);
     const item = items.first();
     assert.equal((await item.locator("strong").textContent()).trim(), "Test laptop");
     assert.match(await item.textContent(), /Added .+ · never used/);
@@ -108,6 +121,7 @@ test("a passkey added from the account page signs in without a password; renamed
     await page.getByRole("status").filter({ hasText: "Your passkey is removed." }).waitFor();
     await section.getByText("You have no passkeys.").waitFor();
     assert.equal(await section.getByRole("list", { name: "Your passkeys" }).count(), 0);
+    await mailTo(user.email, { subject: /passkey was removed/ });
 
     // The device still offers the credential, and the server refuses it: an alert, and the
     // person stays on the sign-in page, signed out.

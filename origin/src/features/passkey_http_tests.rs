@@ -498,3 +498,37 @@ async fn registration_needs_a_fresh_session() {
     assert_eq!(options.body["code"], "SESSION_IS_NOT_FRESH");
     cleanup(&path);
 }
+
+/// A user-verifying passkey is two factors: a user with two-factor on, asked for a code
+/// after the password, is signed in by the passkey alone.
+#[tokio::test]
+async fn a_passkey_counts_as_both_factors() {
+    let mut args = vec!["--rate-limit", "off", "--two-factor", "on"];
+    args.extend(passkeys_on());
+    let (app, _clock, path) = app(&args).await;
+    let mut ada = Client::signed_up(&app, "ada@example.com").await;
+    let mut authenticator = ada.register().await;
+    let url = format!("sqlite://{}", path.display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(r#"UPDATE "user" SET "twoFactorEnabled" = 1"#)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let mut with_password = Client::new(&app);
+    let answer = with_password
+        .post(
+            "/sign-in/email",
+            json!({ "email": "ada@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(answer.body, json!({ "twoFactorRedirect": true }));
+    authenticator.counter = 1;
+    let (mut browser, answer) =
+        sign_in_with(&app, |c| authenticator.assert(&Ceremony::get(c))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["user"]["twoFactorEnabled"], true);
+    let session = browser.get("/get-session").await.body;
+    assert_eq!(session["user"]["email"], "ada@example.com");
+    cleanup(&path);
+}
