@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use edgeauth_origin::auth::two_factor::totp::code_at;
 use edgeauth_tests::fixtures::{
-    browser, client_flows, email, expect, now, reset_token, totp_key, totp_step_now, BASE_URL,
-    PASSWORD, SECRET,
+    browser, client_flows, email, expect, node_json, now, reset_token, totp_key, totp_step_now,
+    BASE_URL, PASSWORD, SECRET,
 };
 use edgeauth_tests::{
     free_port, repo_root, scratch_dir, wait_for_http, AuthClient, Origin, Postgres, Process, Reply,
@@ -751,24 +751,13 @@ async fn two_factor_client(base: &str, mail_log: &Path, address: &str) -> Result
         r#"f() {{ grep -F "MAIL {{\"kind\":\"two-factor-otp\",\"to\":\"$1\"," '{}' | tail -n1 | sed -E 's/.*"code":"([0-9]+)".*/\1/'; }}; f"#,
         mail_log.display()
     );
-    let out = tokio::process::Command::new("node")
-        .arg(repo_root().join("tests/js/two-factor-client.mjs"))
-        .args([&format!("{base}/api/auth"), BASE_URL, address])
-        .env("OTP_COMMAND", otp_command)
-        .env_remove("TWO_FACTOR_PACE_MS")
-        .current_dir(repo_root())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "two-factor-client.mjs against {base} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout}"))
+    let api = format!("{base}/api/auth");
+    node_json(
+        "two-factor-client.mjs",
+        &[&api, BASE_URL, address],
+        &[("OTP_COMMAND", &otp_command)],
+    )
+    .await
 }
 
 // --- Passkeys (@better-auth/passkey, EDGEAUTH_PASSKEY=on) ---
@@ -1013,25 +1002,9 @@ async fn passkey_interop(
     sign_in_on: &str,
     address: &str,
 ) -> Result<Value, String> {
-    let out = tokio::process::Command::new("node")
-        .arg(repo_root().join("tests/js/passkey-interop.mjs"))
-        .args([
-            &format!("{register_on}/api/auth"),
-            &format!("{sign_in_on}/api/auth"),
-            BASE_URL,
-            address,
-        ])
-        .current_dir(repo_root())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "passkey-interop.mjs {register_on} -> {sign_in_on} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout}"))
+    let (from, to) = (
+        format!("{register_on}/api/auth"),
+        format!("{sign_in_on}/api/auth"),
+    );
+    node_json("passkey-interop.mjs", &[&from, &to, BASE_URL, address], &[]).await
 }

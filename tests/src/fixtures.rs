@@ -137,6 +137,28 @@ pub fn client_flows(base: &str, address: &str) -> Value {
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
+/// Runs the node script `tests/js/<script>` from the repository root with `args` and `env`,
+/// and reads the one JSON object it prints; the error carries its output.
+pub async fn node_json(script: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Value, String> {
+    let out = tokio::process::Command::new("node")
+        .arg(repo_root().join("tests/js").join(script))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(repo_root())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("node {script}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "{script} {args:?} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_str(stdout.trim()).map_err(|e| format!("{script}: {e}: {stdout}"))
+}
+
 /// The TOTP key of an `otpauth://` URI: the 32-character string its base32 `secret=` encodes
 /// (Better Auth's HMAC key is that string's bytes).
 pub fn totp_key(uri: &str) -> String {
