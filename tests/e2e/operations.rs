@@ -285,6 +285,76 @@ async fn database_outage_is_a_503_and_recovers() {
     assert_eq!(client.get("/readyz").await.unwrap().status, 200);
 }
 
+/// Two origins started together on one empty database, each asked for tokens and keys by
+/// many clients at once: one signing key is created, not one per process, and the JWTs of
+/// both verify under its one kid. Three rounds, each on a fresh database.
+#[tokio::test]
+async fn origins_started_together_create_one_signing_key() {
+    for round in 0..3 {
+        let pg = Postgres::start_shared().await.unwrap();
+        let url = pg.url();
+        let (a, b) = {
+            let (url_a, url_b) = (url.clone(), url.clone());
+            let a = std::thread::spawn(move || start_origin(&url_a));
+            let b = std::thread::spawn(move || start_origin(&url_b));
+            (a.join().unwrap(), b.join().unwrap())
+        };
+        // A user to mint tokens for (sign-up mints no JWT: the table stays empty).
+        let mut on_a = browser(&a.url);
+        let reply = on_a.sign_up("K", &email("onekey"), PASSWORD).await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let mut on_b = browser(&b.url);
+        on_b.cookies = on_a.cookies.clone();
+
+        // Every first call at once, on both origins.
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(32));
+        let mut calls = Vec::new();
+        for i in 0..32 {
+            let mut client = if i % 2 == 0 {
+                on_a.clone()
+            } else {
+                on_b.clone()
+            };
+            let start = start.clone();
+            calls.push(tokio::spawn(async move {
+                start.wait().await;
+                let path = match i % 4 {
+                    0 | 1 => "/api/auth/token",
+                    2 => "/api/auth/jwks",
+                    _ => "/api/auth/get-session",
+                };
+                client.get(path).await.unwrap()
+            }));
+        }
+        for call in calls {
+            let reply = call.await.unwrap();
+            assert_eq!(reply.status, 200, "{}", reply.text);
+        }
+
+        let db = pool(&url).await;
+        let rows: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "jwks""#)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "round {round}: {rows} signing keys created");
+        db.close().await;
+
+        let keys = fetch_keys(&a.url).await;
+        assert_eq!(keys, fetch_keys(&b.url).await);
+        let rules = Validation::new(BASE_URL, BASE_URL);
+        let mut kids = Vec::new();
+        for client in [&mut on_a, &mut on_b] {
+            let jwt = client.get("/api/auth/token").await.unwrap().json()["token"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let claims = edgeauth_token::verify(&jwt, &keys, &rules, now()).unwrap();
+            kids.push(claims.key_id().to_string());
+        }
+        assert_eq!(kids[0], kids[1]);
+    }
+}
+
 /// Production refuses to start without a real secret, and uses secure cookies.
 #[tokio::test]
 async fn production_requires_a_real_secret_and_secure_cookies() {
