@@ -163,7 +163,7 @@ impl Db {
                 .await?
                 .rows_affected();
             tx.commit().await?;
-            Ok(deleted == 1)
+            Ok::<_, DbError>(deleted == 1)
         })
     }
 
