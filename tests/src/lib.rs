@@ -217,7 +217,23 @@ impl Origin {
     /// Starts `edgeauth serve` on `port` (e.g. again on the port of a stopped origin, so a
     /// worker configured with its URL reaches the new process).
     pub fn start_on(port: u16, env: &[(&str, &str)]) -> Result<Self> {
-        let mut command = Command::new(edgeauth_bin()?);
+        Self::start_command(port, Command::new(edgeauth_bin()?), env)
+    }
+
+    /// Starts `edgeauth serve` with `env` under an open-files soft limit of `soft` (the
+    /// hard limit unchanged), as a service manager's default of 1024 would start it: through
+    /// util-linux's `prlimit`, which execs the origin in its place.
+    pub fn start_with_open_files(soft: u64, env: &[(&str, &str)]) -> Result<Self> {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={soft}:"))
+            .arg(edgeauth_bin()?);
+        Self::start_command(free_port()?, command, env)
+    }
+
+    /// Runs `command` (the origin's binary, or a program that execs it, with its
+    /// arguments) with `serve` and `env` on `port`, and waits until it listens.
+    fn start_command(port: u16, mut command: Command, env: &[(&str, &str)]) -> Result<Self> {
         // A private SQLite database unless the test names one (never ./edgeauth.db).
         let sqlite = scratch_dir("sqlite")?.join(format!("origin-{port}.db"));
         command
@@ -452,7 +468,13 @@ impl InProcessOrigin {
         let url = format!("http://{}", listener.local_addr()?);
         let app = edgeauth_origin::app::router(state.clone());
         let server = tokio::spawn(async move {
-            let _ = edgeauth_origin::http::serve(listener, app, std::future::pending()).await;
+            let _ = edgeauth_origin::http::serve(
+                listener,
+                app,
+                edgeauth_origin::http::ConnectionLimits::default(),
+                std::future::pending(),
+            )
+            .await;
         });
         Ok(InProcessOrigin { url, state, server })
     }

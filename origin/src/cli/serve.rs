@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use crate::app;
 use crate::clock::SystemClock;
 use crate::config::{Config, ServeArgs, DEFAULT_SECRET};
-use crate::http;
+use crate::http::{self, ConnectionLimits};
 
 /// Starts the server and runs until SIGINT or SIGTERM. A configuration the server must not
 /// run with (a missing or weak secret in production, a bad URL) exits 2 before anything
@@ -43,9 +43,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "starting"
     );
     let db = state.db().clone();
+    let limits = connection_limits(&args);
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "edgeauth origin listening");
-    http::serve(listener, app::router(state.clone()), shutdown_signal()).await?;
+    http::serve(
+        listener,
+        app::router(state.clone()),
+        limits,
+        shutdown_signal(),
+    )
+    .await?;
     // Mail queued by the last requests (a reset link, say) still goes out, retries
     // included, within MAIL_DRAIN_TIMEOUT.
     let left = state.drain(MAIL_DRAIN_TIMEOUT).await;
@@ -55,6 +62,53 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     db.close().await;
     tracing::info!("edgeauth origin stopped");
     Ok(())
+}
+
+/// The connection limits `args` ask for, the cap fitted to the open-files limit once it is
+/// raised ([`raise_open_files_limit`]).
+fn connection_limits(args: &ServeArgs) -> ConnectionLimits {
+    let asked = ConnectionLimits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
+    let Some(open_files) = raise_open_files_limit() else {
+        return asked;
+    };
+    let limits = asked.within_open_files(open_files);
+    if limits.max_connections < asked.max_connections {
+        tracing::warn!(
+            open_files,
+            max_connections = limits.max_connections,
+            "EDGEAUTH_MAX_CONNECTIONS lowered to fit the open-files limit"
+        );
+    }
+    tracing::info!(
+        header_timeout_s = limits.header_timeout.as_secs(),
+        max_connections = limits.max_connections,
+        open_files,
+        "connection limits"
+    );
+    limits
+}
+
+/// Raises the open-files soft limit to the hard limit and returns the limit then in force
+/// (`None` if it cannot be read).
+///
+/// Every client connection is a file descriptor, and the usual soft default (1024) would
+/// cap the origin near a thousand connections, slow clients included, after which accept
+/// fails and the database pool cannot open a connection either; the hard limit is what
+/// the administrator allows a process to take, so the origin takes it. Done through the
+/// `rlimit` crate because the workspace forbids `unsafe` (no direct `setrlimit`).
+fn raise_open_files_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-files limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .ok()
+                .map(|(soft, _)| soft)
+        }
+    }
 }
 
 /// How long a stopping origin waits for queued mail (longer than one mail's retries,

@@ -73,6 +73,15 @@ pub const DEFAULT_SIGNIN_FAILURE_WINDOW: u64 = 15 * 60;
 /// attacker can trigger must end on its own.
 pub const MAX_SIGNIN_FAILURE_WINDOW: u64 = 24 * 60 * 60;
 
+/// Default of `EDGEAUTH_HEADER_TIMEOUT`, in seconds: ample for a request head (a few
+/// hundred bytes) on a slow network, and longer than Node's 5 s keep-alive idle timeout
+/// that Better Auth servers run with.
+pub const DEFAULT_HEADER_TIMEOUT: u64 = 10;
+
+/// Default of `EDGEAUTH_MAX_CONNECTIONS`: with hyper's 8 KiB read buffer each, 4096 slow
+/// connections hold about 32 MiB.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+
 /// The password hash new passwords are written with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PasswordHashSetting {
@@ -116,6 +125,19 @@ pub struct ServeArgs {
     /// Address to listen on (host:port).
     #[arg(long, env = "EDGEAUTH_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
+
+    /// Seconds a connection has to send a request's line and headers, counted from its
+    /// opening or from the end of its previous response: a slower connection, or one kept
+    /// alive and idle for longer, is closed. 1 to 300.
+    #[arg(long, env = "EDGEAUTH_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout: u64,
+
+    /// Client connections open at once, 1 to 1,000,000; beyond, new connections wait to be
+    /// accepted until one closes. Lowered, with a warning, to the open-files limit less 256.
+    #[arg(long, env = "EDGEAUTH_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 
     /// Deployment mode.
     #[arg(long, env = "EDGEAUTH_ENV", value_enum, default_value = "development")]

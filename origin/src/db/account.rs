@@ -79,7 +79,7 @@ impl Db {
                 insert_session!(session).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(true)
+            Ok::<_, DbError>(true)
         })
     }
 }

@@ -23,6 +23,21 @@ pub struct JwkRow {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// The `INSERT` of one row, ready to execute.
+macro_rules! insert_jwk {
+    ($row:expr) => {
+        sqlx::query(
+            r#"INSERT INTO "jwks" ("id", "publicKey", "privateKey", "createdAt", "expiresAt")
+               VALUES ($1, $2, $3, $4, $5)"#,
+        )
+        .bind(&$row.id)
+        .bind(&$row.public_key)
+        .bind(&$row.private_key)
+        .bind($row.created_at)
+        .bind($row.expires_at)
+    };
+}
+
 impl Db {
     /// Every key, newest first.
     pub async fn list_jwks(&self) -> Result<Vec<JwkRow>, DbError> {
@@ -34,31 +49,71 @@ impl Db {
         .await)?)
     }
 
-    /// Adds a key.
-    pub async fn insert_jwk(&self, row: &JwkRow) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(
-            r#"INSERT INTO "jwks" ("id", "publicKey", "privateKey", "createdAt", "expiresAt")
-               VALUES ($1, $2, $3, $4, $5)"#,
-        )
-        .bind(&row.id)
-        .bind(&row.public_key)
-        .bind(&row.private_key)
-        .bind(row.created_at)
-        .bind(row.expires_at)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
+    /// Adds `row` unless a key for which `signs` holds is there already, and says whether
+    /// it did: the first key is created once however many processes ask at once.
+    ///
+    /// One transaction that writers of `jwks` take in turn: on PostgreSQL the table is
+    /// locked in `SHARE ROW EXCLUSIVE` mode (which conflicts with itself and with every
+    /// write, not with reads), on SQLite the transaction is `BEGIN IMMEDIATE` (the write
+    /// lock first); the check reads the table after the lock, so a second creator sees the
+    /// first one's key and adds nothing.
+    pub async fn insert_jwk_unless(
+        &self,
+        row: &JwkRow,
+        signs: impl Fn(&JwkRow) -> bool,
+    ) -> Result<bool, DbError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(self.jwks_writer_begin()).await?;
+            if let Some(lock) = self.jwks_writer_lock() {
+                sqlx::query(lock).execute(&mut *tx).await?;
+            }
+            let rows = sqlx::query_as::<_, JwkRow>(
+                r#"SELECT "id", "publicKey", "privateKey", "createdAt", "expiresAt" FROM "jwks""#,
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.iter().any(signs) {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_jwk!(row).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Retires every key that has no end yet (it stops signing at `at`) and adds `row`, in
+    /// one transaction taken in turn with [`Db::insert_jwk_unless`]: `edgeauth keys rotate`.
+    pub async fn rotate_jwks(&self, at: DateTime<Utc>, row: &JwkRow) -> Result<(), DbError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(self.jwks_writer_begin()).await?;
+            if let Some(lock) = self.jwks_writer_lock() {
+                sqlx::query(lock).execute(&mut *tx).await?;
+            }
+            sqlx::query(r#"UPDATE "jwks" SET "expiresAt" = $1 WHERE "expiresAt" IS NULL"#)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            insert_jwk!(row).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
-    /// Retires every key that has no end yet: it stops signing at `at`.
-    pub async fn retire_jwks(&self, at: DateTime<Utc>) -> Result<u64, DbError> {
-        Ok(on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "jwks" SET "expiresAt" = $1 WHERE "expiresAt" IS NULL"#,
-        )
-        .bind(at)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?)
+    /// How a transaction that writes `jwks` begins: SQLite takes its write lock at once.
+    fn jwks_writer_begin(&self) -> &'static str {
+        match self.dialect() {
+            "sqlite" => "BEGIN IMMEDIATE",
+            _ => "BEGIN",
+        }
+    }
+
+    /// The statement that serialises writers of `jwks` on PostgreSQL, first in the
+    /// transaction.
+    fn jwks_writer_lock(&self) -> Option<&'static str> {
+        match self.dialect() {
+            "postgres" => Some(r#"LOCK TABLE "jwks" IN SHARE ROW EXCLUSIVE MODE"#),
+            _ => None,
+        }
     }
 }

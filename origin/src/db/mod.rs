@@ -9,6 +9,7 @@
 mod account;
 mod jwks;
 mod models;
+mod outage;
 mod passkey;
 mod rate_limit;
 mod session;
@@ -17,6 +18,7 @@ mod user;
 mod verification;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -32,7 +34,8 @@ pub use rate_limit::RateLimitHit;
 pub use two_factor::{PendingSignIn, TwoFactorRow};
 pub use verification::{ResetOutcome, VerificationValue};
 
-/// How long a request waits for a connection before the database counts as unavailable.
+/// How long a request waits for a connection before the database counts as unavailable
+/// (while it is marked unreachable, requests do not wait at all: see [`outage`]).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -84,16 +87,22 @@ pub struct Db {
     pool: Pool,
     /// Whether `user.twoFactorEnabled` exists and is read ([`Db::with_two_factor_column`]).
     two_factor_column: bool,
+    /// Whether the database is marked unreachable ([`outage`]), shared by the clones.
+    outage: Arc<outage::Outage>,
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool `$db` holds.
+/// Runs `$body` with `$pool` bound to whichever pool `$db` (a `&Db`) holds: at once
+/// `Err(DbError::Unavailable)` instead while the database is marked unreachable, and the
+/// body's sqlx error, if any, as a [`DbError`], noted ([`outage`]).
 macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match &$db.pool {
-            $crate::db::Pool::Postgres($pool) => $body,
-            $crate::db::Pool::Sqlite($pool) => $body,
+    ($db:expr, $pool:ident => $body:expr) => {{
+        let db: &$crate::db::Db = $db;
+        db.check_reachable()?;
+        match &db.pool {
+            $crate::db::Pool::Postgres($pool) => $crate::db::outage::Noted::noted($body, db),
+            $crate::db::Pool::Sqlite($pool) => $crate::db::outage::Noted::noted($body, db),
         }
-    };
+    }};
 }
 pub(crate) use on_pool;
 
@@ -132,6 +141,7 @@ impl Db {
         Ok(Db {
             pool,
             two_factor_column: false,
+            outage: Arc::default(),
         })
     }
 
@@ -155,14 +165,35 @@ impl Db {
         })
     }
 
-    /// One round trip to the database, for readiness.
+    /// One round trip to the database, for readiness: at once `Err` while it is marked
+    /// unreachable.
     pub async fn ping(&self) -> Result<(), DbError> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
+    /// One round trip, even while the database is marked unreachable (the probe's).
+    async fn ping_unchecked(&self) -> Result<(), DbError> {
+        match &self.pool {
+            Pool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+            Pool::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+        }
+        .map_err(DbError::from)
+    }
+
+    /// Whether [`Db::close`] was called.
+    fn is_closed(&self) -> bool {
+        match &self.pool {
+            Pool::Postgres(pool) => pool.is_closed(),
+            Pool::Sqlite(pool) => pool.is_closed(),
+        }
+    }
+
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        match &self.pool {
+            Pool::Postgres(pool) => pool.close().await,
+            Pool::Sqlite(pool) => pool.close().await,
+        }
     }
 }

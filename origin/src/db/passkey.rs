@@ -188,7 +188,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(true)
+            Ok::<bool, DbError>(true)
         })
     }
 }

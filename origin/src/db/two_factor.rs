@@ -184,7 +184,7 @@ impl Db {
                 .await?
                 .rows_affected();
             tx.commit().await?;
-            Ok(ended)
+            Ok::<_, DbError>(ended)
         })
     }
 

@@ -164,7 +164,7 @@ impl Db {
                 .await?
                 .rows_affected();
             tx.commit().await?;
-            Ok(deleted == 1)
+            Ok::<_, DbError>(deleted == 1)
         })
     }
 

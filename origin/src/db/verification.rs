@@ -193,7 +193,7 @@ impl Db {
                     .fetch_optional(&mut *tx)
                     .await?;
             tx.commit().await?;
-            Ok(ResetOutcome::Reset { user_id, email, sessions_ended })
+            Ok::<_, DbError>(ResetOutcome::Reset { user_id, email, sessions_ended })
         })
     }
 }

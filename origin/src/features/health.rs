@@ -1,6 +1,8 @@
 //! Liveness and readiness: `GET /api/auth/ok` (Better Auth's), and outside the API
 //! `GET /healthz` and `GET /readyz` (mounted by [`crate::app::router`]).
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,10 +30,21 @@ pub async fn ok() -> Json<Value> {
     Json(json!({ "ok": true }))
 }
 
-/// `GET /readyz`: 200 when the database answers, else 503.
+/// How long `/readyz` waits for the database's answer: well inside the 1 s a readiness
+/// probe commonly allows (Kubernetes' default `timeoutSeconds`), where the pool alone would
+/// wait its full acquire timeout while the database is down.
+pub const READY_BUDGET: Duration = Duration::from_millis(500);
+
+/// `GET /readyz`: 200 when the database answers within [`READY_BUDGET`], else 503 (at once
+/// while it is marked unreachable: see `db::outage`).
 pub async fn ready(State(state): State<AppState>) -> Response {
-    match state.db().ping().await {
-        Ok(()) => Json(json!({ "ok": true, "database": state.db().dialect() })).into_response(),
-        Err(e) => ApiError::unavailable(e).into_response(),
+    match tokio::time::timeout(READY_BUDGET, state.db().ping()).await {
+        Ok(Ok(())) => Json(json!({ "ok": true, "database": state.db().dialect() })).into_response(),
+        Ok(Err(e)) => ApiError::unavailable(e).into_response(),
+        Err(_) => ApiError::unavailable(format!(
+            "database unavailable: no answer within {} ms",
+            READY_BUDGET.as_millis()
+        ))
+        .into_response(),
     }
 }

@@ -3,7 +3,8 @@
 //! Keys live in the `jwks` table (see [`super::row`] for the row format). The newest key
 //! without an end signs; a key retired by `edgeauth keys rotate` keeps being listed for the
 //! grace period after its `expiresAt`, so tokens it signed still verify at the edge. The
-//! first key is created on first use, as Better Auth does. Decrypted keys are cached for
+//! first key is created on first use, as Better Auth does, and once however many processes
+//! ask at the same time ([`Db::insert_jwk_unless`]). Decrypted keys are cached for
 //! [`CACHE_TTL`], so a rotation made by another process is picked up within that time.
 
 use std::sync::{Arc, RwLock};
@@ -113,17 +114,25 @@ impl KeyStore {
     async fn load(&self, now: DateTime<Utc>) -> Result<Loaded, KeyStoreError> {
         let mut rows = self.db.list_jwks().await?;
         if !rows.iter().any(|r| signs_at(r, now)) {
+            // Processes starting together on an empty table all get here: the database
+            // lets one of them add the key, and the others read it.
             let (row, _) = keys::new_stored_key(&self.secret, ids::generate_id())?;
-            self.db
-                .insert_jwk(&JwkRow {
-                    id: row.id,
-                    public_key: row.public_key,
-                    private_key: row.private_key,
-                    created_at: now,
-                    expires_at: None,
-                })
+            let created = self
+                .db
+                .insert_jwk_unless(
+                    &JwkRow {
+                        id: row.id,
+                        public_key: row.public_key,
+                        private_key: row.private_key,
+                        created_at: now,
+                        expires_at: None,
+                    },
+                    |r| signs_at(r, now),
+                )
                 .await?;
-            tracing::info!("created a JWT signing key");
+            if created {
+                tracing::info!("created a JWT signing key");
+            }
             rows = self.db.list_jwks().await?;
         }
         // Rows are newest first: the first that signs now is the signer.
@@ -160,15 +169,85 @@ pub async fn rotate(db: &Db, secret: &str, now: DateTime<Utc>) -> Result<String,
     }
     let (row, _) = keys::new_stored_key(secret, ids::generate_id())?;
     let kid = row.id.clone();
-    db.retire_jwks(now).await?;
-    db.insert_jwk(&JwkRow {
-        id: row.id,
-        public_key: row.public_key,
-        private_key: row.private_key,
-        // A millisecond later than the retirement, so the new key sorts newest.
-        created_at: now + Duration::milliseconds(1),
-        expires_at: None,
-    })
+    db.rotate_jwks(
+        now,
+        &JwkRow {
+            id: row.id,
+            public_key: row.public_key,
+            private_key: row.private_key,
+            // A millisecond later than the retirement, so the new key sorts newest.
+            created_at: now + Duration::milliseconds(1),
+            expires_at: None,
+        },
+    )
     .await?;
     Ok(kid)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// Two pools on one SQLite file, as two processes would have.
+    async fn two_processes(name: &str) -> (Db, Db, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "edgeauth-keys-{name}-{}-{}.db",
+            std::process::id(),
+            ids::random_string(8)
+        ));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let first = Db::connect(Some(&url)).unwrap();
+        first.migrate().await.unwrap();
+        (first, Db::connect(Some(&url)).unwrap(), path)
+    }
+
+    fn cleanup(path: &std::path::Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn processes_asking_at_once_create_one_key() {
+        let (a, b, path) = two_processes("once").await;
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let stores: Vec<Arc<KeyStore>> = [&a, &b, &a, &b]
+            .into_iter()
+            .map(|db| {
+                Arc::new(KeyStore::new(
+                    db.clone(),
+                    "s".repeat(32),
+                    DEFAULT_GRACE_PERIOD,
+                ))
+            })
+            .collect();
+        let start = Arc::new(tokio::sync::Barrier::new(stores.len()));
+        let tasks: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let (store, start) = (store.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store.signer(now).await.unwrap().kid().to_string()
+                })
+            })
+            .collect();
+        let mut kids = Vec::new();
+        for task in tasks {
+            kids.push(task.await.unwrap());
+        }
+        assert_eq!(a.list_jwks().await.unwrap().len(), 1);
+        assert!(kids.iter().all(|kid| *kid == kids[0]), "{kids:?}");
+
+        // A rotation retires it and adds one; a store reloading later creates none.
+        let new_kid = rotate(&b, &"s".repeat(32), now).await.unwrap();
+        let later = now + CACHE_TTL + Duration::seconds(1);
+        assert_eq!(stores[0].signer(later).await.unwrap().kid(), new_kid);
+        let rows = a.list_jwks().await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.iter().filter(|r| signs_at(r, later)).count(), 1);
+        cleanup(&path);
+    }
 }
