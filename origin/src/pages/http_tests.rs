@@ -757,3 +757,96 @@ async fn the_passkey_script_is_allowed_only_with_passkeys_on() {
     cleanup(&off_path);
     cleanup(&on_path);
 }
+
+#[tokio::test]
+async fn the_two_factor_section_regenerates_codes_and_turns_it_off() {
+    use crate::auth::two_factor::totp;
+    use crate::clock::Clock;
+    let (app, clock, path) = app(&["--rate-limit", "off", "--two-factor", "on"]).await;
+    let mut ada = Browser::new(&app);
+    ada.sign_up("ada@example.com").await;
+    ada.get("/auth/account").await;
+    let enrolment = ada
+        .post(
+            "/auth/account/two-factor/enable",
+            &[("twoFactorPassword", PASSWORD)],
+        )
+        .await;
+    let secret = shown_secret(&enrolment.body);
+    let code = totp::code_at(&secret, totp::step_at(clock.now().timestamp()));
+    ada.post(
+        "/auth/account/two-factor/confirm",
+        &[("twoFactorCode", &code)],
+    )
+    .await;
+    let account = ada.get("/auth/account?notice=two-factor-on").await;
+    assert!(account.body.contains("Two-factor authentication is on."));
+    assert!(!account.body.contains("aria-label=\"Backup codes\""));
+
+    // New backup codes need the password, and are shown once.
+    let wrong = ada
+        .post(
+            "/auth/account/two-factor/backup-codes",
+            &[("twoFactorPassword", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.body.contains("Invalid password"));
+    let fresh_codes = ada
+        .post(
+            "/auth/account/two-factor/backup-codes",
+            &[("twoFactorPassword", PASSWORD)],
+        )
+        .await;
+    assert_eq!(fresh_codes.status, StatusCode::OK);
+    assert_eq!(fresh_codes.body.matches("<li><code>").count(), 10);
+    assert!(fresh_codes.body.contains(r#"download="backup-codes.txt""#));
+    assert!(!ada.get("/auth/account").await.body.contains("<li><code>"));
+
+    // Turning it off needs the password, ends the other sessions, and sign-in asks for no
+    // code again.
+    let mut other = Browser::new(&app);
+    other.get("/auth/sign-in").await;
+    let pending = other
+        .post(
+            "/auth/sign-in",
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(pending.location(), "/auth/two-factor");
+    let refused = ada
+        .post(
+            "/auth/account/two-factor/disable",
+            &[("twoFactorPassword", "nope")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let off = ada
+        .post(
+            "/auth/account/two-factor/disable",
+            &[("twoFactorPassword", PASSWORD)],
+        )
+        .await;
+    assert_eq!(off.location(), "/auth/account?notice=two-factor-off");
+    let account = ada.get(off.location()).await;
+    assert!(account.body.contains("Two-factor authentication is off."));
+    // The pending sign-in ended with it.
+    let step = totp::step_at(clock.now().timestamp()) + 1;
+    let late = other
+        .post(
+            "/auth/two-factor",
+            &[("method", "totp"), ("code", &totp::code_at(&secret, step))],
+        )
+        .await;
+    assert_eq!(late.location(), "/auth/sign-in?notice=two-factor-expired");
+    other.get("/auth/sign-in").await;
+    let direct = other
+        .post(
+            "/auth/sign-in",
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(direct.location(), "/");
+    assert!(other.cookies.contains_key("better-auth.session_token"));
+    cleanup(&path);
+}
