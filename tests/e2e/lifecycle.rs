@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use edgeauth_origin::clock::ManualClock;
 use edgeauth_tests::fixtures::{
-    browser, email, expect, one_mail, origin_env, reset_token, sqlite_url, BASE_URL, PASSWORD,
-    SECRET,
+    browser, email, expect, one_mail, origin_env, reset_token, sqlite_url, start_origin_with_mail,
+    BASE_URL, PASSWORD, SECRET,
 };
 use edgeauth_tests::{
     AuthClient, InProcessOrigin, MailMessage, Origin, Postgres, Reply, SmtpServer, SmtpTlsMode,
@@ -22,13 +22,7 @@ const NEW_PASSWORD: &str = "a brand new passphrase 42";
 
 /// An origin (the real binary) delivering to `smtp`, with `extra` settings.
 fn start(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Origin {
-    let mut env = origin_env(database_url);
-    env.push(("EDGEAUTH_SMTP_URL", smtp.url()));
-    env.push(("EDGEAUTH_MAIL_FROM", "Example <auth@example.com>".into()));
-    env.push(("EDGEAUTH_APP_NAME", "Example".into()));
-    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.extend_from_slice(extra);
-    Origin::start(&env).unwrap()
+    start_origin_with_mail(database_url, smtp, extra)
 }
 
 /// The path and query of a mailed link, which must point at the configured base URL.

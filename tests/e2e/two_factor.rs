@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use edgeauth_origin::auth::two_factor::totp::code_at;
 use edgeauth_tests::fixtures::{
-    browser, email, expect, now, origin_env, sqlite_url, start_origin, totp_key, totp_step_now,
-    BASE_URL, PASSWORD,
+    browser, email, expect, now, sqlite_url, start_origin, start_origin_with_mail, totp_key,
+    totp_step_now, BASE_URL, PASSWORD,
 };
 use edgeauth_tests::{AuthClient, MailMessage, Origin, Postgres, Reply, SmtpServer};
 use serde_json::{json, Value};
@@ -36,15 +36,12 @@ const SUBJECT_CODE: &str = "sign-in code";
 /// off (Better Auth's 3 requests per 10 s on `/two-factor/*` would hide the rules tested
 /// here), with `extra` settings.
 fn start(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Origin {
-    let mut env = origin_env(database_url);
-    env.push(("EDGEAUTH_SMTP_URL", smtp.url()));
-    env.push(("EDGEAUTH_MAIL_FROM", "Example <auth@example.com>".into()));
-    env.push(("EDGEAUTH_APP_NAME", "Example".into()));
-    env.push(("EDGEAUTH_TWO_FACTOR", "on".into()));
-    env.push(("EDGEAUTH_RATE_LIMIT", "off".into()));
-    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.extend_from_slice(extra);
-    Origin::start(&env).unwrap()
+    let mut settings = vec![
+        ("EDGEAUTH_TWO_FACTOR", "on"),
+        ("EDGEAUTH_RATE_LIMIT", "off"),
+    ];
+    settings.extend_from_slice(extra);
+    start_origin_with_mail(database_url, smtp, &settings)
 }
 
 /// A user's authenticator app.

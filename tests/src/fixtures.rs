@@ -60,6 +60,22 @@ pub fn start_origin(database_url: &str) -> Origin {
     Origin::start(&env).unwrap()
 }
 
+/// The real `edgeauth` binary on `database_url`, delivering mail to `smtp` (from
+/// `Example <auth@example.com>`, app name `Example`), with `extra` settings.
+pub fn start_origin_with_mail(
+    database_url: &str,
+    smtp: &crate::SmtpServer,
+    extra: &[(&str, &str)],
+) -> Origin {
+    let mut env = origin_env(database_url);
+    env.push(("EDGEAUTH_SMTP_URL", smtp.url()));
+    env.push(("EDGEAUTH_MAIL_FROM", "Example <auth@example.com>".into()));
+    env.push(("EDGEAUTH_APP_NAME", "Example".into()));
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend_from_slice(extra);
+    Origin::start(&env).unwrap()
+}
+
 /// A fresh SQLite database file named after `name` (and this process) in the scratch
 /// directory, as a `DATABASE_URL`.
 pub fn sqlite_url(name: &str) -> String {

@@ -237,12 +237,7 @@ pub async fn delete(
     }
     // Without the password, only a fresh session may delete (Better Auth means to check
     // this too, but a unit slip in 1.4 makes its check never fire).
-    let fresh_age = lifecycle.session_fresh_age;
-    let age = now - current.found.session.created_at;
-    if password.is_none()
-        && fresh_age != 0
-        && age > Duration::seconds(i64::try_from(fresh_age).unwrap_or(i64::MAX))
-    {
+    if password.is_none() && !current.is_fresh(lifecycle.session_fresh_age, now) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             messages::SESSION_EXPIRED,

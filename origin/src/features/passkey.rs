@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
 use axum::Router;
-use chrono::Duration;
 use serde_json::json;
 
 use super::Feature;
@@ -72,9 +71,7 @@ fn routes(state: &AppState) -> Router<AppState> {
 /// Registering needs a session younger than `EDGEAUTH_SESSION_FRESH_AGE` (Better Auth's
 /// `freshSessionMiddleware`): 403 `SESSION_IS_NOT_FRESH` otherwise.
 pub fn require_fresh(state: &AppState, current: &Current) -> Result<(), ApiError> {
-    let fresh_age = state.config().lifecycle.session_fresh_age;
-    let age = state.now() - current.found.session.created_at;
-    if age > Duration::seconds(i64::try_from(fresh_age).unwrap_or(i64::MAX)) {
+    if !current.is_fresh(state.config().lifecycle.session_fresh_age, state.now()) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             messages::SESSION_NOT_FRESH,

@@ -37,6 +37,16 @@ fn method(value: Option<&str>) -> &'static str {
     }
 }
 
+/// The form's `callbackURL`, when it is an acceptable target (else `""`).
+fn posted_callback(state: &AppState, form: &PageForm) -> String {
+    let callback = form.text("callbackURL");
+    if state.check_redirect(&callback).is_ok() {
+        callback
+    } else {
+        String::new()
+    }
+}
+
 /// Back to sign-in: the pending sign-in is gone (expired, used, or too many wrong codes).
 fn start_over(state: &AppState, callback: &str) -> Sent {
     let to = format!(
@@ -105,12 +115,7 @@ pub async fn verify(
     headers: HeaderMap,
     form: PageForm,
 ) -> Result<Sent, ApiError> {
-    let callback = form.text("callbackURL");
-    let callback = if state.check_redirect(&callback).is_ok() {
-        callback
-    } else {
-        String::new()
-    };
+    let callback = posted_callback(&state, &form);
     let method = method(Some(form.text("method").as_str()));
     let code = form.text("code");
     let verifier = match challenge::verifier(&state, &headers).await {
@@ -165,12 +170,7 @@ pub async fn send_code(
     headers: HeaderMap,
     form: PageForm,
 ) -> Result<Sent, ApiError> {
-    let callback = form.text("callbackURL");
-    let callback = if state.check_redirect(&callback).is_ok() {
-        callback
-    } else {
-        String::new()
-    };
+    let callback = posted_callback(&state, &form);
     let verifier = match challenge::verifier(&state, &headers).await {
         Ok(verifier @ Verifier::Pending(..)) => verifier,
         Ok(Verifier::Session(_)) => {

@@ -4,7 +4,6 @@
 //! password, and refuses accounts without one.
 
 use axum::http::StatusCode;
-use chrono::Duration;
 
 use super::{backup_codes, totp};
 use crate::app::AppState;
@@ -37,9 +36,7 @@ async fn reauthenticate(
             .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, messages::INVALID_PASSWORD))?;
         return check_password(state, &user.id, password).await.map(|_| ());
     }
-    let fresh_age = state.config().lifecycle.session_fresh_age;
-    let age = state.now() - current.found.session.created_at;
-    if age > Duration::seconds(i64::try_from(fresh_age).unwrap_or(i64::MAX)) {
+    if !current.is_fresh(state.config().lifecycle.session_fresh_age, state.now()) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             messages::SESSION_EXPIRED,

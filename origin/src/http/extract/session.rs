@@ -26,6 +26,16 @@ pub struct Current {
     pub dont_remember: bool,
 }
 
+impl Current {
+    /// Whether the session is younger than `EDGEAUTH_SESSION_FRESH_AGE` at `now` (Better
+    /// Auth's `freshAge`; 0 makes every session fresh), as the actions that accept a recent
+    /// sign-in instead of the password require.
+    pub fn is_fresh(&self, fresh_age_secs: u64, now: DateTime<Utc>) -> bool {
+        let limit = chrono::Duration::seconds(i64::try_from(fresh_age_secs).unwrap_or(i64::MAX));
+        fresh_age_secs == 0 || now - self.found.session.created_at <= limit
+    }
+}
+
 /// What a request's credential resolved to.
 #[derive(Debug)]
 pub enum Lookup {
