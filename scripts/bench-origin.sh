@@ -20,7 +20,13 @@
 #       hashing adds from the throughput the two loads share on this machine;
 #   (e) resident memory of the origin: idle (after start, before any load) and the maximum
 #       sampled during the runs (VmRSS from /proc/<pid>/status every 0.2 s, with the thread
-#       count), and the kernel's high-water mark (VmHWM) at the end.
+#       count), and the kernel's high-water mark (VmHWM) at the end;
+#   (f) get-session against two peers on the same database and load, each right after a run
+#       of the origin's (the origin's figure is the mean of the runs around it): the floor, a
+#       bare axum + sqlx handler doing the same session lookup
+#       (origin/examples/get_session_floor.rs): goal >= 0.6x; and a Better Auth 1.4.22 server
+#       (tests/js/better-auth-server.mjs: jwt() and bearer(), rate limiting off, the same pool
+#       size, NODE_ENV=production) reading the same session: goal >= 30x.
 #
 # Settings (environment):
 #   BENCH_SECONDS            length of each measured run (default 10)
@@ -36,7 +42,8 @@
 #                            of building them (to compare two revisions under the same
 #                            conditions: build each with `cargo build --release -p
 #                            edgeauth-origin --bin edgeauth --example hash_throughput`, copy
-#                            the two binaries aside, and run the script once for each)
+#                            the two binaries aside, and run the script once for each); the
+#                            floor, `get_session_floor`, is taken from there too when present
 #
 # Everything the script starts (PostgreSQL, the origin, autocannon, the memory sampler) is
 # stopped on exit, on error and on Ctrl-C; the throwaway cluster under target/bench-pg is
@@ -73,6 +80,11 @@ AUTOCANNON="$REPO_ROOT/node_modules/.bin/autocannon"
 ORIGIN_BIN="${BENCH_BIN_DIR:-$REPO_ROOT/target/release}/edgeauth"
 HASH_BIN="${BENCH_BIN_DIR:+$BENCH_BIN_DIR/hash_throughput}"
 HASH_BIN="${HASH_BIN:-$REPO_ROOT/target/release/examples/hash_throughput}"
+FLOOR_BIN="$REPO_ROOT/target/release/examples/get_session_floor"
+if [ -n "${BENCH_BIN_DIR:-}" ] && [ -x "$BENCH_BIN_DIR/get_session_floor" ]; then
+  FLOOR_BIN="$BENCH_BIN_DIR/get_session_floor"
+fi
+BETTER_AUTH_SERVER="$REPO_ROOT/tests/js/better-auth-server.mjs"
 WORK="$REPO_ROOT/target/bench-origin" # logs, autocannon JSON, the report
 PG_DIR="$REPO_ROOT/target/bench-pg"   # the throwaway cluster (deleted on exit)
 
@@ -80,10 +92,12 @@ for tool in cargo node python3 curl; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
 done
 [ -x "$AUTOCANNON" ] || die "missing $AUTOCANNON: run npm ci (autocannon is in package.json)"
+[ -d "$REPO_ROOT/node_modules/better-auth" ] || die "missing node_modules/better-auth: run npm ci"
 
 # --- cleanup -------------------------------------------------------------------------------
 ORIGIN_PID=""
 SAMPLER_PID=""
+PEER_PID=""
 LOAD_PIDS=()
 PG_STARTED=0
 PG_BIN=""
@@ -132,6 +146,7 @@ cleanup() {
   local pid
   for pid in "${LOAD_PIDS[@]}"; do stop_pid "$pid"; done
   [ -n "$SAMPLER_PID" ] && stop_pid "$SAMPLER_PID"
+  [ -n "$PEER_PID" ] && stop_pid "$PEER_PID"
   [ -n "$ORIGIN_PID" ] && stop_pid "$ORIGIN_PID"
   if [ "$PG_STARTED" -eq 1 ]; then
     pg_cmd pg_ctl -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
@@ -159,9 +174,13 @@ if [ -n "${BENCH_BIN_DIR:-}" ]; then
   banner "binaries from BENCH_BIN_DIR"
   [ -x "$ORIGIN_BIN" ] && [ -x "$HASH_BIN" ] || die "BENCH_BIN_DIR must hold edgeauth and hash_throughput"
   log "using $ORIGIN_BIN and $HASH_BIN"
+  if [ ! -x "$FLOOR_BIN" ]; then
+    run cargo build --release --locked -p edgeauth-origin --example get_session_floor
+  fi
 else
   banner "build (release)"
-  run cargo build --release --locked -p edgeauth-origin --bin edgeauth --example hash_throughput
+  run cargo build --release --locked -p edgeauth-origin --bin edgeauth --example hash_throughput \
+    --example get_session_floor
 fi
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -445,6 +464,53 @@ fi
 load_wait d-sign-in "$SATURATING_PID"
 cpu_end d-all
 
+banner "(f) get-session against its floor and against Better Auth 1.4.22"
+# peer_start NAME URL COMMAND...: a peer server in the background, waited for until URL answers.
+peer_start() {
+  local name="$1" url="$2"
+  shift 2
+  "$@" >"$WORK/$name.log" 2>&1 &
+  PEER_PID=$!
+  for _ in $(seq 300); do
+    curl -sS -o /dev/null "$url" 2>/dev/null && return 0
+    kill -0 "$PEER_PID" 2>/dev/null || die "$name exited: $(tail -5 "$WORK/$name.log")"
+    sleep 0.1
+  done
+  die "$name did not answer within 30 s: $(tail -5 "$WORK/$name.log")"
+}
+peer_stop() {
+  stop_pid "$PEER_PID"
+  PEER_PID=""
+}
+# peer_check NAME URL HEADER: the peer reads the benchmark's session (not a null answer).
+peer_check() {
+  curl -fsS -H "${3/:/: }" "$2" >"$WORK/$1-check.json" || die "$1: get-session failed"
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if d and d.get("session") else 1)' \
+    "$WORK/$1-check.json" || die "$1 did not return the session: $(cat "$WORK/$1-check.json")"
+}
+FLOOR_PORT="$(free_port)"
+FLOOR_URL="http://127.0.0.1:$FLOOR_PORT/api/auth/get-session"
+# Better Auth over plain http names the cookie without `__Secure-`.
+PLAIN_COOKIE="cookie:${SESSION_COOKIE#__Secure-}"
+if [ "$AUTH_MODE" = bearer ]; then PEER_AUTH="$PLAIN_COOKIE"; else PEER_AUTH="$AUTH_HEADER"; fi
+peer_start floor "$FLOOR_URL" env DATABASE_URL="$DATABASE_URL" "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT"
+peer_check floor "$FLOOR_URL" "$PEER_AUTH"
+load_now f-floor-warmup -c "$CONNECTIONS" -d 2 -H "$PEER_AUTH" "$FLOOR_URL"
+load_now f-origin-1 -c "$CONNECTIONS" "${DURATION[@]}" -H "$AUTH_HEADER" "$GET_SESSION_URL"
+load_now f-floor -c "$CONNECTIONS" "${DURATION[@]}" -H "$PEER_AUTH" "$FLOOR_URL"
+peer_stop
+BA_PORT="$(free_port)"
+BA_URL="http://127.0.0.1:$BA_PORT/api/auth/get-session"
+peer_start better-auth "http://127.0.0.1:$BA_PORT/api/auth/ok" \
+  env DATABASE_URL="$DATABASE_URL" BETTER_AUTH_SECRET="$SECRET" BETTER_AUTH_URL="http://127.0.0.1:$BA_PORT" \
+  PORT="$BA_PORT" PG_POOL_MAX=16 RATE_LIMIT=off NODE_ENV=production node "$BETTER_AUTH_SERVER"
+peer_check better-auth "$BA_URL" "$PLAIN_COOKIE"
+load_now f-better-auth-warmup -c "$CONNECTIONS" -d 2 -H "$PLAIN_COOKIE" "$BA_URL"
+load_now f-origin-2 -c "$CONNECTIONS" "${DURATION[@]}" -H "$AUTH_HEADER" "$GET_SESSION_URL"
+load_now f-better-auth -c "$CONNECTIONS" "${DURATION[@]}" -H "$PLAIN_COOKIE" "$BA_URL"
+peer_stop
+load_now f-origin-3 -c "$CONNECTIONS" "${DURATION[@]}" -H "$AUTH_HEADER" "$GET_SESSION_URL"
+
 # --- 6. memory, shutdown ---------------------------------------------------------------------
 RSS_HWM_KIB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$ORIGIN_PID/status")"
 stop_pid "$SAMPLER_PID"
@@ -551,6 +617,18 @@ rows.append(("(e) origin peak RSS (VmHWM, whole run)", mib(hwm), f"idle: {mib(id
 raw_hwm = max(int((work / f"c-hash-{w}.hwm").read_text().strip() or 0) for w in ("before", "after"))
 rows.append(("(e) origin peak RSS vs the raw hashing loop's", mib(hwm),
              f"hash_throughput, {threads} threads: {mib(raw_hwm)}", f"{ratio(hwm, raw_hwm):.2f}x", ""))
+o1, o2, o3 = (ok_per_s(run(f"f-origin-{i}")) for i in (1, 2, 3))
+floor, ba = ok_per_s(run("f-floor")), ok_per_s(run("f-better-auth"))
+around_floor, around_ba = (o1 + o2) / 2, (o2 + o3) / 2
+r = ratio(around_floor, floor)
+rows.append((f"(f) get-session vs its floor, {conns} conns",
+             f"{around_floor:,.0f} req/s (runs before and after: {o1:,.0f}, {o2:,.0f})",
+             f"bare axum + sqlx, same lookup: {floor:,.0f} req/s", f"{r:.2f}x", f">= 0.6x: {verdict(r >= 0.6)}"))
+r = ratio(around_ba, ba)
+rows.append((f"(f) get-session vs Better Auth 1.4.22, {conns} conns",
+             f"{around_ba:,.0f} req/s (runs before and after: {o2:,.0f}, {o3:,.0f})",
+             f"Better Auth (node, jwt + bearer): {ba:,.0f} req/s "
+             f"(p50 {lat(run('f-better-auth'), 'p50'):.0f} ms)", f"{r:.1f}x", f">= 30x: {verdict(r >= 30)}"))
 
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |",
@@ -570,6 +648,7 @@ names = ["a-get-session", "b-jwks", "c-sign-in", "d-sign-in", "d-get-session"]
 if probe:
     names[1:1] = ["a-probe"]
     names.append("d-probe")
+names += ["f-origin-1", "f-floor", "f-origin-2", "f-better-auth", "f-origin-3"]
 detail = []
 for name in names:
     r = run(name)

@@ -12,7 +12,7 @@
 // the plugin's default: whatever Origin header the request carries).
 //
 //   DATABASE_URL=postgres://... BETTER_AUTH_SECRET=... BETTER_AUTH_URL=http://localhost:3000 \
-//   PORT=4000 [APP_NAME=...] [TWO_FACTOR=on] \
+//   PORT=4000 [APP_NAME=...] [TWO_FACTOR=on] [PG_POOL_MAX=4] [RATE_LIMIT=off] \
 //   [PASSKEY=on [PASSKEY_RP_ID=localhost] [PASSKEY_ORIGIN=http://localhost:3000]] \
 //   node tests/js/better-auth-server.mjs
 import http from "node:http";
@@ -37,7 +37,12 @@ const required = (name) => {
 // `fields` is `{ url }` for a link, `{ code }` for a code.
 const mail = (kind, to, fields) => console.log(`MAIL ${JSON.stringify({ kind, to, ...fields })}`);
 
-const pool = new pg.Pool({ connectionString: required("DATABASE_URL"), max: 4 });
+// PG_POOL_MAX and RATE_LIMIT=off are for scripts/bench-origin.sh (the origin's pool size, and
+// no limiter: Better Auth limits by default in production).
+const pool = new pg.Pool({
+  connectionString: required("DATABASE_URL"),
+  max: Number(process.env.PG_POOL_MAX || 4),
+});
 const auth = betterAuth({
   database: pool,
   secret: required("BETTER_AUTH_SECRET"),
@@ -71,6 +76,7 @@ const auth = betterAuth({
         ]
       : []),
   ],
+  ...(process.env.RATE_LIMIT === "off" ? { rateLimit: { enabled: false } } : {}),
   telemetry: { enabled: false },
 });
 

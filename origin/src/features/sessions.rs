@@ -53,7 +53,9 @@ fn flag(value: &Option<String>) -> bool {
 /// passed (`expiresAt - expiresIn + updateAge <= now`), the row's `expiresAt` moves to
 /// `now + expiresIn` and the cookie is set again. `?disableRefresh=true` and sessions created
 /// with `rememberMe: false` are never extended. `disableCookieCache` is accepted and has no
-/// effect: edgeauth has no cookie cache, every call reads the session row.
+/// effect: edgeauth has no cookie cache, every call reads the session row. The JWT in
+/// `set-auth-jwt` is reused for the same session while it has most of its lifetime left
+/// ([`keys::minted`]).
 pub async fn get_session(
     State(state): State<AppState>,
     MaybeSession(session_lookup): MaybeSession,
@@ -82,7 +84,7 @@ pub async fn get_session(
     } else {
         CookieHeaders::default()
     };
-    let jwt = keys::mint(state.keys(), state.jwt_issuer(), &found, now).await?;
+    let jwt = keys::mint_reusable(state.keys(), state.jwt_issuer(), &found, now).await?;
     Ok(cookies.with_jwt(jwt).apply(Json(json!(found))))
 }
 
@@ -147,4 +149,119 @@ pub async fn revoke_other_sessions(
         .delete_user_sessions(&current.found.user.id, Some(&current.found.session.token))
         .await?;
     Ok(Json(json!({ "status": true })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use axum::Router;
+    use chrono::Duration;
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    use crate::app::test_app::app;
+
+    const ORIGIN: &str = "http://localhost:3000";
+
+    /// Sends a request with the session cookie; answers the `set-auth-jwt` header and body.
+    async fn call(
+        app: &Router,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        body: Option<Value>,
+    ) -> (Option<String>, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("/api/auth{path}"))
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::COOKIE, cookie);
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let response = app
+            .clone()
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let jwt = response
+            .headers()
+            .get("set-auth-jwt")
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (jwt, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    fn claim(jwt: &str, name: &str) -> Value {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        let payload = jwt.split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&Base64UrlUnpadded::decode_vec(payload).unwrap()).unwrap();
+        claims[name].clone()
+    }
+
+    /// get-session hands out the JWT minted for the session again (the edge's lookups and
+    /// polling pages no longer cost a signature each), but never a stale one: a renamed user
+    /// or a token past a quarter of its lifetime gets a new JWT.
+    #[tokio::test]
+    async fn get_session_reuses_its_jwt_until_the_user_changes_or_time_passes() {
+        let (app, clock, _path) = app(&["--rate-limit", "off"]).await;
+        let sign_up = Request::builder()
+            .method("POST")
+            .uri("/api/auth/sign-up/email")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"name":"Ada","email":"ada@example.com","password":"correct horse battery staple"})
+                    .to_string(),
+            ))
+            .unwrap();
+        let response = app.clone().oneshot(sign_up).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let cookie = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+            .find(|pair| pair.contains("session_token="))
+            .unwrap();
+
+        let (first, body) = call(&app, "GET", "/get-session", &cookie, None).await;
+        let first = first.expect("set-auth-jwt");
+        assert_eq!(body["user"]["name"], "Ada");
+        clock.advance(Duration::seconds(60));
+        let (again, _) = call(&app, "GET", "/get-session", &cookie, None).await;
+        assert_eq!(
+            again.as_deref(),
+            Some(first.as_str()),
+            "the same JWT, a minute later"
+        );
+
+        let (_, updated) = call(
+            &app,
+            "POST",
+            "/update-user",
+            &cookie,
+            Some(json!({"name":"Grace"})),
+        )
+        .await;
+        assert_eq!(updated["status"], true);
+        let (renamed, _) = call(&app, "GET", "/get-session", &cookie, None).await;
+        let renamed = renamed.expect("set-auth-jwt");
+        assert_ne!(renamed, first);
+        assert_eq!(claim(&renamed, "name"), "Grace");
+
+        // Past a quarter of the 15-minute lifetime, a fresh token with the current iat.
+        clock.advance(Duration::seconds(240));
+        let (fresh, _) = call(&app, "GET", "/get-session", &cookie, None).await;
+        let fresh = fresh.expect("set-auth-jwt");
+        assert_ne!(fresh, renamed);
+        assert_eq!(
+            claim(&fresh, "iat").as_i64(),
+            Some(crate::clock::Clock::now(&*clock).timestamp())
+        );
+    }
 }

@@ -1,11 +1,13 @@
 //! JWT signing keys: their rows in Better Auth's `jwks` table ([`row`]), the key set at run
-//! time and rotation ([`store`]), and minting the JWT plugin's tokens ([`mint`]).
+//! time and rotation ([`store`]), and minting the JWT plugin's tokens ([`mint`], and
+//! [`mint_reusable`] with the per-session reuse of [`minted`]).
 
+pub mod minted;
 pub mod row;
 pub mod store;
 
 use chrono::{DateTime, Utc};
-use edgeauth_token::ClaimsBuilder;
+use edgeauth_token::{ClaimsBuilder, SigningKey};
 use serde_json::{json, Value};
 
 pub use self::row::{
@@ -34,6 +36,34 @@ pub async fn mint(
     now: DateTime<Utc>,
 ) -> Result<String, KeyStoreError> {
     let key = keys.signer(now).await?;
+    sign(&key, issuer, found, now)
+}
+
+/// [`mint`], but the token minted earlier for this session is handed out again while
+/// [`minted::MintCache`] allows it (same user, same key, most of its lifetime left).
+pub async fn mint_reusable(
+    keys: &KeyStore,
+    issuer: Issuer<'_>,
+    found: &SessionWithUser,
+    now: DateTime<Utc>,
+) -> Result<String, KeyStoreError> {
+    let key = keys.signer(now).await?;
+    let cache = keys.minted();
+    let session = found.session.id.as_str();
+    if let Some(jwt) = cache.get(session, &found.user, key.kid(), issuer.expires_in, now) {
+        return Ok(jwt);
+    }
+    let jwt = sign(&key, issuer, found, now)?;
+    cache.put(session, &found.user, key.kid(), now, &jwt);
+    Ok(jwt)
+}
+
+fn sign(
+    key: &SigningKey,
+    issuer: Issuer<'_>,
+    found: &SessionWithUser,
+    now: DateTime<Utc>,
+) -> Result<String, KeyStoreError> {
     let Value::Object(user) = json!(found.user) else {
         return Err(KeyStoreError::Claims);
     };

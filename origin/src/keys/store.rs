@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use edgeauth_token::{Jwk, Jwks, SigningKey};
 use tokio::sync::Mutex;
 
+use super::minted::MintCache;
 use super::row::{self as keys, KeyError, StoredKey};
 use crate::db::{Db, DbError, JwkRow};
 use crate::ids;
@@ -53,6 +54,7 @@ pub struct KeyStore {
     grace: Duration,
     current: RwLock<Option<Arc<Loaded>>>,
     refreshing: Mutex<()>,
+    minted: MintCache,
 }
 
 fn stored(row: &JwkRow) -> StoredKey {
@@ -72,12 +74,18 @@ impl KeyStore {
             grace,
             current: RwLock::new(None),
             refreshing: Mutex::new(()),
+            minted: MintCache::default(),
         }
     }
 
     /// The key that signs now (created if there is none).
     pub async fn signer(&self, now: DateTime<Utc>) -> Result<Arc<SigningKey>, KeyStoreError> {
         Ok(self.loaded(now).await?.signer.clone())
+    }
+
+    /// The tokens minted for sessions, for reuse ([`super::mint_reusable`]).
+    pub fn minted(&self) -> &MintCache {
+        &self.minted
     }
 
     /// The public keys `/jwks` serves now (a first key is created if there is none).
