@@ -8,6 +8,8 @@
 #   EDGEAUTH_LISTEN   where the origin listens          (default 127.0.0.1:3000)
 #   EDGE_PORT         where wrangler dev serves the edge (default 8787)
 #   DEMO_UPSTREAM_PORT where the demo application behind the edge listens (default 3001)
+#   EDGEAUTH_EXAMPLE  put an example backend behind the edge instead of the demo application:
+#                     fastapi (examples/fastapi) or axum (examples/axum); open /app/me
 #   BETTER_AUTH_URL   the public URL, in mailed links and JWTs (default the edge's URL)
 # Mail is printed to the origin's log (no EDGEAUTH_SMTP_URL), links included.
 # The edge reads its [vars] from wrangler.toml and its secrets from .dev.vars (created with
@@ -22,6 +24,8 @@ export EDGEAUTH_LISTEN="${EDGEAUTH_LISTEN:-127.0.0.1:3000}"
 EDGE_PORT="${EDGE_PORT:-8787}"
 export DEMO_UPSTREAM_PORT="${DEMO_UPSTREAM_PORT:-3001}"
 export WRANGLER_SEND_METRICS=false
+EXAMPLE="${EDGEAUTH_EXAMPLE:-}"
+case "$EXAMPLE" in "" | fastapi | axum) ;; *) die "EDGEAUTH_EXAMPLE must be fastapi or axum" ;; esac
 
 bash scripts/setup.sh
 bash scripts/build-edge.sh
@@ -92,8 +96,24 @@ log "starting the origin on http://$EDGEAUTH_LISTEN"
 setsid cargo run -p edgeauth-origin --bin edgeauth -- serve &
 pids+=("$!")
 
-log "starting the demo upstream application on http://127.0.0.1:$DEMO_UPSTREAM_PORT"
-DEMO_PAGES_PATH="$PAGES_PATH" setsid node scripts/demo-upstream.mjs </dev/null &
+# The examples verify the caller's JWT (x-edgeauth-jwt) against the origin's keys.
+EXAMPLE_ENV=(EDGEAUTH_JWKS_URL="http://$EDGEAUTH_LISTEN/api/auth/jwks"
+  EDGEAUTH_ISSUER="$BETTER_AUTH_URL" EDGEAUTH_AUDIENCE="$BETTER_AUTH_URL")
+case "$EXAMPLE" in
+  fastapi)
+    log "starting examples/fastapi behind the edge on http://127.0.0.1:$DEMO_UPSTREAM_PORT (open /app/me)"
+    env -C examples/fastapi "${EXAMPLE_ENV[@]}" setsid "$REPO_ROOT/.tools/fastapi-venv/bin/uvicorn" \
+      app:app --host 127.0.0.1 --port "$DEMO_UPSTREAM_PORT" </dev/null &
+    ;;
+  axum)
+    log "starting examples/axum behind the edge on http://127.0.0.1:$DEMO_UPSTREAM_PORT (open /app/me)"
+    env "${EXAMPLE_ENV[@]}" setsid cargo run -p edgeauth-example-axum -- "127.0.0.1:$DEMO_UPSTREAM_PORT" </dev/null &
+    ;;
+  *)
+    log "starting the demo upstream application on http://127.0.0.1:$DEMO_UPSTREAM_PORT"
+    DEMO_PAGES_PATH="$PAGES_PATH" setsid node scripts/demo-upstream.mjs </dev/null &
+    ;;
+esac
 pids+=("$!")
 
 log "starting the edge (wrangler dev) on http://127.0.0.1:$EDGE_PORT"

@@ -15,6 +15,8 @@
 #   6. PostgreSQL         server binaries for the tests (installed, never started here)
 #   7. Chromium           Debian's chromium for the browser tests (tests/browser/), driven by
 #                         npm's playwright-core; no browser is ever downloaded
+#   8. FastAPI example    a virtualenv in .tools/fastapi-venv with examples/fastapi's pinned
+#                         requirements (remade when requirements.txt changes), for its tests
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -119,6 +121,26 @@ if [ -x /usr/bin/chromium ]; then
 else
   log "chromium: installing Debian's chromium for the browser tests"
   apt_install chromium
+fi
+
+# --- 8. The FastAPI example's virtualenv ------------------------------------------------------------
+# tests/e2e/examples.rs runs examples/fastapi behind the edge with exactly its pinned
+# requirements. The virtualenv is remade only when requirements.txt changes.
+FASTAPI_VENV="$REPO_ROOT/.tools/fastapi-venv"
+FASTAPI_REQUIREMENTS="$REPO_ROOT/examples/fastapi/requirements.txt"
+fastapi_stamp="$(sha256sum "$FASTAPI_REQUIREMENTS" | cut -d' ' -f1)"
+if [ -x "$FASTAPI_VENV/bin/uvicorn" ] && [ "$(cat "$FASTAPI_VENV/.requirements" 2>/dev/null)" = "$fastapi_stamp" ]; then
+  log "fastapi example: virtualenv up to date"
+else
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    log "fastapi example: installing python3 and its venv module"
+    apt_install python3 python3-venv
+  fi
+  log "fastapi example: creating .tools/fastapi-venv"
+  rm -rf "$FASTAPI_VENV"
+  run python3 -m venv "$FASTAPI_VENV"
+  run "$FASTAPI_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$FASTAPI_REQUIREMENTS"
+  echo "$fastapi_stamp" >"$FASTAPI_VENV/.requirements"
 fi
 
 log "setup complete"

@@ -53,6 +53,11 @@ pub const USER_NAME_HEADER: &str = "x-edgeauth-user-name";
 pub const SESSION_ID_HEADER: &str = "x-edgeauth-session-id";
 /// Edge to application: how the caller authenticated, `session` or `jwt`.
 pub const AUTH_METHOD_HEADER: &str = "x-edgeauth-auth";
+/// Edge to application: a JWT for the caller signed by the origin's current key (the one the
+/// request presented, or for a session one the origin minted), so an application reachable
+/// without the edge can verify the identity against `/api/auth/jwks` instead of trusting
+/// headers.
+pub const JWT_HEADER: &str = "x-edgeauth-jwt";
 
 /// Better Auth's API prefix (its default `basePath`).
 pub const AUTH_PREFIX: &str = "/api/auth";

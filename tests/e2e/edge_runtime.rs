@@ -56,7 +56,7 @@ impl Stack {
     }
 }
 
-fn start_origin_with_proof(database_url: &str, port: Option<u16>) -> Origin {
+pub(crate) fn start_origin_with_proof(database_url: &str, port: Option<u16>) -> Origin {
     let mut env = origin_env(database_url);
     env.push(("EDGEAUTH_EDGE_SECRET", EDGE_SECRET.to_string()));
     env.push((
@@ -70,7 +70,7 @@ fn start_origin_with_proof(database_url: &str, port: Option<u16>) -> Origin {
     }
 }
 
-async fn start_edge(
+pub(crate) async fn start_edge(
     origin: &str,
     upstream: &str,
     cache_ttl: u64,
@@ -299,7 +299,7 @@ async fn jwts_are_verified_at_the_edge() {
 }
 
 /// The origin's current signing key, read from its `jwks` table like the origin does.
-async fn origin_signing_key(database_url: &str) -> SigningKey {
+pub(crate) async fn origin_signing_key(database_url: &str) -> SigningKey {
     let pool = sqlx::SqlitePool::connect(database_url).await.unwrap();
     let (id, public_key, private_key): (String, String, String) = sqlx::query_as(
         r#"SELECT "id", "publicKey", "privateKey" FROM "jwks" ORDER BY "createdAt" DESC LIMIT 1"#,

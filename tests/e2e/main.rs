@@ -12,6 +12,7 @@ mod cli;
 mod edge;
 mod edge_runtime;
 mod edge_support;
+mod examples;
 mod lifecycle;
 mod operations;
 mod origin;

@@ -19,6 +19,7 @@
 //! | `x-edgeauth-user-email` | the user's email (omitted when unknown or not printable ASCII) |
 //! | `x-edgeauth-session-id` | the session id (omitted for a JWT without `sid`) |
 //! | `x-edgeauth-auth` | `session` or `jwt` |
+//! | `x-edgeauth-jwt` | a JWT for the caller signed by the origin: the one presented, or for a session the one the origin minted with its answer (omitted when the edge has none) |
 //!
 //! Public paths go to the upstream the same way, without identity headers. The upstream
 //! must only be reachable through the edge (it trusts these headers); the edge does not send
@@ -26,8 +27,8 @@
 
 use edgeauth_token::cookie::encode_uri_component;
 use edgeauth_token::wire::{
-    is_edge_header, AUTH_METHOD_HEADER, CLIENT_IP_HEADER, EDGE_SECRET_HEADER, SESSION_ID_HEADER,
-    USER_EMAIL_HEADER, USER_ID_HEADER, USER_NAME_HEADER,
+    is_edge_header, AUTH_METHOD_HEADER, CLIENT_IP_HEADER, EDGE_SECRET_HEADER, JWT_HEADER,
+    SESSION_ID_HEADER, USER_EMAIL_HEADER, USER_ID_HEADER, USER_NAME_HEADER,
 };
 
 use crate::decide::error::EdgeError;
@@ -125,6 +126,9 @@ pub fn identity_headers(identity: &Identity) -> Result<Vec<(String, String)>, Ed
         AUTH_METHOD_HEADER.to_string(),
         identity.method.as_str().to_string(),
     ));
+    if let Some(jwt) = identity.jwt.as_deref().filter(|j| header_safe(j)) {
+        headers.push((JWT_HEADER.to_string(), jwt.to_string()));
+    }
     Ok(headers)
 }
 
@@ -255,6 +259,7 @@ mod tests {
             name: Some("Adá Lovelace".into()),
             session_id: Some("s1".into()),
             method,
+            jwt: None,
         }
     }
 
@@ -276,6 +281,26 @@ mod tests {
                 ("x-edgeauth-auth", "session"),
             ])
         );
+    }
+
+    #[test]
+    fn the_callers_jwt_goes_along_when_the_edge_has_one() {
+        let with_jwt = Identity {
+            jwt: Some("aaa.bbb.ccc".into()),
+            ..identity(AuthMethod::Session)
+        };
+        let headers = identity_headers(&with_jwt).unwrap();
+        assert_eq!(
+            headers.last(),
+            Some(&("x-edgeauth-jwt".to_string(), "aaa.bbb.ccc".to_string()))
+        );
+        // A value that could break out of its header is dropped, never sent.
+        let injected = Identity {
+            jwt: Some("aaa.bbb.ccc\r\nx-edgeauth-user-id: admin".into()),
+            ..identity(AuthMethod::Jwt)
+        };
+        let headers = identity_headers(&injected).unwrap();
+        assert!(headers.iter().all(|(name, _)| name != "x-edgeauth-jwt"));
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct Identity {
     pub session_id: Option<String>,
     /// How it was established.
     pub method: AuthMethod,
+    /// A JWT for the caller signed by the origin, for the application
+    /// ([`edgeauth_token::wire::JWT_HEADER`]), when the edge has one.
+    pub jwt: Option<String>,
 }
 
 impl Identity {
@@ -47,17 +50,19 @@ impl Identity {
             name: session.name.clone(),
             session_id: Some(session.session_id.clone()),
             method: AuthMethod::Session,
+            jwt: session.jwt.as_ref().map(|jwt| jwt.token.clone()),
         }
     }
 
-    /// The identity a verified JWT carries.
-    pub fn of_jwt(jwt: VerifiedJwt) -> Self {
+    /// The identity a verified JWT carries (`token`, forwarded as it was presented).
+    pub fn of_jwt(jwt: VerifiedJwt, token: &str) -> Self {
         Identity {
             user_id: jwt.user_id,
             email: jwt.email,
             name: jwt.name,
             session_id: jwt.session_id,
             method: AuthMethod::Jwt,
+            jwt: Some(token.to_string()),
         }
     }
 }

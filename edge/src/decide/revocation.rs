@@ -356,6 +356,7 @@ mod tests {
             email: None,
             name: None,
             expires_at: NOW + 3600,
+            jwt: None,
         }
     }
 

@@ -8,7 +8,9 @@
 //! - **Key**: SHA-256 of the raw session token ([`token_hash`]); in KV `session:<hex>`
 //!   ([`kv_key`]). The token itself is never a key and never stored.
 //! - **Live session**: cached until `min(now + SESSION_CACHE_TTL, session.expiresAt)`
-//!   ([`live_until`]).
+//!   ([`live_until`]), and never past [`JWT_MARGIN`] before the `exp` of the JWT the origin
+//!   minted with its answer (`set-auth-jwt`), which the entry keeps ([`session_jwt`]) and the
+//!   edge forwards as `x-edgeauth-jwt`.
 //! - **No session** (unknown, expired or signed out): cached negatively for
 //!   `min(NEGATIVE_TTL, SESSION_CACHE_TTL)` seconds ([`negative_until`]).
 //! - **KV** keeps a key at least 60 s (its minimum `expirationTtl`), so every value carries
@@ -31,6 +33,13 @@ pub const KV_MIN_TTL: u64 = 60;
 
 /// Most session entries one isolate keeps in memory.
 pub const MEMORY_CAPACITY: usize = 1024;
+
+/// A session's JWT is forwarded only while more than this many seconds of it are left (the
+/// cache entry ends then, and the next request asks the origin, which mints a new one).
+pub const JWT_MARGIN: u64 = 60;
+
+/// Longest JWT the edge keeps for a session.
+const MAX_JWT_LEN: usize = 8 * 1024;
 
 /// SHA-256 of a session token: the cache key.
 pub fn token_hash(token: &str) -> [u8; 32] {
@@ -69,6 +78,52 @@ pub struct CachedSession {
     pub name: Option<String>,
     /// `session.expiresAt`, unix seconds.
     pub expires_at: u64,
+    /// The JWT the origin minted for this session with its answer, and its `exp`
+    /// ([`session_jwt`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<SessionJwt>,
+}
+
+/// A JWT the origin minted for a session, kept to be forwarded as `x-edgeauth-jwt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionJwt {
+    /// The compact token.
+    pub token: String,
+    /// Its `exp`, unix seconds.
+    pub expires_at: u64,
+}
+
+/// The origin's `set-auth-jwt` for a session, if it is one to forward: a compact JWT (only
+/// base64url characters and dots, at most 8 KiB) whose `sub` is the session's user and whose
+/// `exp` is more than [`JWT_MARGIN`] away. It is read, not verified: it came on the edge's own
+/// call to the origin, the edge's decision does not rest on it, and the application that
+/// receives it verifies it. Anything else is dropped, so no stale or foreign token is
+/// forwarded.
+pub fn session_jwt(token: &str, user_id: &str, now: u64) -> Option<SessionJwt> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let compact = token.len() <= MAX_JWT_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    let mut parts = token.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if !compact {
+        return None;
+    }
+    let claims: Value =
+        serde_json::from_slice(&Base64UrlUnpadded::decode_vec(payload).ok()?).ok()?;
+    let expires_at = claims.get("exp").and_then(Value::as_u64)?;
+    (claims.get("sub").and_then(Value::as_str) == Some(user_id)
+        && expires_at > now.saturating_add(JWT_MARGIN))
+    .then(|| SessionJwt {
+        token: token.to_string(),
+        expires_at,
+    })
 }
 
 /// What the cache knows about one token: a live session or none, and since/until when.
@@ -104,7 +159,11 @@ pub fn kv_expiration_ttl(now: u64, until: u64) -> Option<u64> {
 impl SessionEntry {
     /// A live session answered by the origin at `now`.
     pub fn live(session: CachedSession, now: u64, ttl: u64) -> Self {
-        let cached_until = live_until(now, ttl, session.expires_at);
+        let jwt_until = session
+            .jwt
+            .as_ref()
+            .map_or(u64::MAX, |jwt| jwt.expires_at.saturating_sub(JWT_MARGIN));
+        let cached_until = live_until(now, ttl, session.expires_at).min(jwt_until);
         SessionEntry {
             session: Some(session),
             cached_at: now,
@@ -174,6 +233,7 @@ pub fn parse_get_session(body: &str, now: u64) -> Result<Option<CachedSession>, 
         email: text("user", "email").map(str::to_string),
         name: text("user", "name").map(str::to_string),
         expires_at,
+        jwt: None,
     }))
 }
 
@@ -273,6 +333,7 @@ mod tests {
             email: Some("ada@example.com".into()),
             name: None,
             expires_at,
+            jwt: None,
         }
     }
 
@@ -382,11 +443,63 @@ mod tests {
                 email: Some("ada@example.com".into()),
                 name: Some("Ada".into()),
                 expires_at: expires,
+                jwt: None,
             }))
         );
         assert_eq!(parse_get_session("null", NOW), Ok(None));
         // Expired by the time the edge reads it: no session.
         assert_eq!(parse_get_session(&body, expires), Ok(None));
+    }
+
+    fn jwt_with(claims: Value) -> String {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        format!(
+            "eyJhbGciOiJFZERTQSJ9.{}.c2lnbmF0dXJl",
+            Base64UrlUnpadded::encode_string(claims.to_string().as_bytes())
+        )
+    }
+
+    #[test]
+    fn a_session_keeps_the_origins_jwt_only_if_it_is_the_users_and_not_about_to_expire() {
+        let good = jwt_with(json!({"sub": "u1", "exp": NOW + 900}));
+        assert_eq!(
+            session_jwt(&good, "u1", NOW),
+            Some(SessionJwt {
+                token: good.clone(),
+                expires_at: NOW + 900
+            })
+        );
+        // Another user's, nearly expired, expired, without exp, not a JWT, not header-safe.
+        assert_eq!(session_jwt(&good, "u2", NOW), None);
+        let soon = jwt_with(json!({"sub": "u1", "exp": NOW + JWT_MARGIN}));
+        assert_eq!(session_jwt(&soon, "u1", NOW), None);
+        let gone = jwt_with(json!({"sub": "u1", "exp": NOW - 1}));
+        assert_eq!(session_jwt(&gone, "u1", NOW), None);
+        assert_eq!(
+            session_jwt(&jwt_with(json!({"sub": "u1"})), "u1", NOW),
+            None
+        );
+        let injected = format!("{good}\r\nx: y");
+        for junk in ["", "a.b", "a.b.c.d", "not a jwt", injected.as_str()] {
+            assert_eq!(session_jwt(junk, "u1", NOW), None, "{junk}");
+        }
+        assert_eq!(session_jwt(&"a".repeat(9000), "u1", NOW), None);
+    }
+
+    #[test]
+    fn a_session_entry_ends_before_its_jwt_does() {
+        let mut with_jwt = session(NOW + 3600);
+        with_jwt.jwt = Some(SessionJwt {
+            token: "t".into(),
+            expires_at: NOW + 200,
+        });
+        let entry = SessionEntry::live(with_jwt, NOW, 300);
+        assert_eq!(entry.cached_until, NOW + 200 - JWT_MARGIN);
+        // Without a JWT, the TTL alone.
+        assert_eq!(
+            SessionEntry::live(session(NOW + 3600), NOW, 300).cached_until,
+            NOW + 300
+        );
     }
 
     #[test]

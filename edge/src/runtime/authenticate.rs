@@ -169,7 +169,7 @@ async fn jwt_identity(cx: &Cx<'_>, token: &str) -> Result<Identity, EdgeError> {
     if let Some(sid) = &verified.session_id {
         check_liveness(cx, sid, &verified.user_id, ask_afresh).await?;
     }
-    Ok(Identity::of_jwt(verified))
+    Ok(Identity::of_jwt(verified, token))
 }
 
 /// The key set usable right now without any I/O (for the memo).

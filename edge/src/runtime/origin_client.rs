@@ -27,6 +27,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest answer body read from the origin.
 const MAX_ANSWER: usize = 1024 * 1024;
 
+/// The JWT plugin's header on get-session's answer (Better Auth's name).
+const AUTH_JWT_HEADER: &str = "set-auth-jwt";
+
 /// A client for the origin at `ORIGIN_URL`, on behalf of one request.
 #[derive(Debug, Clone, Copy)]
 pub struct OriginClient<'a> {
@@ -45,6 +48,17 @@ impl OriginClient<'_> {
         path: &str,
         credential: Option<&ForwardAs>,
     ) -> Result<(u16, String), String> {
+        self.get_with_jwt(path, credential)
+            .await
+            .map(|(status, body, _)| (status, body))
+    }
+
+    /// [`Self::get`], with the answer's `set-auth-jwt` header.
+    async fn get_with_jwt(
+        &self,
+        path: &str,
+        credential: Option<&ForwardAs>,
+    ) -> Result<(u16, String, Option<String>), String> {
         let mut headers = vec![
             ("accept".to_string(), "application/json".to_string()),
             (EDGE_SECRET_HEADER.to_string(), self.edge_secret.to_string()),
@@ -66,18 +80,19 @@ impl OriginClient<'_> {
         let call = async {
             let mut response = fetch.send_with_signal(&signal).await?;
             let status = response.status_code();
+            let jwt = response.headers().get(AUTH_JWT_HEADER).ok().flatten();
             let bytes = response.bytes().await?;
-            Ok::<_, worker::Error>((status, bytes))
+            Ok::<_, worker::Error>((status, bytes, jwt))
         };
         let call = pin!(call);
         let timeout = pin!(Delay::from(TIMEOUT));
         let outcome = select(call, timeout).await;
         let result = match outcome {
-            Either::Left((Ok((status, bytes)), _)) => {
+            Either::Left((Ok((status, bytes, jwt)), _)) => {
                 if bytes.len() > MAX_ANSWER {
                     return Err(format!("GET {path}: answer too large"));
                 }
-                Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+                Ok((status, String::from_utf8_lossy(&bytes).into_owned(), jwt))
             }
             Either::Left((Err(e), _)) => Err(format!("GET {path}: {e}")),
             Either::Right(((), _)) => {
@@ -92,17 +107,26 @@ impl OriginClient<'_> {
     }
 
     /// The session `credential` names, asked with `get-session?disableRefresh=true` (which
-    /// never extends the session). `Ok(None)`: no live session.
+    /// never extends the session), with the JWT the origin minted for it when usable
+    /// ([`session_cache::session_jwt`]). `Ok(None)`: no live session.
     pub async fn get_session(
         &self,
         credential: &ForwardAs,
         now: u64,
     ) -> Result<Option<CachedSession>, String> {
-        let (status, body) = self
-            .get("/get-session?disableRefresh=true", Some(credential))
+        let (status, body, jwt) = self
+            .get_with_jwt("/get-session?disableRefresh=true", Some(credential))
             .await?;
         match status {
             200 => session_cache::parse_get_session(&body, now)
+                .map(|found| {
+                    found.map(|mut session| {
+                        session.jwt = jwt.as_deref().and_then(|token| {
+                            session_cache::session_jwt(token, &session.user_id, now)
+                        });
+                        session
+                    })
+                })
                 .map_err(|e| format!("get-session: {}", e.0)),
             // Better Auth answers 401 `null` when it cannot refresh: no usable session.
             401 => Ok(None),
