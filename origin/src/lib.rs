@@ -20,6 +20,7 @@
 //! crypto      Better Auth's sealing (symmetricEncrypt), keyed hashes, constant-time equality
 //! keys/       JWT signing keys in Better Auth's jwks format, the key set, minting
 //! mail/       templates and the background delivery queue
+//! doctor      what edgeauth reads and writes in the database against what is there
 //! db/         Better Auth's schema on PostgreSQL or SQLite: all SQL lives there
 //! config/     environment and flags, validated once
 //! ids, clock  random ids and tokens; the one place that reads the wall clock
@@ -32,6 +33,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod doctor;
 pub mod features;
 pub mod http;
 pub mod ids;

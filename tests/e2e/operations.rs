@@ -682,3 +682,118 @@ async fn migrate_and_rotate_keys() {
         old_kid
     );
 }
+
+/// `edgeauth doctor` with `env`: exit code and output.
+fn doctor(env: &[(&str, &str)], json: bool) -> (i32, String) {
+    let mut command = Command::new(edgeauth_bin().unwrap());
+    command.arg("doctor");
+    if json {
+        command.arg("--json");
+    }
+    let out = command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The doctor on three databases: Better Auth's own schema (fine, changes nothing), one a
+/// Drizzle-style project made (timestamps without time zone, an application column `NOT NULL`
+/// without a default, a missing column), and one it cannot reach. `serve` refuses the second
+/// with the same report instead of failing on its first request.
+#[tokio::test]
+async fn doctor_reports_every_mismatch_and_serve_refuses_them() {
+    let pg = Postgres::start_shared().await.unwrap();
+    let db = pool(&pg.url()).await;
+    db.execute(include_str!("../fixtures/better-auth-1.4-postgres.sql"))
+        .await
+        .unwrap();
+    let before = columns(&db).await;
+    let env = [
+        ("DATABASE_URL", pg.url()),
+        ("BETTER_AUTH_SECRET", BA_SECRET.to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, out) = doctor(&env, false);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("edgeauth can run on this database"), "{out}");
+    assert!(
+        out.contains(r#"ok        "emailVerified" boolean"#),
+        "{out}"
+    );
+    assert_eq!(
+        columns(&db).await,
+        before,
+        "the doctor changed the database"
+    );
+
+    db.execute(
+        r#"ALTER TABLE "session" ALTER COLUMN "expiresAt" TYPE timestamp USING "expiresAt" AT TIME ZONE 'UTC';
+           ALTER TABLE "user" ADD COLUMN "tenantId" text NOT NULL;
+           ALTER TABLE "user" ADD COLUMN "plan" text;
+           ALTER TABLE "account" DROP COLUMN "scope";"#,
+    )
+    .await
+    .unwrap();
+    let (code, out) = doctor(&env, false);
+    assert_eq!(code, 1, "{out}");
+    for expected in [
+        r#"TYPE      "expiresAt" timestamp without time zone: edgeauth needs timestamptz"#,
+        r#"ALTER TABLE "session" ALTER COLUMN "expiresAt" TYPE timestamptz USING "expiresAt" AT TIME ZONE 'UTC'"#,
+        r#"NOT NULL  "tenantId" text"#,
+        r#"ALTER TABLE "user" ALTER COLUMN "tenantId" DROP NOT NULL"#,
+        r#"other     "plan" text: not edgeauth's, left alone"#,
+        r#"MISSING   "scope""#,
+        r#"ALTER TABLE "account" ADD COLUMN "scope" text"#,
+        "edgeauth cannot run on this database as it is",
+    ] {
+        assert!(out.contains(expected), "{expected}\n{out}");
+    }
+    let (code, json) = doctor(&env, true);
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["ok"], false);
+    let session = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "session")
+        .unwrap();
+    assert_eq!(session["mismatch"], true);
+
+    // serve refuses to start, with the same report, and leaves the tables as they were.
+    let before = columns(&db).await;
+    let serve = Command::new(edgeauth_bin().unwrap())
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .env("EDGEAUTH_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success(), "{err}");
+    assert!(
+        err.contains("does not have the schema edgeauth needs"),
+        "{err}"
+    );
+    assert!(err.contains(r#""tenantId""#), "{err}");
+    assert_eq!(columns(&db).await, before, "serve altered the tables");
+
+    // A database it cannot reach: exit 3, not a report.
+    let (code, out) = doctor(
+        &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")],
+        false,
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("cannot examine the database"), "{out}");
+}

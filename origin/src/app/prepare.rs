@@ -29,6 +29,7 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
     if config.rate_limit && config.rate_limit_storage == RateLimitStorage::Database {
         check_rate_limit_table(&db).await?;
     }
+    check_schema(&db, &config).await?;
     let scheme = match config.password_hash {
         PasswordHashSetting::Argon2id => HashScheme::Argon2id,
         PasswordHashSetting::Scrypt => HashScheme::BetterAuthScrypt,
@@ -71,6 +72,24 @@ async fn prepare_two_factor_column(db: &Db, migrate: bool) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// Refuses to start on a database whose tables edgeauth cannot read or write (the report
+/// `edgeauth doctor` prints). A database that is not up yet is only a warning: the server
+/// starts, answers 503 until it is, and the doctor can be run then.
+async fn check_schema(db: &Db, config: &Config) -> anyhow::Result<()> {
+    match crate::doctor::run(db, crate::cli::doctor::uses(config), true).await {
+        Ok(report) if report.ok => Ok(()),
+        Ok(report) => anyhow::bail!(
+            "the database does not have the schema edgeauth needs:\n{}",
+            report.render()
+        ),
+        Err(crate::db::DbError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "database unreachable at start: schema not checked");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// With `EDGEAUTH_RATE_LIMIT_STORAGE=database`, the `rateLimit` table must exist (Better

@@ -4,6 +4,7 @@
 //! line and the commands are testable.
 
 mod database;
+pub mod doctor;
 mod serve;
 mod token;
 
@@ -31,6 +32,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply the database migrations (Better Auth's schema) and exit.
     Migrate(database::MigrateArgs),
+    /// Report what edgeauth reads and writes in the database and every mismatch, with its
+    /// fix; exit 1 on a mismatch. Changes nothing.
+    Doctor(Box<doctor::DoctorArgs>),
     /// Manage the JWT signing keys.
     #[command(subcommand)]
     Keys(database::KeysCommand),
@@ -44,6 +48,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Migrate(args) => database::migrate(args),
+        Command::Doctor(args) => doctor::run(*args),
         Command::Keys(command) => database::keys(command),
         Command::Token(command) => token::run(command),
     }

@@ -7,6 +7,7 @@
 //! SQL, so the two dialects' timestamp types never have to agree.
 
 mod account;
+mod introspect;
 mod jwks;
 mod models;
 mod outage;
@@ -27,6 +28,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use account::PasswordChange;
+pub use introspect::DbColumn;
 pub use jwks::JwkRow;
 pub use models::{Account, NewUser, Session, SessionWithUser, User};
 pub use passkey::PasskeyRow;

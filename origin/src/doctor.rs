@@ -1,0 +1,713 @@
+//! What edgeauth reads and writes in the database, compared with what the database has: the
+//! report behind `edgeauth doctor`, which `serve` also checks before it starts.
+//!
+//! The expected tables are Better Auth's models with their default names (the ones
+//! `@better-auth/cli migrate` creates, as `migrations/` does) and edgeauth's own tables, each
+//! only when the configuration uses it. A table matches when every column edgeauth uses is
+//! there with a type edgeauth can read and write, and no other column is `NOT NULL` without a
+//! default (edgeauth's inserts would leave it empty and fail). Other columns (an
+//! application's own fields) are listed and left alone. Nothing here changes the database:
+//! every mismatch comes with the statement that would fix it, for the operator to run.
+
+use serde::Serialize;
+
+use crate::db::DbColumn;
+
+/// How edgeauth reads a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Kind {
+    /// A string.
+    Text,
+    /// A boolean.
+    Bool,
+    /// A point in time (PostgreSQL `timestamptz`).
+    Timestamp,
+    /// A 32-bit integer.
+    Integer,
+    /// A 64-bit integer.
+    BigInt,
+}
+
+impl Kind {
+    /// The PostgreSQL type edgeauth's migrations give such a column.
+    fn postgres_type(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Bool => "boolean",
+            Kind::Timestamp => "timestamptz",
+            Kind::Integer => "integer",
+            Kind::BigInt => "bigint",
+        }
+    }
+
+    /// Whether a PostgreSQL column of `data_type` (`information_schema`'s spelling) can be
+    /// read and written as this kind.
+    fn accepts_postgres(self, data_type: &str) -> bool {
+        match self {
+            Kind::Text => matches!(data_type, "text" | "character varying" | "character"),
+            Kind::Bool => data_type == "boolean",
+            Kind::Timestamp => data_type == "timestamp with time zone",
+            Kind::Integer => data_type == "integer",
+            Kind::BigInt => data_type == "bigint",
+        }
+    }
+}
+
+/// Which database the report is about: SQLite declares types loosely (any value fits any
+/// column), so only names and nullability are checked there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+impl Dialect {
+    /// From [`crate::db::Db::dialect`].
+    pub fn of(name: &str) -> Self {
+        if name == "postgres" {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
+}
+
+/// A column edgeauth uses.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnSpec {
+    /// Its name.
+    pub name: &'static str,
+    /// How edgeauth reads it.
+    pub kind: Kind,
+}
+
+/// A table edgeauth uses.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    /// Its name.
+    pub name: &'static str,
+    /// Why edgeauth uses it (for the report).
+    pub purpose: &'static str,
+    /// The columns edgeauth reads and writes.
+    pub columns: Vec<ColumnSpec>,
+}
+
+const fn col(name: &'static str, kind: Kind) -> ColumnSpec {
+    ColumnSpec { name, kind }
+}
+
+use Kind::{BigInt, Bool, Integer, Text, Timestamp};
+
+const USER: &[ColumnSpec] = &[
+    col("id", Text),
+    col("name", Text),
+    col("email", Text),
+    col("emailVerified", Bool),
+    col("image", Text),
+    col("createdAt", Timestamp),
+    col("updatedAt", Timestamp),
+];
+const SESSION: &[ColumnSpec] = &[
+    col("id", Text),
+    col("expiresAt", Timestamp),
+    col("token", Text),
+    col("createdAt", Timestamp),
+    col("updatedAt", Timestamp),
+    col("ipAddress", Text),
+    col("userAgent", Text),
+    col("userId", Text),
+];
+const ACCOUNT: &[ColumnSpec] = &[
+    col("id", Text),
+    col("accountId", Text),
+    col("providerId", Text),
+    col("userId", Text),
+    col("accessToken", Text),
+    col("refreshToken", Text),
+    col("idToken", Text),
+    col("accessTokenExpiresAt", Timestamp),
+    col("refreshTokenExpiresAt", Timestamp),
+    col("scope", Text),
+    col("password", Text),
+    col("createdAt", Timestamp),
+    col("updatedAt", Timestamp),
+];
+const VERIFICATION: &[ColumnSpec] = &[
+    col("id", Text),
+    col("identifier", Text),
+    col("value", Text),
+    col("expiresAt", Timestamp),
+    col("createdAt", Timestamp),
+    col("updatedAt", Timestamp),
+];
+const JWKS: &[ColumnSpec] = &[
+    col("id", Text),
+    col("publicKey", Text),
+    col("privateKey", Text),
+    col("createdAt", Timestamp),
+    col("expiresAt", Timestamp),
+];
+const RATE_LIMIT: &[ColumnSpec] = &[
+    col("id", Text),
+    col("key", Text),
+    col("count", Integer),
+    col("lastRequest", BigInt),
+];
+const TWO_FACTOR: &[ColumnSpec] = &[
+    col("id", Text),
+    col("secret", Text),
+    col("backupCodes", Text),
+    col("userId", Text),
+];
+const TWO_FACTOR_GUARD: &[ColumnSpec] = &[
+    col("userId", Text),
+    col("lastTotpStep", BigInt),
+    col("failures", Integer),
+    col("lastAttempt", BigInt),
+];
+const TWO_FACTOR_PENDING: &[ColumnSpec] = &[
+    col("id", Text),
+    col("userId", Text),
+    col("rememberMe", Bool),
+    col("failures", Integer),
+    col("expiresAt", BigInt),
+];
+const PASSKEY: &[ColumnSpec] = &[
+    col("id", Text),
+    col("name", Text),
+    col("publicKey", Text),
+    col("userId", Text),
+    col("credentialID", Text),
+    col("counter", Integer),
+    col("deviceType", Text),
+    col("backedUp", Bool),
+    col("transports", Text),
+    col("createdAt", Timestamp),
+    col("aaguid", Text),
+];
+const PASSKEY_USE: &[ColumnSpec] = &[col("passkeyId", Text), col("lastUsedAt", Timestamp)];
+
+/// What the configuration uses, as far as the schema is concerned.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Uses {
+    /// `EDGEAUTH_TWO_FACTOR=on`.
+    pub two_factor: bool,
+    /// `EDGEAUTH_PASSKEY=on`.
+    pub passkey: bool,
+    /// Rate limiting on, counted in the database.
+    pub rate_limit_table: bool,
+}
+
+/// The tables edgeauth uses with this configuration.
+pub fn expected(uses: Uses) -> Vec<TableSpec> {
+    let table = |name, purpose, columns: &[ColumnSpec]| TableSpec {
+        name,
+        purpose,
+        columns: columns.to_vec(),
+    };
+    let mut user = table("user", "Better Auth's users", USER);
+    if uses.two_factor {
+        user.columns.push(col("twoFactorEnabled", Bool));
+    }
+    let mut tables = vec![
+        user,
+        table("session", "Better Auth's sessions", SESSION),
+        table("account", "Better Auth's accounts (passwords)", ACCOUNT),
+        table(
+            "verification",
+            "Better Auth's verification tokens",
+            VERIFICATION,
+        ),
+        table("jwks", "the JWT plugin's signing keys", JWKS),
+    ];
+    if uses.rate_limit_table {
+        tables.push(table(
+            "rateLimit",
+            "rate-limit counters (EDGEAUTH_RATE_LIMIT_STORAGE=database)",
+            RATE_LIMIT,
+        ));
+    }
+    if uses.two_factor {
+        tables.push(table("twoFactor", "the twoFactor plugin", TWO_FACTOR));
+        tables.push(table(
+            "edgeauth_two_factor_guard",
+            "edgeauth's two-factor replay and attempt guard",
+            TWO_FACTOR_GUARD,
+        ));
+        tables.push(table(
+            "edgeauth_two_factor_pending",
+            "edgeauth's pending two-factor sign-ins",
+            TWO_FACTOR_PENDING,
+        ));
+    }
+    if uses.passkey {
+        tables.push(table("passkey", "the passkey plugin", PASSKEY));
+        tables.push(table(
+            "edgeauth_passkey_use",
+            "edgeauth's passkey last-use dates",
+            PASSKEY_USE,
+        ));
+    }
+    tables
+}
+
+/// What was found for one column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "status")]
+pub enum ColumnStatus {
+    /// Used by edgeauth, and usable.
+    Ok {
+        /// The declared type.
+        found: String,
+    },
+    /// Used by edgeauth, and absent.
+    Missing {
+        /// The statement that adds it.
+        fix: String,
+    },
+    /// Used by edgeauth, with a type it cannot read or write.
+    Incompatible {
+        /// The declared type.
+        found: String,
+        /// The fix.
+        fix: String,
+    },
+    /// Not used by edgeauth, `NOT NULL` without a default: edgeauth's inserts would fail.
+    Unfilled {
+        /// The declared type.
+        found: String,
+        /// The statement that lets edgeauth's inserts through.
+        fix: String,
+    },
+    /// Not used by edgeauth, and harmless (nullable or defaulted): left alone.
+    Other {
+        /// The declared type.
+        found: String,
+    },
+}
+
+impl ColumnStatus {
+    fn is_mismatch(&self) -> bool {
+        matches!(
+            self,
+            ColumnStatus::Missing { .. }
+                | ColumnStatus::Incompatible { .. }
+                | ColumnStatus::Unfilled { .. }
+        )
+    }
+}
+
+/// One column's line of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColumnReport {
+    /// Its name.
+    pub name: String,
+    /// What edgeauth expects (`None` for a column edgeauth does not use).
+    pub expected: Option<Kind>,
+    /// What was found.
+    #[serde(flatten)]
+    pub status: ColumnStatus,
+}
+
+/// One table's part of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableReport {
+    /// Its name.
+    pub name: String,
+    /// Why edgeauth uses it.
+    pub purpose: String,
+    /// Whether the table exists.
+    pub exists: bool,
+    /// When it does not: the fix (`None` when it exists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// Column by column, edgeauth's first, then the others.
+    pub columns: Vec<ColumnReport>,
+    /// Whether anything here stops edgeauth.
+    pub mismatch: bool,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// `postgres` or `sqlite`.
+    pub database: String,
+    /// Table by table.
+    pub tables: Vec<TableReport>,
+    /// Whether edgeauth can run on this database as it is.
+    pub ok: bool,
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Compares one table (`found`: its columns, `None` when absent) with what edgeauth uses.
+/// `missing_is_mismatch`: whether an absent table stops edgeauth (after migrations ran), or
+/// only awaits `edgeauth migrate`.
+pub fn examine(
+    dialect: Dialect,
+    spec: &TableSpec,
+    found: Option<&[DbColumn]>,
+    missing_is_mismatch: bool,
+) -> TableReport {
+    let table = quoted(spec.name);
+    let Some(found) = found else {
+        return TableReport {
+            name: spec.name.to_string(),
+            purpose: spec.purpose.to_string(),
+            exists: false,
+            fix: Some(
+                "run `edgeauth migrate` (serve runs it at start unless EDGEAUTH_MIGRATE=off), \
+                 or Better Auth's CLI migrate with the same plugins"
+                    .to_string(),
+            ),
+            columns: Vec::new(),
+            mismatch: missing_is_mismatch,
+        };
+    };
+    let mut columns: Vec<ColumnReport> = spec
+        .columns
+        .iter()
+        .map(|expected| {
+            let status = match found.iter().find(|c| c.name == expected.name) {
+                None => ColumnStatus::Missing {
+                    fix: format!(
+                        "ALTER TABLE {table} ADD COLUMN {} {}",
+                        quoted(expected.name),
+                        expected.kind.postgres_type()
+                    ),
+                },
+                Some(column)
+                    if dialect == Dialect::Postgres
+                        && !expected.kind.accepts_postgres(&column.data_type) =>
+                {
+                    ColumnStatus::Incompatible {
+                        found: column.data_type.clone(),
+                        fix: incompatible_fix(&table, expected, &column.data_type),
+                    }
+                }
+                Some(column) => ColumnStatus::Ok {
+                    found: column.data_type.clone(),
+                },
+            };
+            ColumnReport {
+                name: expected.name.to_string(),
+                expected: Some(expected.kind),
+                status,
+            }
+        })
+        .collect();
+    for column in found
+        .iter()
+        .filter(|c| !spec.columns.iter().any(|e| e.name == c.name))
+    {
+        let status = if column.not_null && !column.has_default {
+            ColumnStatus::Unfilled {
+                found: column.data_type.clone(),
+                fix: format!(
+                    "ALTER TABLE {table} ALTER COLUMN {} DROP NOT NULL (or SET DEFAULT a value)",
+                    quoted(&column.name)
+                ),
+            }
+        } else {
+            ColumnStatus::Other {
+                found: column.data_type.clone(),
+            }
+        };
+        columns.push(ColumnReport {
+            name: column.name.clone(),
+            expected: None,
+            status,
+        });
+    }
+    let mismatch = columns.iter().any(|c| c.status.is_mismatch());
+    TableReport {
+        name: spec.name.to_string(),
+        purpose: spec.purpose.to_string(),
+        exists: true,
+        fix: None,
+        columns,
+        mismatch,
+    }
+}
+
+fn incompatible_fix(table: &str, expected: &ColumnSpec, found: &str) -> String {
+    let column = quoted(expected.name);
+    match (expected.kind, found) {
+        (Kind::Timestamp, "timestamp without time zone") => format!(
+            "ALTER TABLE {table} ALTER COLUMN {column} TYPE timestamptz USING {column} AT TIME ZONE 'UTC' \
+             (timestamps without a time zone are not read yet)"
+        ),
+        (Kind::Text, _) => format!(
+            "ALTER TABLE {table} ALTER COLUMN {column} TYPE text \
+             (ids other than text, such as uuid or serial, are not read yet)"
+        ),
+        (kind, _) => format!(
+            "ALTER TABLE {table} ALTER COLUMN {column} TYPE {}",
+            kind.postgres_type()
+        ),
+    }
+}
+
+impl Report {
+    /// The report over every table (`found` in the order of `specs`).
+    pub fn new(database: &str, tables: Vec<TableReport>) -> Self {
+        let ok = !tables.iter().any(|t| t.mismatch);
+        Report {
+            database: database.to_string(),
+            tables,
+            ok,
+        }
+    }
+
+    /// For people: table by table, column by column, each mismatch with its fix.
+    pub fn render(&self) -> String {
+        let mut out = format!("edgeauth doctor: {} database\n", self.database);
+        for table in &self.tables {
+            let verdict = match (table.exists, table.mismatch) {
+                (false, true) => "MISSING",
+                (false, false) => "not created yet",
+                (true, true) => "MISMATCH",
+                (true, false) => "ok",
+            };
+            out.push_str(&format!(
+                "\n{} ({}): {verdict}\n",
+                quoted(&table.name),
+                table.purpose
+            ));
+            if let Some(fix) = &table.fix {
+                out.push_str(&format!("    fix: {fix}\n"));
+            }
+            for column in &table.columns {
+                let name = quoted(&column.name);
+                let line = match &column.status {
+                    ColumnStatus::Ok { found } => format!("  ok        {name} {found}: read and written"),
+                    ColumnStatus::Missing { fix } => {
+                        format!("  MISSING   {name}: edgeauth reads and writes it\n    fix: {fix}")
+                    }
+                    ColumnStatus::Incompatible { found, fix } => format!(
+                        "  TYPE      {name} {found}: edgeauth needs {}\n    fix: {fix}",
+                        column.expected.map_or("", Kind::postgres_type)
+                    ),
+                    ColumnStatus::Unfilled { found, fix } => format!(
+                        "  NOT NULL  {name} {found}: not edgeauth's, NOT NULL without a default; edgeauth's inserts would fail\n    fix: {fix}"
+                    ),
+                    ColumnStatus::Other { found } => {
+                        format!("  other     {name} {found}: not edgeauth's, left alone")
+                    }
+                };
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out.push_str(if self.ok {
+            "\nedgeauth can run on this database.\n"
+        } else {
+            "\nedgeauth cannot run on this database as it is: see the fixes above.\n"
+        });
+        out
+    }
+}
+
+/// Examines every table edgeauth uses with this configuration.
+pub async fn run(
+    db: &crate::db::Db,
+    uses: Uses,
+    missing_is_mismatch: bool,
+) -> Result<Report, crate::db::DbError> {
+    let dialect = Dialect::of(db.dialect());
+    let mut tables = Vec::new();
+    for spec in expected(uses) {
+        let found = db.describe_table(spec.name).await?;
+        tables.push(examine(
+            dialect,
+            &spec,
+            found.as_deref(),
+            missing_is_mismatch,
+        ));
+    }
+    Ok(Report::new(db.dialect(), tables))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, data_type: &str, not_null: bool, has_default: bool) -> DbColumn {
+        DbColumn {
+            name: name.into(),
+            data_type: data_type.into(),
+            not_null,
+            has_default,
+        }
+    }
+
+    fn better_auth_user() -> Vec<DbColumn> {
+        vec![
+            column("id", "text", true, false),
+            column("name", "text", true, false),
+            column("email", "text", true, false),
+            column("emailVerified", "boolean", true, false),
+            column("image", "text", false, false),
+            column("createdAt", "timestamp with time zone", true, true),
+            column("updatedAt", "timestamp with time zone", true, true),
+        ]
+    }
+
+    fn user_spec() -> TableSpec {
+        expected(Uses::default()).remove(0)
+    }
+
+    #[test]
+    fn better_auths_own_table_matches() {
+        let report = examine(
+            Dialect::Postgres,
+            &user_spec(),
+            Some(&better_auth_user()),
+            true,
+        );
+        assert!(!report.mismatch, "{report:?}");
+        assert!(report
+            .columns
+            .iter()
+            .all(|c| matches!(c.status, ColumnStatus::Ok { .. })));
+    }
+
+    #[test]
+    fn an_applications_own_columns_are_left_alone_unless_they_would_break_inserts() {
+        let mut found = better_auth_user();
+        found.push(column("plan", "text", false, false));
+        found.push(column("role", "text", true, true));
+        let report = examine(Dialect::Postgres, &user_spec(), Some(&found), true);
+        assert!(!report.mismatch, "{report:?}");
+        found.push(column("tenantId", "text", true, false));
+        let report = examine(Dialect::Postgres, &user_spec(), Some(&found), true);
+        assert!(report.mismatch);
+        let unfilled = report.columns.last().unwrap();
+        assert_eq!(unfilled.name, "tenantId");
+        assert!(
+            matches!(&unfilled.status, ColumnStatus::Unfilled { fix, .. } if fix.contains("DROP NOT NULL")),
+            "{unfilled:?}"
+        );
+    }
+
+    #[test]
+    fn missing_and_unreadable_columns_are_mismatches_with_their_fix() {
+        let mut found = better_auth_user();
+        found.retain(|c| c.name != "image");
+        for c in &mut found {
+            match c.name.as_str() {
+                "createdAt" => c.data_type = "timestamp without time zone".into(),
+                "id" => c.data_type = "uuid".into(),
+                _ => {}
+            }
+        }
+        let report = examine(Dialect::Postgres, &user_spec(), Some(&found), true);
+        assert!(report.mismatch);
+        let status = |name: &str| {
+            report
+                .columns
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap()
+                .status
+                .clone()
+        };
+        assert!(
+            matches!(status("image"), ColumnStatus::Missing { fix } if fix == "ALTER TABLE \"user\" ADD COLUMN \"image\" text")
+        );
+        assert!(
+            matches!(status("createdAt"), ColumnStatus::Incompatible { fix, .. } if fix.contains("AT TIME ZONE 'UTC'"))
+        );
+        assert!(
+            matches!(status("id"), ColumnStatus::Incompatible { found, .. } if found == "uuid")
+        );
+        // SQLite declares types loosely: only names and nullability count there.
+        let report = examine(Dialect::Sqlite, &user_spec(), Some(&found), true);
+        assert!(matches!(
+            report
+                .columns
+                .iter()
+                .find(|c| c.name == "id")
+                .unwrap()
+                .status,
+            ColumnStatus::Ok { .. }
+        ));
+    }
+
+    #[test]
+    fn a_missing_table_awaits_migrations_or_stops_edgeauth_after_them() {
+        assert!(!examine(Dialect::Postgres, &user_spec(), None, false).mismatch);
+        assert!(examine(Dialect::Postgres, &user_spec(), None, true).mismatch);
+        let report = Report::new(
+            "postgres",
+            vec![examine(Dialect::Postgres, &user_spec(), None, true)],
+        );
+        assert!(!report.ok);
+        assert!(report.render().contains("MISSING"));
+    }
+
+    #[test]
+    fn plugin_tables_are_expected_only_when_on() {
+        let names = |uses| expected(uses).iter().map(|t| t.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(Uses::default()),
+            ["user", "session", "account", "verification", "jwks"]
+        );
+        let all = names(Uses {
+            two_factor: true,
+            passkey: true,
+            rate_limit_table: true,
+        });
+        for name in [
+            "rateLimit",
+            "twoFactor",
+            "edgeauth_two_factor_guard",
+            "passkey",
+            "edgeauth_passkey_use",
+        ] {
+            assert!(all.contains(&name), "{name}");
+        }
+    }
+
+    /// The expected columns are exactly what edgeauth's own migrations create: run them on a
+    /// fresh SQLite database and compare, table by table.
+    #[tokio::test]
+    async fn the_expectations_are_what_the_migrations_create() {
+        let path = std::env::temp_dir().join(format!(
+            "edgeauth-doctor-{}-{}.db",
+            std::process::id(),
+            crate::ids::random_string(8)
+        ));
+        let db =
+            crate::db::Db::connect(Some(&format!("sqlite://{}?mode=rwc", path.display()))).unwrap();
+        db.migrate().await.unwrap();
+        db.add_two_factor_column().await.unwrap();
+        let uses = Uses {
+            two_factor: true,
+            passkey: true,
+            rate_limit_table: true,
+        };
+        let report = run(&db, uses, true).await.unwrap();
+        for table in &report.tables {
+            assert!(table.exists, "{}", table.name);
+            for column in &table.columns {
+                assert!(
+                    matches!(column.status, ColumnStatus::Ok { .. }),
+                    "{}.{}: {:?}",
+                    table.name,
+                    column.name,
+                    column.status
+                );
+            }
+        }
+        assert!(report.ok, "{}", report.render());
+        let _ = std::fs::remove_file(path);
+    }
+}
