@@ -15,6 +15,8 @@
 #   6. PostgreSQL         server binaries for the tests (installed, never started here)
 #   7. Chromium           Debian's chromium for the browser tests (tests/browser/), driven by
 #                         npm's playwright-core; no browser is ever downloaded
+#   8. promtool           from Debian's prometheus package: the metrics test checks the
+#                         origin's /metrics with it (the Prometheus server is never started)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -119,6 +121,17 @@ if [ -x /usr/bin/chromium ]; then
 else
   log "chromium: installing Debian's chromium for the browser tests"
   apt_install chromium
+fi
+
+# --- 8. promtool ----------------------------------------------------------------------------------
+# tests/e2e/metrics.rs runs `promtool check metrics` on the origin's exposition; it fails, never
+# skips, without it. Debian ships promtool in the prometheus package; its service is not
+# started here (nor by apt where no init system runs, as in containers).
+if command -v promtool >/dev/null 2>&1; then
+  log "promtool: $(promtool --version 2>&1 | head -n 1)"
+else
+  log "promtool: installing Debian's prometheus package for promtool"
+  apt_install prometheus
 fi
 
 log "setup complete"

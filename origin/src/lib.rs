@@ -20,6 +20,8 @@
 //! crypto      Better Auth's sealing (symmetricEncrypt), keyed hashes, constant-time equality
 //! keys/       JWT signing keys in Better Auth's jwks format, the key set, minting
 //! mail/       templates and the background delivery queue
+//! metrics/    Prometheus metrics: every name and label, the recording functions, the
+//!             per-request HTTP middleware (off unless EDGEAUTH_METRICS_LISTEN is set)
 //! db/         Better Auth's schema on PostgreSQL or SQLite: all SQL lives there
 //! config/     environment and flags, validated once
 //! ids, clock  random ids and tokens; the one place that reads the wall clock
@@ -37,6 +39,7 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 pub mod pages;
 pub mod password;
 pub mod rate_limit;
