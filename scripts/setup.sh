@@ -17,6 +17,8 @@
 #                         npm's playwright-core; no browser is ever downloaded
 #   8. FastAPI example    a virtualenv in .tools/fastapi-venv with examples/fastapi's pinned
 #                         requirements (remade when requirements.txt changes), for its tests
+#   9. promtool           from Debian's prometheus package: the metrics test checks the
+#                         origin's /metrics with it (the Prometheus server is never started)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -141,6 +143,17 @@ else
   run python3 -m venv "$FASTAPI_VENV"
   run "$FASTAPI_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$FASTAPI_REQUIREMENTS"
   echo "$fastapi_stamp" >"$FASTAPI_VENV/.requirements"
+fi
+
+# --- 9. promtool ----------------------------------------------------------------------------------
+# tests/e2e/metrics.rs runs `promtool check metrics` on the origin's exposition; it fails, never
+# skips, without it. Debian ships promtool in the prometheus package; its service is not
+# started here (nor by apt where no init system runs, as in containers).
+if command -v promtool >/dev/null 2>&1; then
+  log "promtool: $(promtool --version 2>&1 | head -n 1)"
+else
+  log "promtool: installing Debian's prometheus package for promtool"
+  apt_install prometheus
 fi
 
 log "setup complete"

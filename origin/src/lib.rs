@@ -21,6 +21,8 @@
 //! keys/       JWT signing keys in Better Auth's jwks format, the key set, minting
 //! mail/       templates and the background delivery queue
 //! doctor      what edgeauth reads and writes in the database against what is there
+//! metrics/    Prometheus metrics: every name and label, the recording functions, the
+//!             per-request HTTP middleware (off unless EDGEAUTH_METRICS_LISTEN is set)
 //! db/         Better Auth's schema on PostgreSQL or SQLite: all SQL lives there
 //! config/     environment and flags, validated once
 //! ids, clock  random ids and tokens; the one place that reads the wall clock
@@ -39,6 +41,7 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod mail;
+pub mod metrics;
 pub mod pages;
 pub mod password;
 pub mod rate_limit;

@@ -14,6 +14,7 @@ mod edge_runtime;
 mod edge_support;
 mod examples;
 mod lifecycle;
+mod metrics;
 mod operations;
 mod origin;
 mod postgres;

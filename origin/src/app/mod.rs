@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
 pub use self::prepare::prepare;
-pub use self::router::router;
+pub use self::router::{metrics_router, router};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
@@ -149,6 +149,7 @@ impl AppState {
     {
         let Ok(slot) = self.0.background.clone().try_acquire_owned() else {
             tracing::warn!(what, "too many background tasks: dropped");
+            crate::metrics::background_task_dropped(what);
             return;
         };
         tokio::spawn(async move {

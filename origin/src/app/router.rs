@@ -1,8 +1,9 @@
 //! The application router: every feature's routes under `/api/auth`, the health checks,
 //! and the middleware stack around them all.
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tower_http::timeout::TimeoutLayer;
@@ -12,6 +13,7 @@ use crate::features::{health, FEATURES};
 use crate::http::extract::body::MAX_BODY_BYTES;
 use crate::http::middleware::{origin_check, path, rate_limit, trace};
 use crate::http::{BASE_PATH, REQUEST_TIMEOUT};
+use crate::metrics;
 use crate::pages;
 
 /// The application: the features' routes under [`BASE_PATH`] (behind the CSRF origin
@@ -57,5 +59,47 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
+    // Around everything, so refusals by the middleware (429, 408, 400) are counted too.
+    let app = if metrics::enabled() {
+        app.layer(axum::middleware::from_fn(metrics::http::track))
+    } else {
+        app
+    };
     trace::layer(app).with_state(state)
+}
+
+/// The metrics listener's application (`EDGEAUTH_METRICS_LISTEN`): `GET /metrics`, the
+/// Prometheus text exposition, the pools and the signing key sampled at each scrape; every
+/// other path 404. Never merged into [`router`]: the main listener does not serve it.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(state)
+}
+
+async fn scrape(State(state): State<AppState>) -> Response {
+    let passwords = state.passwords();
+    let pool = state.db().pool_stats();
+    let sample = metrics::Sample {
+        hash_busy: passwords.busy(),
+        hash_queued: passwords.queued(),
+        hash_slots: passwords.size(),
+        db_open: pool.open,
+        db_idle: pool.idle,
+        db_max: pool.max,
+        db_unreachable: state.db().marked_unreachable(),
+        key_created_at: state.keys().signer_created_at(),
+        now: state.now(),
+    };
+    match metrics::render(&sample) {
+        Some(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }

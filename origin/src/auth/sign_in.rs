@@ -18,6 +18,7 @@ use super::two_factor::challenge::Gate;
 use crate::app::AppState;
 use crate::db::{PasswordChange, Session, User};
 use crate::http::error::{messages, ApiError};
+use crate::metrics::{self, SignIn};
 use crate::password::Verified;
 
 /// How the user proved who they are.
@@ -68,10 +69,14 @@ pub async fn password(
 ) -> Result<Authenticated, ApiError> {
     // Per-account limit: the attempt is counted now, atomically, and the count cleared on
     // success (see rate_limit); every address counts, registered or not.
-    state
+    if let Err(locked) = state
         .rate_limiter()
         .count_sign_in_attempt(email, state.now())
-        .await?;
+        .await
+    {
+        metrics::sign_in(SignIn::Locked);
+        return Err(locked);
+    }
 
     let user = state.db().find_user_by_email(&email.to_lowercase()).await?;
     let account = match &user {
@@ -83,6 +88,7 @@ pub async fn password(
     else {
         state.passwords().dummy_verify(password.to_string()).await?;
         tracing::info!("sign-in refused");
+        metrics::sign_in(SignIn::UnknownAddress);
         return Err(refused());
     };
     match state
@@ -92,6 +98,7 @@ pub async fn password(
     {
         Verified::NoMatch => {
             tracing::info!(user = %user.id, "sign-in refused");
+            metrics::sign_in(SignIn::WrongPassword);
             return Err(refused());
         }
         Verified::Match { needs_rehash } => {
@@ -112,6 +119,7 @@ pub async fn password(
                     tracing::info!(user = %user.id, "password hash upgraded");
                 } else {
                     tracing::info!(user = %user.id, "sign-in refused: password changed meanwhile");
+                    metrics::sign_in(SignIn::WrongPassword);
                     return Err(refused());
                 }
             }
@@ -170,6 +178,7 @@ pub async fn complete(
             send_verification(state, &user, request.callback)?;
         }
         tracing::info!(user = %user.id, "sign-in refused: email not verified");
+        metrics::sign_in(SignIn::EmailNotVerified);
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             messages::EMAIL_NOT_VERIFIED,
@@ -182,7 +191,10 @@ pub async fn complete(
     };
     let cookies = match gate {
         Gate::Open(cookies) => cookies,
-        Gate::SecondFactor(cookies) => return Ok(Completed::SecondFactor(cookies)),
+        Gate::SecondFactor(cookies) => {
+            metrics::sign_in(SignIn::SecondFactorRequired);
+            return Ok(Completed::SecondFactor(cookies));
+        }
     };
     let session = new_session(
         state.config(),
@@ -193,5 +205,6 @@ pub async fn complete(
     );
     state.db().create_session(&session).await?;
     tracing::info!(user = %user.id, "sign-in");
+    metrics::sign_in(SignIn::Success);
     Ok(Completed::SignedIn(user, session, cookies))
 }

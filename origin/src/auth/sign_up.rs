@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::db::{DbError, NewUser, Session, User};
 use crate::http::error::{messages, ApiError};
 use crate::ids;
+use crate::metrics::{self, SignUp};
 
 /// What a new account is made of (checked by the caller: a valid, lower-cased email).
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +37,10 @@ pub async fn create(
     remember: bool,
     callback: Option<&str>,
 ) -> Result<(User, Option<Session>), ApiError> {
-    state.password_policy().check_new(new.password)?;
+    if let Err(refused) = state.password_policy().check_new(new.password) {
+        metrics::sign_up(SignUp::RejectedPassword);
+        return Err(refused.into());
+    }
     // Hash before the uniqueness check too, so a taken address answers no faster.
     let hash = state.passwords().hash(new.password.to_string()).await?;
     let now = state.now();
@@ -61,14 +65,16 @@ pub async fn create(
     match state.db().create_user(&row, session.as_ref()).await {
         Ok(()) => {}
         Err(DbError::Conflict) => {
+            metrics::sign_up(SignUp::AlreadyExists);
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 messages::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
-            ))
+            ));
         }
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user = %user.id, "sign-up");
+    metrics::sign_up(SignUp::Success);
     if lifecycle.verification_on_sign_up && state.mailer().enabled() {
         send_verification(state, &user, callback)?;
     }

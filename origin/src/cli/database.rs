@@ -18,7 +18,7 @@ pub struct MigrateArgs {
 
 /// Applies the schema migrations.
 pub fn migrate(args: MigrateArgs) -> ExitCode {
-    super::init_logging();
+    super::init_logging(crate::config::LogFormat::Text);
     super::block_on(async move {
         let db = Db::connect(args.common.database_url.as_deref())?;
         db.migrate().await?;
@@ -47,7 +47,7 @@ pub struct KeysArgs {
 
 /// Runs a keys subcommand.
 pub fn keys(command: KeysCommand) -> ExitCode {
-    super::init_logging();
+    super::init_logging(crate::config::LogFormat::Text);
     match command {
         KeysCommand::Rotate(args) => super::block_on(async move {
             let secret = resolve_secret(args.common.secret.as_deref(), args.env)?;

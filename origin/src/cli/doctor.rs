@@ -34,7 +34,7 @@ pub fn uses(config: &Config) -> doctor::Uses {
 
 /// Examines the database and prints the report.
 pub fn run(args: DoctorArgs) -> ExitCode {
-    super::init_logging();
+    super::init_logging(crate::config::LogFormat::Text);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::ServeArgs;
+use crate::config::{LogFormat, ServeArgs};
 
 /// edgeauth: Better Auth-compatible authentication, verified at the edge.
 #[derive(Debug, Parser)]
@@ -54,16 +54,28 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (default `info`).
+///
+/// Both formats carry the same fields: the time, the level, the target, the message and the
+/// event's fields, and the fields of the request span the event happened in (`id`, `method`,
+/// `path`). JSON puts one object per line, the event's fields at the top level and the span's
+/// under `span`.
+fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .try_init();
+        .with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => logs
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Runs `future` on a multi-threaded runtime; an error is logged and exits 1.

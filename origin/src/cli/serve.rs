@@ -1,22 +1,27 @@
 //! `edgeauth serve`: run the origin.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
-use crate::app;
+use crate::app::{self, AppState};
 use crate::clock::SystemClock;
-use crate::config::{Config, ServeArgs, DEFAULT_SECRET};
+use crate::config::{Config, LogFormat, ServeArgs, DEFAULT_SECRET};
 use crate::http::{self, ConnectionLimits};
 
 /// Starts the server and runs until SIGINT or SIGTERM. A configuration the server must not
 /// run with (a missing or weak secret in production, a bad URL) exits 2 before anything
 /// starts.
 pub fn run(args: ServeArgs) -> ExitCode {
-    super::init_logging();
-    match Config::from_args(&args) {
+    // The log format comes first: every later message is written in it.
+    let format = LogFormat::parse(&args.log_format);
+    super::init_logging(*format.as_ref().unwrap_or(&LogFormat::Text));
+    match format.and_then(|_| Config::from_args(&args)) {
         Ok(config) if config.secret == DEFAULT_SECRET => tracing::warn!(
             "BETTER_AUTH_SECRET is not set: using Better Auth's public default (development only)"
         ),
@@ -44,6 +49,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let db = state.db().clone();
     let limits = connection_limits(&args);
+    // Installed before the application's router is built, which then records requests.
+    let metrics = match config.metrics_listen {
+        Some(address) => Some(start_metrics(&state, address, limits).await?),
+        None => None,
+    };
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "edgeauth origin listening");
     http::serve(
@@ -59,9 +69,41 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if left > 0 {
         tracing::warn!(left, "stopping with mail still undelivered");
     }
+    if let Some((stop, server)) = metrics {
+        let _ = stop.send(());
+        let _ = server.await;
+    }
     db.close().await;
     tracing::info!("edgeauth origin stopped");
     Ok(())
+}
+
+/// Installs the metrics recorder and serves `GET /metrics` on `address`
+/// (`EDGEAUTH_METRICS_LISTEN`), within the same connection limits as the main listener,
+/// until the sender returned is used (or dropped).
+async fn start_metrics(
+    state: &AppState,
+    address: SocketAddr,
+    limits: ConnectionLimits,
+) -> anyhow::Result<(oneshot::Sender<()>, JoinHandle<()>)> {
+    let prefixes = state.rate_limiter().rules().prefixes();
+    crate::metrics::install(prefixes)
+        .map_err(|e| anyhow::anyhow!("cannot set up the metrics: {e}"))?;
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("EDGEAUTH_METRICS_LISTEN: cannot listen on {address}: {e}"))?;
+    tracing::info!(address = %listener.local_addr()?, "metrics listening (GET /metrics)");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = app::metrics_router(state.clone());
+    let server = tokio::spawn(async move {
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = http::serve(listener, router, limits, stopped).await {
+            tracing::error!(error = %e, "metrics listener failed");
+        }
+    });
+    Ok((stop, server))
 }
 
 /// The connection limits `args` ask for, the cap fitted to the open-files limit once it is

@@ -82,6 +82,38 @@ pub const DEFAULT_HEADER_TIMEOUT: u64 = 10;
 /// connections hold about 32 MiB.
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
 
+/// The format of the log on stderr (`EDGEAUTH_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (tracing's default format).
+    Text,
+    /// One JSON object per line, with the same fields.
+    Json,
+}
+
+impl LogFormat {
+    /// The format `EDGEAUTH_LOG_FORMAT` names: `text` or `json`.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(ConfigError::LogFormat(other.to_string())),
+        }
+    }
+}
+
+/// The metrics listener's address `EDGEAUTH_METRICS_LISTEN` names (`None`: unset, metrics
+/// off). An empty or unparsable value is an error naming the variable.
+pub fn metrics_listen(value: Option<&str>) -> Result<Option<SocketAddr>, ConfigError> {
+    value
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| ConfigError::MetricsListen(v.to_string()))
+        })
+        .transpose()
+}
+
 /// The password hash new passwords are written with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PasswordHashSetting {
@@ -138,6 +170,17 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGEAUTH_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+
+    /// Address of the Prometheus metrics listener (IP:port, e.g. 127.0.0.1:9464), a
+    /// listener of its own serving `GET /metrics` (never served on the main listener). Unset:
+    /// no metrics are kept.
+    #[arg(long, env = "EDGEAUTH_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
+    /// Log format on stderr: `text` (human-readable lines) or `json` (one JSON object per
+    /// line, with the same fields).
+    #[arg(long, env = "EDGEAUTH_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
 
     /// Deployment mode.
     #[arg(long, env = "EDGEAUTH_ENV", value_enum, default_value = "development")]
@@ -277,6 +320,14 @@ pub enum ConfigError {
     /// `EDGEAUTH_TRUSTED_IP_HEADER` is not a header name.
     #[error("EDGEAUTH_TRUSTED_IP_HEADER must be an HTTP header name, got {0:?}")]
     TrustedIpHeader(String),
+    /// `EDGEAUTH_METRICS_LISTEN` is not an address and port.
+    #[error(
+        "EDGEAUTH_METRICS_LISTEN must be an IP address and port such as 127.0.0.1:9464, got {0:?}"
+    )]
+    MetricsListen(String),
+    /// `EDGEAUTH_LOG_FORMAT` is neither `text` nor `json`.
+    #[error("EDGEAUTH_LOG_FORMAT must be text or json, got {0:?}")]
+    LogFormat(String),
     /// `EDGEAUTH_EDGE_SECRET` too short.
     #[error("EDGEAUTH_EDGE_SECRET must be at least {MIN_SECRET_LEN} bytes")]
     ShortEdgeSecret,
@@ -390,6 +441,10 @@ pub struct Config {
     pub two_factor: TwoFactor,
     /// Passkeys.
     pub passkey: Passkey,
+    /// The metrics listener's address; `None`: no metrics.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The log format.
+    pub log_format: LogFormat,
 }
 
 impl fmt::Debug for Config {
@@ -411,6 +466,8 @@ impl fmt::Debug for Config {
             .field("pages", &self.pages)
             .field("two_factor", &self.two_factor)
             .field("passkey", &self.passkey)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
 }
@@ -464,6 +521,8 @@ impl Config {
         if !(1..=MAX_SIGNIN_FAILURE_WINDOW).contains(&args.signin_failure_window) {
             return Err(ConfigError::SigninFailureWindow);
         }
+        let metrics_listen = metrics_listen(args.metrics_listen.as_deref())?;
+        let log_format = LogFormat::parse(&args.log_format)?;
         let production = args.env == Environment::Production;
         let lifecycle = Lifecycle::from_args(&args.lifecycle, args.env)?;
         let pages = Pages::from_args(&args.pages)?;
@@ -499,6 +558,8 @@ impl Config {
             pages,
             two_factor,
             passkey,
+            metrics_listen,
+            log_format,
         })
     }
 
@@ -587,6 +648,30 @@ mod tests {
                 parse(&["--signin-failure-window", bad]),
                 Err(ConfigError::SigninFailureWindow)
             ));
+        }
+    }
+
+    #[test]
+    fn metrics_and_log_settings_are_validated() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.metrics_listen, None);
+        assert_eq!(config.log_format, LogFormat::Text);
+        let config =
+            parse(&["--metrics-listen", "127.0.0.1:9464", "--log-format", "json"]).unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(config.log_format, LogFormat::Json);
+        for bad in ["", "9464", "localhost:9464", "127.0.0.1", "127.0.0.1:99999"] {
+            let error = parse(&["--metrics-listen", bad]).unwrap_err();
+            assert_eq!(error, ConfigError::MetricsListen(bad.into()));
+            assert!(error.to_string().contains("EDGEAUTH_METRICS_LISTEN"));
+        }
+        for bad in ["", "JSON", "xml"] {
+            let error = parse(&["--log-format", bad]).unwrap_err();
+            assert_eq!(error, ConfigError::LogFormat(bad.into()));
+            assert!(error.to_string().contains("EDGEAUTH_LOG_FORMAT"));
         }
     }
 

@@ -9,6 +9,7 @@
 //! could leave the attacker's password in force while the owner was told theirs was set.
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection as _;
 
 use super::models::{Account, Session};
 use super::session::insert_session;

@@ -1,6 +1,7 @@
 //! SQL on `jwks` (the JWT plugin's signing keys).
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection as _;
 
 use super::{on_pool, Db, DbError};
 

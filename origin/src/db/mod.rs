@@ -20,7 +20,7 @@ mod verification;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -61,8 +61,11 @@ impl From<sqlx::Error> for DbError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Conflict,
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
+            sqlx::Error::PoolTimedOut => {
+                crate::metrics::db_acquire_timed_out();
+                DbError::Unavailable(e.to_string())
+            }
+            sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => DbError::Unavailable(e.to_string()),
@@ -93,7 +96,8 @@ pub struct Db {
     outage: Arc<outage::Outage>,
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool `$db` (a `&Db`) holds: at once
+/// Runs `$body` with `$pool` bound to a connection taken from whichever pool `$db` (a
+/// `&Db`) holds ([`acquire`], which times the wait for the metrics): at once
 /// `Err(DbError::Unavailable)` instead while the database is marked unreachable, and the
 /// body's sqlx error, if any, as a [`DbError`], noted ([`outage`]).
 macro_rules! on_pool {
@@ -101,14 +105,64 @@ macro_rules! on_pool {
         let db: &$crate::db::Db = $db;
         db.check_reachable()?;
         match &db.pool {
-            $crate::db::Pool::Postgres($pool) => $crate::db::outage::Noted::noted($body, db),
-            $crate::db::Pool::Sqlite($pool) => $crate::db::outage::Noted::noted($body, db),
+            $crate::db::Pool::Postgres(pool) => {
+                let mut connection = $crate::db::acquire(db, pool).await?;
+                let $pool = &mut *connection;
+                $crate::db::outage::Noted::noted($body, db)
+            }
+            $crate::db::Pool::Sqlite(pool) => {
+                let mut connection = $crate::db::acquire(db, pool).await?;
+                let $pool = &mut *connection;
+                $crate::db::outage::Noted::noted($body, db)
+            }
         }
     }};
 }
 pub(crate) use on_pool;
 
+/// A connection from `pool` for one statement or transaction of `db`; the wait is recorded
+/// (`edgeauth_db_acquire_wait_seconds`), a failure noted ([`outage`]).
+pub(crate) async fn acquire<D: sqlx::Database>(
+    db: &Db,
+    pool: &sqlx::Pool<D>,
+) -> Result<sqlx::pool::PoolConnection<D>, DbError> {
+    let waiting = Instant::now();
+    let connection = pool
+        .acquire()
+        .await
+        .map_err(|e| db.note(DbError::from(e)))?;
+    crate::metrics::db_acquired(waiting.elapsed());
+    Ok(connection)
+}
+
+/// The connection pool's state, sampled for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Connections open and idle.
+    pub idle: usize,
+    /// Most connections the pool opens.
+    pub max: u32,
+}
+
 impl Db {
+    /// The pool's state now.
+    pub fn pool_stats(&self) -> PoolStats {
+        match &self.pool {
+            Pool::Postgres(pool) => PoolStats {
+                open: pool.size(),
+                idle: pool.num_idle(),
+                max: pool.options().get_max_connections(),
+            },
+            Pool::Sqlite(pool) => PoolStats {
+                open: pool.size(),
+                idle: pool.num_idle(),
+                max: pool.options().get_max_connections(),
+            },
+        }
+    }
+
     /// Connects lazily (the first query opens connections), so the server can start while
     /// the database is still coming up; readiness reports it.
     pub fn connect(url: Option<&str>) -> Result<Self, DbError> {

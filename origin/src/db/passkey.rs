@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use sqlx::Connection as _;
 
 use super::{on_pool, Db, DbError};
 

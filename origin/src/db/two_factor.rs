@@ -9,6 +9,7 @@
 //! past a limit.
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection as _;
 
 use super::{on_pool, Db, DbError, Pool};
 use crate::ids;
@@ -271,7 +272,7 @@ impl Db {
         on_pool!(self, pool => {
             sqlx::query(r#"DELETE FROM "edgeauth_two_factor_pending" WHERE "expiresAt" <= $1"#)
                 .bind(now_ms)
-                .execute(pool)
+                .execute(&mut *pool)
                 .await?;
             sqlx::query(
                 r#"INSERT INTO "edgeauth_two_factor_pending" ("id", "userId", "rememberMe", "failures", "expiresAt")

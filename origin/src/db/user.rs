@@ -3,6 +3,7 @@
 //! one transaction that also consumes the deletion token, if any).
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection as _;
 
 use super::models::{NewUser, Session, User};
 use super::session::insert_session;

@@ -5,6 +5,7 @@
 //! nothing.
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection as _;
 
 use super::{on_pool, Db, DbError};
 use crate::ids;

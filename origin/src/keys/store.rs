@@ -41,6 +41,8 @@ pub enum KeyStoreError {
 struct Loaded {
     at: DateTime<Utc>,
     signer: Arc<SigningKey>,
+    /// The signer's `createdAt`.
+    signer_created_at: DateTime<Utc>,
     jwks: Arc<Jwks>,
 }
 
@@ -91,6 +93,13 @@ impl KeyStore {
     /// The public keys `/jwks` serves now (a first key is created if there is none).
     pub async fn jwks(&self, now: DateTime<Utc>) -> Result<Arc<Jwks>, KeyStoreError> {
         Ok(self.loaded(now).await?.jwks.clone())
+    }
+
+    /// When the signing key was created, as last loaded (stale or not; `None` before the
+    /// first load). For metrics: reads the cache only, never the database.
+    pub fn signer_created_at(&self) -> Option<DateTime<Utc>> {
+        let current = self.current.read().ok()?;
+        current.as_ref().map(|l| l.signer_created_at)
     }
 
     /// The cached key set if it is fresh at `now`.
@@ -157,6 +166,7 @@ impl KeyStore {
         Ok(Loaded {
             at: now,
             signer,
+            signer_created_at: signer_row.created_at,
             jwks: Arc::new(Jwks { keys }),
         })
     }
@@ -248,6 +258,7 @@ mod tests {
         }
         assert_eq!(a.list_jwks().await.unwrap().len(), 1);
         assert!(kids.iter().all(|kid| *kid == kids[0]), "{kids:?}");
+        assert_eq!(stores[0].signer_created_at(), Some(now));
 
         // A rotation retires it and adds one; a store reloading later creates none.
         let new_kid = rotate(&b, &"s".repeat(32), now).await.unwrap();

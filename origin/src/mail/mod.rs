@@ -19,6 +19,7 @@ pub use self::templates::{Rendered, Templates, Values};
 use self::transport::Transport;
 use crate::config::Lifecycle;
 use crate::db::User;
+use crate::metrics;
 
 /// The kinds of mail the origin sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,11 +201,14 @@ impl Mailer {
         let Some(queue) = &self.queue else {
             return;
         };
-        let (kind, user) = (mail.kind.name(), mail.user_id.clone());
+        let (kind, user) = (mail.kind, mail.user_id.clone());
         self.pending.fetch_add(1, Ordering::AcqRel);
         if queue.try_send(mail).is_err() {
             self.pending.fetch_sub(1, Ordering::AcqRel);
-            tracing::warn!(kind, %user, "mail queue full or closed: mail dropped");
+            metrics::mail_dropped(kind);
+            tracing::warn!(kind = kind.name(), %user, "mail queue full or closed: mail dropped");
+        } else {
+            metrics::mail_queued(kind);
         }
     }
 }
@@ -256,14 +260,17 @@ async fn deliver_with_retries(transport: &Transport, mail: &Mail, rendered: &Ren
     for attempt in 1..=ATTEMPTS {
         match transport.deliver(mail, rendered).await {
             Ok(()) => {
+                metrics::mail_sent(mail.kind);
                 tracing::info!(kind, user, attempt, "mail sent");
                 return;
             }
             Err(e) if e.permanent || attempt == ATTEMPTS => {
+                metrics::mail_failed(mail.kind);
                 tracing::error!(kind, user, attempt, error = %e.message, "mail not sent");
                 return;
             }
             Err(e) => {
+                metrics::mail_retried(mail.kind);
                 tracing::warn!(kind, user, attempt, error = %e.message, retry_in_s = wait.as_secs(), "mail delivery failed, will retry");
                 tokio::time::sleep(wait).await;
                 wait *= 2;

@@ -23,11 +23,31 @@
 //! and glibc keeps a dozen or so freed 19 MiB buffers resident per thread arena, so a few
 //! seconds of sign-ins took the origin from 7 MiB to 430-560 MiB with `size` = 2.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
 use super::{HashError, Hasher, Verified};
+use crate::metrics;
+
+/// Counts a job as queued for as long as it waits for its permit (also when the waiting
+/// caller is cancelled).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(queued: &'a AtomicUsize) -> Self {
+        queued.fetch_add(1, Ordering::Relaxed);
+        Queued(queued)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// A [`Hasher`] behind a concurrency limit, with async methods. Cheap to share: wrap it in an
 /// `Arc` (or clone the pool: clones share the hasher and the limit).
@@ -36,6 +56,8 @@ pub struct HashPool {
     hasher: Arc<Hasher>,
     permits: Arc<Semaphore>,
     size: usize,
+    /// Jobs waiting for a permit (for metrics).
+    queued: Arc<AtomicUsize>,
 }
 
 impl HashPool {
@@ -53,6 +75,7 @@ impl HashPool {
             hasher: Arc::new(hasher),
             permits: Arc::new(Semaphore::new(size)),
             size,
+            queued: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -75,6 +98,16 @@ impl HashPool {
     /// How many more jobs could start right now (0 when saturated). For metrics.
     pub fn available_permits(&self) -> usize {
         self.permits.available_permits()
+    }
+
+    /// How many jobs are running now. For metrics.
+    pub fn busy(&self) -> usize {
+        self.size.saturating_sub(self.available_permits())
+    }
+
+    /// How many jobs are waiting for a permit now. For metrics.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// [`Hasher::hash`] on the pool.
@@ -106,14 +139,22 @@ impl HashPool {
         F: FnOnce(&Hasher) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::TaskFailed)?;
+        let waiting = Instant::now();
+        let permit = {
+            let _queued = Queued::enter(&self.queued);
+            Arc::clone(&self.permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| HashError::TaskFailed)?
+        };
+        metrics::hash_waited(waiting.elapsed());
         let hasher = Arc::clone(&self.hasher);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            job(&hasher)
+            let running = Instant::now();
+            let done = job(&hasher);
+            metrics::hash_ran(running.elapsed());
+            done
         })
         .await
         .map_err(|e| {
@@ -251,6 +292,13 @@ mod tests {
         assert_eq!(out, "session");
         assert_eq!(finished.load(Ordering::SeqCst), 0);
         assert!(started_rx.try_recv().is_err(), "a job ran past the limit");
+        // The metrics' view: every slot busy, the other jobs queued (once their tasks ran).
+        assert_eq!(pool.busy(), SIZE);
+        let waiting = std::time::Instant::now();
+        while pool.queued() != JOBS - SIZE {
+            assert!(waiting.elapsed() < DEADLINE, "queued: {}", pool.queued());
+            tokio::task::yield_now().await;
+        }
 
         // Release everything; the queued jobs run in turn, never more than SIZE at once.
         for release in &releases {
@@ -266,6 +314,7 @@ mod tests {
         assert_eq!(finished.load(Ordering::SeqCst), JOBS);
         assert!(max_running.load(Ordering::SeqCst) <= SIZE);
         assert_eq!(pool.available_permits(), SIZE);
+        assert_eq!((pool.busy(), pool.queued()), (0, 0));
     }
 
     /// The memory bound: however many verifications are in flight and whichever blocking

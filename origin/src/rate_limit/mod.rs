@@ -208,6 +208,7 @@ impl RateLimiter {
                     retry_after = retry_after_secs,
                     "sign-in refused: too many failed attempts for the account"
                 );
+                crate::metrics::rate_limited(crate::metrics::SIGNIN_FAILURES_RULE);
                 Err(ApiError::too_many_requests(retry_after_secs))
             }
         }

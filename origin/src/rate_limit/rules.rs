@@ -64,10 +64,23 @@ impl Rules {
 
     /// The rule for a normalised path relative to `/api/auth`.
     pub fn rule_for(&self, path: &str) -> Rule {
+        self.matching(path).1
+    }
+
+    /// The rule for a normalised path relative to `/api/auth`, with its name: the prefix
+    /// it was contributed under, or `"default"` (the `rule` label of the refusals metric).
+    pub fn matching(&self, path: &str) -> (&'static str, Rule) {
         self.by_prefix
             .iter()
             .find(|r| path.starts_with(r.prefix))
-            .map_or(Rule::DEFAULT, |r| r.rule)
+            .map_or((crate::metrics::DEFAULT_RULE, Rule::DEFAULT), |r| {
+                (r.prefix, r.rule)
+            })
+    }
+
+    /// Every rule's prefix.
+    pub fn prefixes(&self) -> Vec<&'static str> {
+        self.by_prefix.iter().map(|r| r.prefix).collect()
     }
 }
 
@@ -120,6 +133,8 @@ mod tests {
         assert_eq!(rules.rule_for("/sign-in/email"), Rule::STRICT);
         assert_eq!(rules.rule_for("/sign-in/magic-link"), Rule::MAIL);
         assert_eq!(rules.rule_for("/get-session"), Rule::DEFAULT);
+        assert_eq!(rules.matching("/sign-in/email"), ("/sign-in", Rule::STRICT));
+        assert_eq!(rules.matching("/get-session"), ("default", Rule::DEFAULT));
         assert_eq!(Rules::default().rule_for("/sign-in"), Rule::DEFAULT);
     }
 

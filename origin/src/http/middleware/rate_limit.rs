@@ -10,6 +10,7 @@ use edgeauth_token::wire;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::client_ip::ClientIp;
+use crate::metrics;
 use crate::rate_limit::{address_key, Decision};
 
 /// The per-address limiter, as a middleware around the whole router (so it also sees
@@ -30,19 +31,30 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     };
     let ip = ClientIp::from_config(request.headers(), request.extensions(), state.config());
+    let (rule_name, rule) = limiter.rules().matching(path);
     match limiter
-        .hit(
-            &address_key(&ip, path),
-            limiter.rules().rule_for(path),
-            state.now(),
-        )
+        .hit(&address_key(&ip, path), rule, state.now())
         .await
     {
         Decision::Allowed => next.run(request).await,
         Decision::Limited { retry_after_secs } => {
             tracing::info!(path = %path, retry_after = retry_after_secs, "rate limited");
+            count_refusal(rule_name);
             ApiError::too_many_requests(retry_after_secs).into_response()
         }
+    }
+}
+
+/// Counts a refusal by `rule` (its prefix, or `default`), and a refused sign-in or sign-up
+/// when the rule is theirs (the API's and the pages' posts share those rules).
+fn count_refusal(rule: &str) {
+    metrics::rate_limited(rule);
+    match rule {
+        "/sign-in" | "/passkey/verify-authentication" => {
+            metrics::sign_in(metrics::SignIn::RateLimited);
+        }
+        "/sign-up" => metrics::sign_up(metrics::SignUp::RateLimited),
+        _ => {}
     }
 }
 
