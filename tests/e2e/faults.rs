@@ -664,8 +664,8 @@ async fn fake_origin_answer(mut stream: tokio::net::TcpStream) {
     let reply = if has("tok-good") {
         respond("200 OK", &session("u-good", "u-good"))
     } else if has("tok-slow") || has("sidslow") || has("/sign-in/email") {
-        // Never answers (until the edge gives up and closes).
-        let _ = stream.read(&mut buffer).await;
+        // Never answers: reads (a body, if any) until the edge gives up and closes.
+        while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
         return;
     } else if has("tok-trickle") {
         let _ = stream
