@@ -83,6 +83,7 @@
 //! | revocation markers in KV | 25 h (longer than any acceptable JWT) |
 //! | origin down | cached sessions until their cache entry ends (≤ `SESSION_CACHE_TTL`), JWTs with the last key set for 24 h after it was fetched; unknown sessions get 503 |
 //! | unknown `kid` | at most one JWKS refresh per 30 s per isolate |
+//! | the origin slow or answering garbage | the edge's own calls give up after `ORIGIN_TIMEOUT` (10 s), body included, and read at most 1 MiB: no answer, so an unknown session gets 503; a passed-through request gets 504 after `ORIGIN_PROXY_TIMEOUT` (35 s) without an answer, 502 for one that is not HTTP |
 //!
 //! # Limits
 //!

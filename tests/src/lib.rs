@@ -147,6 +147,32 @@ impl Process {
         }
     }
 
+    /// Sends SIGKILL to the process group (no chance to clean up, as a crash or the OOM
+    /// killer) and waits for the process to be gone.
+    pub fn kill(&mut self) -> Result<ExitStatus> {
+        signal_group(self.pid(), "KILL");
+        Ok(self.child.wait()?)
+    }
+
+    /// Sends SIGTERM to the process group without waiting.
+    pub fn signal_terminate(&self) {
+        signal_group(self.pid(), "TERM");
+    }
+
+    /// Waits (bounded) for the process to exit; `None` if it is still running at the end.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() > deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The file the process's output goes to.
     pub fn log_path(&self) -> &Path {
         &self.log_path

@@ -12,6 +12,8 @@
 //! | `JWT_AUDIENCE` | var | required | a value the JWTs' `aud` must contain |
 //! | `JWKS_JSON` | var | unset | a pinned key set (`{"keys":[...]}`): the JWKS is then never fetched |
 //! | `SESSION_CACHE_TTL` | var | `60` | seconds a session answer is cached, 0 to 3600 |
+//! | `ORIGIN_TIMEOUT` | var | `10` | seconds the edge waits for the whole answer of its own calls to the origin (sessions, liveness, keys), 1 to 60; then the call has failed |
+//! | `ORIGIN_PROXY_TIMEOUT` | var | `35` | seconds the edge waits for the origin's answer (its status and headers) to a passed-through `/api/auth` or pages request, 1 to 300; then 504 (the origin's own request timeout is 30 s) |
 //! | `SIGN_IN_URL` | var | `/auth/sign-in` | where browser navigations without a session are sent |
 //! | `PAGES_PATH` | var | `/auth` | the origin's hosted pages, proxied there like `/api/auth` (empty: none) |
 //! | `SESSIONS` | KV binding | required | the session cache and revocation markers |
@@ -31,6 +33,13 @@ pub const DEFAULT_SESSION_CACHE_TTL: u64 = 60;
 /// The largest `SESSION_CACHE_TTL` accepted: it bounds how long a session ended directly
 /// at the origin keeps working at the edge.
 pub const MAX_SESSION_CACHE_TTL: u64 = 3600;
+
+/// `ORIGIN_TIMEOUT` when unset, in seconds.
+pub const DEFAULT_ORIGIN_TIMEOUT: u64 = 10;
+
+/// `ORIGIN_PROXY_TIMEOUT` when unset, in seconds: the origin's request timeout (30 s, after
+/// which it answers 408 itself) and a margin.
+pub const DEFAULT_ORIGIN_PROXY_TIMEOUT: u64 = 35;
 
 /// `SIGN_IN_URL` when unset.
 pub const DEFAULT_SIGN_IN_URL: &str = "/auth/sign-in";
@@ -68,6 +77,10 @@ pub struct EdgeConfig {
     pub pinned_keys: Option<Rc<KeySet>>,
     /// `SESSION_CACHE_TTL`, seconds.
     pub session_cache_ttl: u64,
+    /// `ORIGIN_TIMEOUT`, seconds.
+    pub origin_timeout: u64,
+    /// `ORIGIN_PROXY_TIMEOUT`, seconds.
+    pub origin_proxy_timeout: u64,
     /// `SIGN_IN_URL`.
     pub sign_in_url: String,
     /// `PAGES_PATH`, normalised: the hosted pages' prefix, or `None` when empty.
@@ -92,6 +105,8 @@ impl fmt::Debug for EdgeConfig {
                     .map(|k| k.kids().collect::<Vec<_>>()),
             )
             .field("session_cache_ttl", &self.session_cache_ttl)
+            .field("origin_timeout", &self.origin_timeout)
+            .field("origin_proxy_timeout", &self.origin_proxy_timeout)
             .field("sign_in_url", &self.sign_in_url)
             .field("pages_path", &self.pages_path)
             .finish()
@@ -200,6 +215,29 @@ impl EdgeConfig {
                 ))?,
         };
 
+        let seconds =
+            |name: &'static str, default: u64, max: u64, reason: &'static str| match get(name) {
+                None => Ok(default),
+                Some(value) => value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| (1..=max).contains(s))
+                    .ok_or(invalid(name, reason)),
+            };
+        let origin_timeout = seconds(
+            "ORIGIN_TIMEOUT",
+            DEFAULT_ORIGIN_TIMEOUT,
+            60,
+            "must be a whole number of seconds from 1 to 60",
+        )?;
+        let origin_proxy_timeout = seconds(
+            "ORIGIN_PROXY_TIMEOUT",
+            DEFAULT_ORIGIN_PROXY_TIMEOUT,
+            300,
+            "must be a whole number of seconds from 1 to 300",
+        )?;
+
         let sign_in_url = match get("SIGN_IN_URL") {
             None => DEFAULT_SIGN_IN_URL.to_string(),
             Some(value) => sign_in_url(value.trim())?,
@@ -228,6 +266,8 @@ impl EdgeConfig {
             jwt_audience,
             pinned_keys,
             session_cache_ttl,
+            origin_timeout,
+            origin_proxy_timeout,
             sign_in_url,
             pages_path,
         })
@@ -417,6 +457,32 @@ mod tests {
         assert!(with("BETTER_AUTH_SECRET", BETTER_AUTH_DEFAULT_SECRET).is_err());
         assert!(with("EDGE_SECRET", &"x".repeat(31)).is_err());
         assert!(with("EDGE_SECRET", &format!("{} x", "x".repeat(32))).is_err());
+    }
+
+    #[test]
+    fn origin_timeouts() {
+        let config = with("ORIGIN_URL", "http://127.0.0.1:3000").unwrap();
+        assert_eq!(
+            (config.origin_timeout, config.origin_proxy_timeout),
+            (DEFAULT_ORIGIN_TIMEOUT, DEFAULT_ORIGIN_PROXY_TIMEOUT)
+        );
+        assert_eq!(with("ORIGIN_TIMEOUT", " 2 ").unwrap().origin_timeout, 2);
+        assert_eq!(
+            with("ORIGIN_PROXY_TIMEOUT", "300")
+                .unwrap()
+                .origin_proxy_timeout,
+            300
+        );
+        for (name, bad) in [
+            ("ORIGIN_TIMEOUT", "0"),
+            ("ORIGIN_TIMEOUT", "61"),
+            ("ORIGIN_TIMEOUT", "1.5"),
+            ("ORIGIN_PROXY_TIMEOUT", "0"),
+            ("ORIGIN_PROXY_TIMEOUT", "301"),
+            ("ORIGIN_PROXY_TIMEOUT", ""),
+        ] {
+            assert_eq!(with(name, bad).unwrap_err().variable(), name, "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! | either, `Accept` containing `text/html` | 302, `Location: <SIGN_IN_URL>?callbackURL=<path and query, encoded>` | none |
 //! | the origin cannot answer for a session | 503 | `{"code":"SERVICE_UNAVAILABLE","message":"Authentication is temporarily unavailable"}` |
 //! | the origin (auth API) or upstream unreachable | 502 | `{"code":"BAD_GATEWAY","message":"The origin is unreachable"}` / `"The upstream is unreachable"` |
+//! | the origin (auth API, pages) silent for `ORIGIN_PROXY_TIMEOUT` | 504 | `{"code":"GATEWAY_TIMEOUT","message":"The origin did not answer in time"}` |
 //! | a path that could be read two ways | 400 | `{"code":"BAD_REQUEST","message":"Malformed request path"}` |
 //! | `/__edge/*` other than the health check | 404 | `{"code":"NOT_FOUND","message":"Not Found"}` |
 //! | configuration | 500 | `{"code":"EDGE_MISCONFIGURED","message":"Edge configuration error: <VAR> is not set"}` (or `... is invalid: <rule>`) |
@@ -61,6 +62,8 @@ pub enum EdgeError {
     Unavailable(String),
     /// A request could not be forwarded.
     BadGateway(Peer, String),
+    /// A forwarded request got no answer in time.
+    GatewayTimeout(Peer, String),
     /// A bug or a runtime failure.
     Internal(String),
 }
@@ -103,6 +106,7 @@ impl fmt::Display for EdgeError {
             EdgeError::Unauthorized { reason, .. } => write!(f, "unauthorized: {reason}"),
             EdgeError::Unavailable(why) => write!(f, "origin unavailable: {why}"),
             EdgeError::BadGateway(peer, why) => write!(f, "{peer:?} unreachable: {why}"),
+            EdgeError::GatewayTimeout(peer, why) => write!(f, "{peer:?} too slow: {why}"),
             EdgeError::Internal(why) => write!(f, "internal: {why}"),
         }
     }
@@ -200,6 +204,14 @@ pub fn reply(error: &EdgeError, context: &ReplyContext<'_>) -> Reply {
         EdgeError::BadGateway(Peer::Upstream, _) => {
             json_error(502, "BAD_GATEWAY", "The upstream is unreachable")
         }
+        EdgeError::GatewayTimeout(Peer::Origin, _) => {
+            json_error(504, "GATEWAY_TIMEOUT", "The origin did not answer in time")
+        }
+        EdgeError::GatewayTimeout(Peer::Upstream, _) => json_error(
+            504,
+            "GATEWAY_TIMEOUT",
+            "The upstream did not answer in time",
+        ),
         EdgeError::Internal(_) => json_error(500, "INTERNAL_SERVER_ERROR", "Internal Server Error"),
     }
 }
@@ -222,6 +234,21 @@ mod tests {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_silent_origin_is_a_504() {
+        let reply = reply(
+            &EdgeError::GatewayTimeout(Peer::Origin, "no answer within 35 s".into()),
+            &api(),
+        );
+        assert_eq!(reply.status, 504);
+        assert_eq!(
+            reply.body,
+            Some(
+                json!({"code": "GATEWAY_TIMEOUT", "message": "The origin did not answer in time"})
+            )
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::decide::forward::{join_url, origin_headers};
 use crate::decide::revocation::{self, Caller, Revocation};
 use crate::runtime::cx::Cx;
 use crate::runtime::fetch::{
-    build_request, copy_headers_except, request_headers, send, streamed_body, Body,
+    build_request, copy_headers_except, request_headers, send_within, streamed_body, Body,
 };
 use crate::runtime::revoke;
 
@@ -77,7 +77,7 @@ async fn pass_through(
     );
     let url = join_url(&cx.config.origin_url, &cx.info.path_and_query(path));
     let outgoing = build_request(&method, &url, &headers, body)?;
-    let mut response = send(outgoing, Peer::Origin).await?;
+    let mut response = send_within(outgoing, Peer::Origin, cx.config.origin_proxy_timeout).await?;
 
     // The origin ended every session of a user (password reset, account deletion): refuse
     // their cached sessions and JWTs here at once. The header is for the edge alone.

@@ -70,6 +70,7 @@ impl<'a> Cx<'a> {
             origin_url: &self.config.origin_url,
             edge_secret: &self.config.edge_secret,
             client_ip: self.info.client_ip.as_deref(),
+            timeout: std::time::Duration::from_secs(self.config.origin_timeout),
         }
     }
 

@@ -3,8 +3,12 @@
 //! reaches the client as the server sent it (every `Set-Cookie`, `set-auth-token`,
 //! redirects).
 
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
-use worker::{web_sys, Fetch, Request, Response};
+use worker::{web_sys, AbortController, Delay, Fetch, Request, Response};
 
 use crate::decide::error::{EdgeError, Peer};
 use crate::decide::forward::is_bodyless;
@@ -70,6 +74,30 @@ pub async fn send(request: Request, peer: Peer) -> Result<Response, EdgeError> {
         .send()
         .await
         .map_err(|e| EdgeError::BadGateway(peer, e.to_string()))
+}
+
+/// Sends a request, waiting at most `seconds` for the answer's status and headers (its body
+/// then streams as it comes): a network failure is a 502 naming `peer`, silence a 504.
+pub async fn send_within(
+    request: Request,
+    peer: Peer,
+    seconds: u64,
+) -> Result<Response, EdgeError> {
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(request);
+    let call = pin!(fetch.send_with_signal(&signal));
+    let timeout = pin!(Delay::from(Duration::from_secs(seconds)));
+    match select(call, timeout).await {
+        Either::Left((result, _)) => result.map_err(|e| EdgeError::BadGateway(peer, e.to_string())),
+        Either::Right(((), _)) => {
+            controller.abort();
+            Err(EdgeError::GatewayTimeout(
+                peer,
+                format!("no answer within {seconds} s"),
+            ))
+        }
+    }
 }
 
 /// A mutable copy of `headers` without the names in `except` (every `Set-Cookie` kept).

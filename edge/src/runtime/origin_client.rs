@@ -4,7 +4,8 @@
 //! Every call carries the edge's proof (`x-edgeauth-edge-secret`) and, when known, the
 //! client's address (`x-edgeauth-client-ip`), so the origin rate-limits the client on whose
 //! behalf the edge asks rather than the edge itself. Each call is abandoned after
-//! [`TIMEOUT`]; any failure is returned as a reason for the log.
+//! `ORIGIN_TIMEOUT` (its answer's body included), and an answer longer than [`MAX_ANSWER`]
+//! is not read further; any failure is returned as a reason for the log.
 
 use std::pin::pin;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use edgeauth_token::wire::{
     AUTH_PREFIX, CLIENT_IP_HEADER, EDGE_SECRET_HEADER, SESSION_LIVENESS_PREFIX,
 };
 use futures_util::future::{select, Either};
+use futures_util::StreamExt;
 use worker::{AbortController, Delay, Fetch};
 
 use crate::decide::credentials::ForwardAs;
@@ -21,11 +23,9 @@ use crate::decide::revocation;
 use crate::decide::session_cache::{self, CachedSession};
 use crate::runtime::fetch::{self, Body};
 
-/// How long the edge waits for the origin on its own calls.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Longest answer body read from the origin.
-const MAX_ANSWER: usize = 1024 * 1024;
+/// Longest answer body read from the origin: beyond, the call has failed (and the rest of
+/// the body is not read).
+pub const MAX_ANSWER: usize = 1024 * 1024;
 
 /// The JWT plugin's header on get-session's answer (Better Auth's name).
 const AUTH_JWT_HEADER: &str = "set-auth-jwt";
@@ -39,6 +39,8 @@ pub struct OriginClient<'a> {
     pub edge_secret: &'a str,
     /// The client's address, when known.
     pub client_ip: Option<&'a str>,
+    /// `ORIGIN_TIMEOUT`: how long a call may take, its answer's body included.
+    pub timeout: Duration,
 }
 
 impl OriginClient<'_> {
@@ -81,29 +83,39 @@ impl OriginClient<'_> {
             let mut response = fetch.send_with_signal(&signal).await?;
             let status = response.status_code();
             let jwt = response.headers().get(AUTH_JWT_HEADER).ok().flatten();
-            let bytes = response.bytes().await?;
-            Ok::<_, worker::Error>((status, bytes, jwt))
+            // Read chunk by chunk, so that an endless answer is cut at the cap rather than
+            // held in memory whole.
+            let mut stream = response.stream()?;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                if bytes.len() + chunk.len() > MAX_ANSWER {
+                    return Ok::<_, worker::Error>((status, None, jwt));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok((status, Some(bytes), jwt))
         };
         let call = pin!(call);
-        let timeout = pin!(Delay::from(TIMEOUT));
+        let timeout = pin!(Delay::from(self.timeout));
         let outcome = select(call, timeout).await;
-        let result = match outcome {
-            Either::Left((Ok((status, bytes, jwt)), _)) => {
-                if bytes.len() > MAX_ANSWER {
-                    return Err(format!("GET {path}: answer too large"));
-                }
+        match outcome {
+            Either::Left((Ok((status, Some(bytes), jwt)), _)) => {
                 Ok((status, String::from_utf8_lossy(&bytes).into_owned(), jwt))
+            }
+            Either::Left((Ok((_, None, _)), _)) => {
+                controller.abort();
+                Err(format!("GET {path}: answer too large"))
             }
             Either::Left((Err(e), _)) => Err(format!("GET {path}: {e}")),
             Either::Right(((), _)) => {
                 controller.abort();
                 Err(format!(
                     "GET {path}: no answer within {} s",
-                    TIMEOUT.as_secs()
+                    self.timeout.as_secs()
                 ))
             }
-        };
-        result
+        }
     }
 
     /// The session `credential` names, asked with `get-session?disableRefresh=true` (which

@@ -17,7 +17,10 @@ use crate::password::{HashPool, HashScheme, Hasher};
 /// Validates `args`, connects (and migrates, unless disabled) and builds the app state.
 pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let config = Config::from_args(args)?;
-    let mut db = Db::connect(args.common.database_url.as_deref())?;
+    let mut db = Db::connect_with(
+        args.common.database_url.as_deref(),
+        Some(std::time::Duration::from_secs(args.db_statement_timeout)),
+    )?;
     if args.migrate == Switch::On {
         db.migrate().await?;
         tracing::info!(database = db.dialect(), "migrations applied");

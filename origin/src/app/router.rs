@@ -26,7 +26,7 @@ pub fn router(state: AppState) -> Router {
     let (checked, unchecked) = FEATURES.iter().fold(
         (Router::new(), Router::new()),
         |(checked, unchecked), feature| {
-            let routes = (feature.routes)(&state);
+            let (routes, _) = (feature.routes)(&state).into_parts();
             if feature.origin_checked {
                 (checked.merge(routes), unchecked)
             } else {

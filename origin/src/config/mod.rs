@@ -78,6 +78,9 @@ pub const MAX_SIGNIN_FAILURE_WINDOW: u64 = 24 * 60 * 60;
 /// that Better Auth servers run with.
 pub const DEFAULT_HEADER_TIMEOUT: u64 = 10;
 
+/// `EDGEAUTH_DB_STATEMENT_TIMEOUT`'s default, in seconds.
+pub const DEFAULT_STATEMENT_TIMEOUT: u64 = 5;
+
 /// Default of `EDGEAUTH_MAX_CONNECTIONS`: with hyper's 8 KiB read buffer each, 4096 slow
 /// connections hold about 32 MiB.
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
@@ -181,6 +184,14 @@ pub struct ServeArgs {
     /// line, with the same fields).
     #[arg(long, env = "EDGEAUTH_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    /// Seconds one SQL statement may run (on PostgreSQL, waiting for a lock included) before
+    /// it is cancelled and its request answered 503, so that a slow database or a held lock
+    /// cannot hold requests for the whole request timeout. 1 to 300. (SQLite waits at most
+    /// 5 s for a lock, whatever this says.)
+    #[arg(long, env = "EDGEAUTH_DB_STATEMENT_TIMEOUT", default_value_t = DEFAULT_STATEMENT_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub db_statement_timeout: u64,
 
     /// Deployment mode.
     #[arg(long, env = "EDGEAUTH_ENV", value_enum, default_value = "development")]

@@ -52,6 +52,11 @@ pub enum DbError {
     /// A unique constraint refused the write (for example a second user with one email).
     #[error("unique constraint violated")]
     Conflict,
+    /// The database answers, but a statement ran past the statement timeout (a held lock,
+    /// an overloaded server) or, on SQLite, a lock was not released in time: retry later.
+    /// Unlike [`DbError::Unavailable`], it does not mark the database unreachable.
+    #[error("database too slow: {0}")]
+    Slow(String),
     /// Anything else: a bug or a schema mismatch.
     #[error("database error: {0}")]
     Other(String),
@@ -75,9 +80,22 @@ impl From<sqlx::Error> for DbError {
             {
                 DbError::Unavailable(db.to_string())
             }
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| is_too_slow(&c)) => {
+                DbError::Slow(db.to_string())
+            }
             other => DbError::Other(other.to_string()),
         }
     }
+}
+
+/// Whether a database error code says a statement was cancelled for taking too long:
+/// PostgreSQL's `query_canceled` (57014: `statement_timeout`) and `lock_not_available`
+/// (55P03), SQLite's `SQLITE_BUSY` and `SQLITE_LOCKED` (5 and 6, with their extended
+/// codes), which it returns once `busy_timeout` has passed. (SQLSTATEs have five
+/// characters; SQLite's codes are numbers below 10,000.)
+fn is_too_slow(code: &str) -> bool {
+    matches!(code, "57014" | "55P03")
+        || (code.len() < 5 && code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)))
 }
 
 #[derive(Clone, Debug)]
@@ -164,12 +182,26 @@ impl Db {
     }
 
     /// Connects lazily (the first query opens connections), so the server can start while
-    /// the database is still coming up; readiness reports it.
+    /// the database is still coming up; readiness reports it. No statement timeout.
     pub fn connect(url: Option<&str>) -> Result<Self, DbError> {
+        Self::connect_with(url, None)
+    }
+
+    /// [`Db::connect`], with PostgreSQL's `statement_timeout` set on every connection when
+    /// `statement_timeout` is given: a statement running longer (waiting for a lock
+    /// included) is cancelled with [`DbError::Slow`].
+    pub fn connect_with(
+        url: Option<&str>,
+        statement_timeout: Option<Duration>,
+    ) -> Result<Self, DbError> {
         let url = url.unwrap_or(crate::config::DEFAULT_SQLITE_URL);
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)
+            let mut options = PgConnectOptions::from_str(url)
                 .map_err(|e| DbError::Other(format!("invalid DATABASE_URL: {e}")))?;
+            if let Some(timeout) = statement_timeout {
+                let millis = timeout.as_millis().to_string();
+                options = options.options([("statement_timeout", millis.as_str())]);
+            }
             Pool::Postgres(
                 PgPoolOptions::new()
                     .max_connections(16)
@@ -250,6 +282,21 @@ impl Db {
         match &self.pool {
             Pool::Postgres(pool) => pool.close().await,
             Pool::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_too_slow;
+
+    #[test]
+    fn statement_timeouts_and_busy_locks_count_as_too_slow() {
+        for slow in ["57014", "55P03", "5", "6", "517", "261"] {
+            assert!(is_too_slow(slow), "{slow}");
+        }
+        for other in ["23505", "42P01", "57P01", "08006", "1", "19", "2067"] {
+            assert!(!is_too_slow(other), "{other}");
         }
     }
 }

@@ -81,7 +81,7 @@ impl Db {
             while !db.is_closed() {
                 match db.ping_unchecked().await {
                     // Any answer, even an error, means the database is reachable.
-                    Ok(()) | Err(DbError::Conflict | DbError::Other(_)) => {
+                    Ok(()) | Err(DbError::Conflict | DbError::Slow(_) | DbError::Other(_)) => {
                         db.outage.down.store(false, Ordering::Release);
                         tracing::info!("database answers again");
                         break;

@@ -12,9 +12,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
-use axum::Router;
 use serde_json::json;
 
+use super::endpoint::{
+    ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type, NO_SESSION, UNTRUSTED_ORIGIN,
+};
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::account::{self, deletion_identifier, Deletion};
@@ -36,14 +38,67 @@ pub const FEATURE: Feature = Feature {
 
 /// With `EDGEAUTH_DELETE_USER=off` the routes do not exist: 404 with an empty body, Better
 /// Auth's bare `APIError("NOT_FOUND")`.
-fn routes(state: &AppState) -> Router<AppState> {
+fn routes(state: &AppState) -> ApiRoutes {
     if state.config().lifecycle.delete_user == DeleteUser::Off {
-        return Router::new();
+        return ApiRoutes::new();
     }
-    Router::new()
-        .route("/delete-user", post(delete_user))
-        .route("/delete-user/callback", get(delete_user_callback))
+    ApiRoutes::new()
+        .route(&DELETE_USER, post(delete_user))
+        .route(&DELETE_USER_LINK, get(delete_user_callback))
 }
+
+static DELETE_USER: Endpoint = Endpoint {
+    description: "With the password, or from a fresh session without it; with a token from \
+                  the mailed link; or, with `EDGEAUTH_DELETE_USER=verify`, a confirmation link \
+                  is mailed first. Every session of the user ends, at the edge too.",
+    body: Some(&[
+        Field::optional("password", Type::String, "The caller's password"),
+        Field::optional("token", Type::String, "The token of a mailed deletion link"),
+        Field::optional(
+            "callbackURL",
+            Type::String,
+            "Where to send the browser afterwards",
+        ),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/delete-user",
+        "Delete the caller's account",
+        Caller::Session,
+        &[
+            Reply::ok(
+                "Deleted (`User deleted`), or a confirmation link was mailed \
+                 (`Verification email sent`)",
+                Shape::Named("SuccessMessage"),
+            ),
+            Reply::error(400, "Wrong password, or the session is not fresh enough"),
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+            Reply::error(404, "The token is invalid or expired"),
+        ],
+    )
+};
+
+static DELETE_USER_LINK: Endpoint = Endpoint {
+    description: "Followed while signed in as the same user: deletes the account, then \
+                  redirects to `callbackURL` (or answers JSON).",
+    query: &[
+        Field::required("token", Type::String, "The mailed token"),
+        Field::optional("callbackURL", Type::String, "Where to send the browser"),
+    ],
+    ..Endpoint::new(
+        Method::Get,
+        "/delete-user/callback",
+        "Follow a mailed account deletion link",
+        Caller::Session,
+        &[
+            Reply::ok("Deleted", Shape::Named("SuccessMessage")),
+            Reply::redirect(302, "Deleted: on to `callbackURL`"),
+            UNTRUSTED_ORIGIN,
+            Reply::error(404, "No session, or the token is invalid or expired"),
+        ],
+    )
+};
 
 /// The answer to a deletion: cookies cleared, the edge told, then a redirect to `callback`
 /// or `{"success": true, "message": "User deleted"}`.

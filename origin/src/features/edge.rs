@@ -6,9 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 
+use super::endpoint::{self, ApiRoutes, Caller, Endpoint, Field, Reply, Shape, Type};
 use super::Feature;
 use crate::app::AppState;
 use crate::http::edge_proof::has_proof;
@@ -24,13 +25,41 @@ pub const FEATURE: Feature = Feature {
     rate_limits: &[],
 };
 
-fn routes(state: &AppState) -> Router<AppState> {
+fn routes(state: &AppState) -> ApiRoutes {
     if state.config().edge_secret.is_some() {
-        Router::new().route(SESSION_ROUTE, any(session_liveness))
+        ApiRoutes::new().route(&SESSION_LIVENESS, any(session_liveness))
     } else {
-        Router::new()
+        ApiRoutes::new()
     }
 }
+
+/// Hidden from the published document: without the edge's proof the endpoint answers as an
+/// unknown route, so that it reveals nothing, not even that it exists. (`any`: every other
+/// method gets that 404 too, [`session_liveness`].)
+static SESSION_LIVENESS: Endpoint = Endpoint {
+    hidden: true,
+    ..Endpoint::new(
+        endpoint::Method::Get,
+        SESSION_ROUTE,
+        "Whether a session is live (for the edge worker, with its proof)",
+        Caller::Anyone,
+        &[
+            Reply::ok(
+                "Live",
+                Shape::Object(&[
+                    Field::required("active", Type::Boolean, "true"),
+                    Field::required("userId", Type::String, "The session's user"),
+                    Field::required("expiresAt", Type::String, "The session's expiry"),
+                ]),
+            ),
+            Reply {
+                status: 404,
+                description: "Not live (`{\"active\": false}`), or no proof",
+                body: Shape::Empty,
+            },
+        ],
+    )
+};
 
 /// The liveness endpoint's route, under `/api/auth` (the wire contract's
 /// [`edgeauth_token::wire::SESSION_LIVENESS_PREFIX`] and the session id).

@@ -10,9 +10,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Json;
-use axum::Router;
 use serde_json::json;
 
+use super::endpoint::{
+    ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type, INVALID_INPUT, UNTRUSTED_ORIGIN,
+};
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::issue;
@@ -45,12 +47,103 @@ pub const FEATURE: Feature = Feature {
     ],
 };
 
-fn routes(_: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/sign-up/email", post(sign_up))
-        .route("/sign-in/email", post(sign_in))
-        .route("/sign-out", post(sign_out))
+fn routes(_: &AppState) -> ApiRoutes {
+    ApiRoutes::new()
+        .route(&SIGN_UP, post(sign_up))
+        .route(&SIGN_IN, post(sign_in))
+        .route(&SIGN_OUT, post(sign_out))
 }
+
+static SIGN_UP: Endpoint = Endpoint {
+    description: "Creates the user, its credential account and a session (no session when \
+                  email verification is required). Also accepted as a form.",
+    body: Some(&[
+        Field::required(
+            "name",
+            Type::String,
+            "Display name (at most 256 characters)",
+        ),
+        Field::required("email", Type::String, "Email address"),
+        Field::required("password", Type::String, "Password (8 to 128 characters)"),
+        Field::optional("image", Type::String, "Image URL"),
+        Field::optional(
+            "rememberMe",
+            Type::Boolean,
+            "false: a browser-session cookie",
+        ),
+        Field::optional(
+            "callbackURL",
+            Type::String,
+            "Where the verification link leads",
+        ),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/sign-up/email",
+        "Sign up with email and password",
+        Caller::Anyone,
+        &[
+            Reply::ok(
+                "Signed up: the session token (null without a session) and the user; the \
+                 session cookie is set",
+                Shape::Named("TokenAndUser"),
+            ),
+            INVALID_INPUT,
+            UNTRUSTED_ORIGIN,
+            Reply::error(422, "The email is taken, or the password is refused"),
+        ],
+    )
+};
+
+static SIGN_IN: Endpoint = Endpoint {
+    description: "Checks the password and starts a session, or answers \
+                  `{\"twoFactorRedirect\": true}` when the second factor is due. Also accepted \
+                  as a form.",
+    body: Some(&[
+        Field::required("email", Type::String, "Email address"),
+        Field::required("password", Type::String, "Password"),
+        Field::optional(
+            "rememberMe",
+            Type::Boolean,
+            "false: a browser-session cookie",
+        ),
+        Field::optional(
+            "callbackURL",
+            Type::String,
+            "Echoed as `url`, and in `Location`",
+        ),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/sign-in/email",
+        "Sign in with email and password",
+        Caller::Anyone,
+        &[
+            Reply::ok(
+                "Signed in (`redirect`, `token`, `url`, `user`; the session cookie is set), \
+                 or `{\"twoFactorRedirect\": true}`",
+                Shape::Named("SignIn"),
+            ),
+            INVALID_INPUT,
+            Reply::error(401, "Wrong email or password"),
+            Reply::error(
+                403,
+                "The email is not verified, or the Origin is not trusted",
+            ),
+        ],
+    )
+};
+
+static SIGN_OUT: Endpoint = Endpoint::new(
+    Method::Post,
+    "/sign-out",
+    "Sign out: end the session and clear the cookies",
+    Caller::MaybeSession,
+    &[
+        Reply::ok("Always", Shape::Named("Success")),
+        UNTRUSTED_ORIGIN,
+    ],
+);
 
 /// `POST /sign-up/email`: creates the user, its credential account and a session. `name`
 /// and `image` are bounded ([`MAX_NAME_LENGTH`], [`MAX_IMAGE_LENGTH`]), the email by RFC

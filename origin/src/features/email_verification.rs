@@ -11,10 +11,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::endpoint::{
+    ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type, INVALID_INPUT, NO_SESSION,
+    UNTRUSTED_ORIGIN,
+};
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::account;
@@ -51,12 +54,86 @@ pub const FEATURE: Feature = Feature {
     ],
 };
 
-fn routes(_: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/send-verification-email", post(send_verification_email))
-        .route("/verify-email", get(verify_email))
-        .route("/change-email", post(change_email))
+fn routes(_: &AppState) -> ApiRoutes {
+    ApiRoutes::new()
+        .route(&SEND_VERIFICATION_EMAIL, post(send_verification_email))
+        .route(&VERIFY_EMAIL, get(verify_email))
+        .route(&CHANGE_EMAIL, post(change_email))
 }
+
+static SEND_VERIFICATION_EMAIL: Endpoint = Endpoint {
+    description: "Signed out, the answer is the same whether or not the address is registered \
+                  (it is looked up after answering).",
+    body: Some(&[
+        Field::required("email", Type::String, "The address to verify"),
+        Field::optional(
+            "callbackURL",
+            Type::String,
+            "Where the link leads once followed",
+        ),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/send-verification-email",
+        "Mail a verification link",
+        Caller::MaybeSession,
+        &[
+            Reply::ok("Queued", Shape::Named("Status")),
+            Reply::error(
+                400,
+                "Invalid input, or the session's address is already verified",
+            ),
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static VERIFY_EMAIL: Endpoint = Endpoint {
+    description: "Verifies the address, or performs a step of an email change. A link \
+                  without `callbackURL` answers JSON; with it, a redirect (with `?error=` on \
+                  failure).",
+    query: &[
+        Field::required("token", Type::String, "The mailed token"),
+        Field::optional("callbackURL", Type::String, "Where to send the browser"),
+    ],
+    ..Endpoint::new(
+        Method::Get,
+        "/verify-email",
+        "Follow a mailed verification link",
+        Caller::MaybeSession,
+        &[
+            Reply::ok("Verified", Shape::Named("Status")),
+            Reply::redirect(302, "Verified, or refused (`?error=`): on to `callbackURL`"),
+            Reply::error(401, "The token is invalid or expired"),
+            INVALID_INPUT,
+        ],
+    )
+};
+
+static CHANGE_EMAIL: Endpoint = Endpoint {
+    description: "The address changes once the last mailed link is followed \
+                  (`EDGEAUTH_CHANGE_EMAIL`: confirmed from the current address first by default).",
+    body: Some(&[
+        Field::required("newEmail", Type::String, "The new address"),
+        Field::optional(
+            "callbackURL",
+            Type::String,
+            "Where the links lead once followed",
+        ),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/change-email",
+        "Change the caller's email address",
+        Caller::Session,
+        &[
+            Reply::ok("The first mail is queued", Shape::Named("Status")),
+            Reply::error(400, "Invalid input, or changing the email is off"),
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
 
 /// `POST /send-verification-email {email, callbackURL?}`: `{"status":true}`. Signed in, the
 /// address must be the session's and unverified; signed out, the answer is the same

@@ -7,8 +7,8 @@ use axum::extract::Query;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 
+use super::endpoint::{ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type};
 use super::Feature;
 use crate::app::AppState;
 
@@ -20,9 +20,24 @@ pub const FEATURE: Feature = Feature {
     rate_limits: &[],
 };
 
-fn routes(_: &AppState) -> Router<AppState> {
-    Router::new().route("/error", get(error_page))
+fn routes(_: &AppState) -> ApiRoutes {
+    ApiRoutes::new().route(&ERROR, get(error_page))
 }
+
+static ERROR: Endpoint = Endpoint {
+    query: &[Field::optional(
+        "error",
+        Type::String,
+        "The error code to show",
+    )],
+    ..Endpoint::new(
+        Method::Get,
+        "/error",
+        "Where a mailed link without a usable callback lands",
+        Caller::Anyone,
+        &[Reply::ok("A page naming the error code", Shape::Html)],
+    )
+};
 
 /// `GET /error?error=`: where a link without a usable callback ends. A minimal page naming
 /// the error code (`[A-Za-z0-9_'-]` only, else `UNKNOWN`, as Better Auth's page).

@@ -6,9 +6,10 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
+use super::endpoint::{ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type};
 use super::Feature;
 use crate::app::AppState;
 use crate::http::error::ApiError;
@@ -21,9 +22,20 @@ pub const FEATURE: Feature = Feature {
     rate_limits: &[],
 };
 
-fn routes(_: &AppState) -> Router<AppState> {
-    Router::new().route("/ok", get(ok))
+fn routes(_: &AppState) -> ApiRoutes {
+    ApiRoutes::new().route(&OK, get(ok))
 }
+
+static OK: Endpoint = Endpoint::new(
+    Method::Get,
+    "/ok",
+    "Liveness",
+    Caller::Anyone,
+    &[Reply::ok(
+        "The process runs",
+        Shape::Object(&[Field::required("ok", Type::Boolean, "true")]),
+    )],
+);
 
 /// `GET /api/auth/ok` and `/healthz`: liveness, as Better Auth answers it.
 pub async fn ok() -> Json<Value> {

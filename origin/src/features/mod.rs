@@ -2,7 +2,8 @@
 //! `/api/auth`, the rate-limit rules of its endpoints and its revocation effects (what it
 //! tells the edge), and contributes them through one [`Feature`] value listed in
 //! [`FEATURES`]: a new capability is a new module and one line there, never an edit of the
-//! router, the state or the limiter.
+//! router, the state or the limiter. Each route is registered with its endpoint's
+//! description ([`endpoint`]), from which the API description is made ([`open_api`]).
 //!
 //! Handlers are thin: parse the request (extractors in [`crate::http::extract`]), call the
 //! domain ([`crate::auth`], the database, mail), answer. Errors become HTTP in
@@ -12,27 +13,29 @@ pub mod delete_user;
 pub mod edge;
 pub mod email_password;
 pub mod email_verification;
+pub mod endpoint;
 pub mod error_page;
 pub mod health;
 pub mod jwt;
+pub mod open_api;
 pub mod passkey;
 pub mod password_reset;
 pub mod sessions;
 pub mod two_factor;
 pub mod user;
 
-use axum::Router;
-
 use crate::app::AppState;
 use crate::rate_limit::PathRule;
+use endpoint::ApiRoutes;
 
 /// What a capability contributes to the application.
 #[derive(Clone, Copy)]
 pub struct Feature {
     /// A short name, for documentation and logs.
     pub name: &'static str,
-    /// Its routes, relative to `/api/auth` (empty when configuration turns it off).
-    pub routes: fn(&AppState) -> Router<AppState>,
+    /// Its routes, relative to `/api/auth`, each with its endpoint's description (empty when
+    /// configuration turns it off).
+    pub routes: fn(&AppState) -> ApiRoutes,
     /// Whether its routes go through the CSRF origin check (every feature's do, except the
     /// edge's liveness endpoint, which must answer exactly as an unknown route without the
     /// edge's proof).
@@ -56,6 +59,7 @@ pub const FEATURES: &[Feature] = &[
     two_factor::FEATURE,
     passkey::FEATURE,
     edge::FEATURE,
+    open_api::FEATURE,
 ];
 
 #[cfg(test)]

@@ -19,9 +19,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
-use axum::Router;
 use serde_json::json;
 
+use super::endpoint::{
+    ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type, INVALID_INPUT, NO_SESSION,
+    UNTRUSTED_ORIGIN,
+};
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::passkey::ceremony::{self, messages};
@@ -45,28 +48,175 @@ pub const FEATURE: Feature = Feature {
     }],
 };
 
-fn routes(state: &AppState) -> Router<AppState> {
+fn routes(state: &AppState) -> ApiRoutes {
     if !state.config().passkey.enabled {
-        return Router::new();
+        return ApiRoutes::new();
     }
-    Router::new()
+    ApiRoutes::new()
+        .route(&GENERATE_REGISTER_OPTIONS, get(generate_register_options))
+        .route(&VERIFY_REGISTRATION, post(verify_registration))
         .route(
-            "/passkey/generate-register-options",
-            get(generate_register_options),
-        )
-        .route("/passkey/verify-registration", post(verify_registration))
-        .route(
-            "/passkey/generate-authenticate-options",
+            &GENERATE_AUTHENTICATE_OPTIONS,
             get(generate_authenticate_options),
         )
-        .route(
-            "/passkey/verify-authentication",
-            post(verify_authentication),
-        )
-        .route("/passkey/list-user-passkeys", get(list_user_passkeys))
-        .route("/passkey/delete-passkey", post(delete_passkey))
-        .route("/passkey/update-passkey", post(update_passkey))
+        .route(&VERIFY_AUTHENTICATION, post(verify_authentication))
+        .route(&LIST_USER_PASSKEYS, get(list_user_passkeys))
+        .route(&DELETE_PASSKEY, post(delete_passkey))
+        .route(&UPDATE_PASSKEY, post(update_passkey))
 }
+
+const NOT_FRESH: Reply = Reply::error(
+    403,
+    "The session is not fresh, or the Origin is not trusted",
+);
+
+static GENERATE_REGISTER_OPTIONS: Endpoint = Endpoint {
+    description: "Sets the challenge cookie (5 minutes).",
+    query: &[
+        Field::optional(
+            "authenticatorAttachment",
+            Type::String,
+            "`platform` or `cross-platform`",
+        ),
+        Field::optional(
+            "name",
+            Type::String,
+            "The user name the authenticator shows",
+        ),
+    ],
+    ..Endpoint::new(
+        Method::Get,
+        "/passkey/generate-register-options",
+        "WebAuthn creation options for a new passkey",
+        Caller::Session,
+        &[
+            Reply::ok(
+                "PublicKeyCredentialCreationOptions (simplewebauthn's JSON)",
+                Shape::Named("WebAuthnOptions"),
+            ),
+            NO_SESSION,
+            NOT_FRESH,
+        ],
+    )
+};
+
+static VERIFY_REGISTRATION: Endpoint = Endpoint {
+    body: Some(&[
+        Field::required(
+            "response",
+            Type::Object,
+            "The authenticator's RegistrationResponseJSON",
+        ),
+        Field::optional("name", Type::String, "A name for the passkey"),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/passkey/verify-registration",
+        "Register a passkey",
+        Caller::Session,
+        &[
+            Reply::ok("The new passkey", Shape::Named("Passkey")),
+            Reply::error(
+                400,
+                "The response does not verify, or the challenge is gone",
+            ),
+            NO_SESSION,
+            NOT_FRESH,
+        ],
+    )
+};
+
+static GENERATE_AUTHENTICATE_OPTIONS: Endpoint = Endpoint {
+    description: "A session narrows the allow-list to its passkeys. Sets the challenge cookie \
+                  (5 minutes).",
+    ..Endpoint::new(
+        Method::Get,
+        "/passkey/generate-authenticate-options",
+        "WebAuthn request options for a passkey sign-in",
+        Caller::MaybeSession,
+        &[Reply::ok(
+            "PublicKeyCredentialRequestOptions (simplewebauthn's JSON)",
+            Shape::Named("WebAuthnOptions"),
+        )],
+    )
+};
+
+static VERIFY_AUTHENTICATION: Endpoint = Endpoint {
+    body: Some(&[Field::required(
+        "response",
+        Type::Object,
+        "The authenticator's AuthenticationResponseJSON",
+    )]),
+    ..Endpoint::new(
+        Method::Post,
+        "/passkey/verify-authentication",
+        "Sign in with a passkey",
+        Caller::Anyone,
+        &[
+            Reply::ok(
+                "Signed in (the session cookie is set), or `{\"twoFactorRedirect\": true}`",
+                Shape::Named("SignIn"),
+            ),
+            Reply::error(
+                400,
+                "The response does not verify, or the challenge is gone",
+            ),
+            Reply::error(401, "Unknown passkey"),
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static LIST_USER_PASSKEYS: Endpoint = Endpoint::new(
+    Method::Get,
+    "/passkey/list-user-passkeys",
+    "The caller's passkeys",
+    Caller::Session,
+    &[
+        Reply::ok("The passkeys", Shape::ListOf("Passkey")),
+        NO_SESSION,
+    ],
+);
+
+static DELETE_PASSKEY: Endpoint = Endpoint {
+    body: Some(&[Field::required("id", Type::String, "The passkey's id")]),
+    ..Endpoint::new(
+        Method::Post,
+        "/passkey/delete-passkey",
+        "Remove one of the caller's passkeys",
+        Caller::Session,
+        &[
+            Reply::ok("Removed", Shape::Named("Status")),
+            INVALID_INPUT,
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+            Reply::error(404, "No such passkey of the caller's"),
+        ],
+    )
+};
+
+static UPDATE_PASSKEY: Endpoint = Endpoint {
+    body: Some(&[
+        Field::required("id", Type::String, "The passkey's id"),
+        Field::required("name", Type::String, "Its new name"),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/passkey/update-passkey",
+        "Rename one of the caller's passkeys",
+        Caller::Session,
+        &[
+            Reply::ok(
+                "Renamed",
+                Shape::Object(&[Field::required("passkey", Type::Object, "The passkey")]),
+            ),
+            INVALID_INPUT,
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+            Reply::error(404, "No such passkey of the caller's"),
+        ],
+    )
+};
 
 /// Registering needs a session younger than `EDGEAUTH_SESSION_FRESH_AGE` (Better Auth's
 /// `freshSessionMiddleware`): 403 `SESSION_IS_NOT_FRESH` otherwise.

@@ -8,9 +8,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
-use axum::Router;
 use serde_json::json;
 
+use super::endpoint::{
+    ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type, INVALID_INPUT, UNTRUSTED_ORIGIN,
+};
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::password_reset::{self, reset_identifier};
@@ -31,12 +33,86 @@ pub const FEATURE: Feature = Feature {
     }],
 };
 
-fn routes(_: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/request-password-reset", post(request_password_reset))
-        .route("/reset-password/{token}", get(reset_password_callback))
-        .route("/reset-password", post(reset_password))
+fn routes(_: &AppState) -> ApiRoutes {
+    ApiRoutes::new()
+        .route(&REQUEST_PASSWORD_RESET, post(request_password_reset))
+        .route(&RESET_PASSWORD_LINK, get(reset_password_callback))
+        .route(&RESET_PASSWORD, post(reset_password))
 }
+
+static REQUEST_PASSWORD_RESET: Endpoint = Endpoint {
+    description: "The answer is the same whether or not the address is registered (it is \
+                  looked up after answering).",
+    body: Some(&[
+        Field::required("email", Type::String, "The account's address"),
+        Field::optional(
+            "redirectTo",
+            Type::String,
+            "Where the mailed link sends the browser, with `?token=`",
+        ),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/request-password-reset",
+        "Mail a password reset link",
+        Caller::Anyone,
+        &[
+            Reply::ok("Accepted", Shape::Named("StatusMessage")),
+            INVALID_INPUT,
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static RESET_PASSWORD_LINK: Endpoint = Endpoint {
+    description: "A live token redirects to `callbackURL?token=`; anything else to \
+                  `?error=INVALID_TOKEN` (to `/error` without a callback). The token is not \
+                  consumed here.",
+    query: &[Field::optional(
+        "callbackURL",
+        Type::String,
+        "Where to send the browser",
+    )],
+    ..Endpoint::new(
+        Method::Get,
+        "/reset-password/{token}",
+        "Follow a mailed password reset link",
+        Caller::Anyone,
+        &[
+            Reply::redirect(302, "On to the callback, with `token` or `error`"),
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static RESET_PASSWORD: Endpoint = Endpoint {
+    description: "Consumes the token; by default every session of the user ends \
+                  (`EDGEAUTH_REVOKE_SESSIONS_ON_RESET`).",
+    query: &[Field::optional(
+        "token",
+        Type::String,
+        "The token, when not in the body",
+    )],
+    body: Some(&[
+        Field::required(
+            "newPassword",
+            Type::String,
+            "The new password (8 to 128 characters)",
+        ),
+        Field::optional("token", Type::String, "The mailed token"),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/reset-password",
+        "Set a new password with a mailed token",
+        Caller::Anyone,
+        &[
+            Reply::ok("Done", Shape::Named("Status")),
+            Reply::error(400, "Invalid input, or an invalid or expired token"),
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
 
 /// `POST /request-password-reset {email, redirectTo?}`: always the same answer, sent before
 /// anything about the address is looked up; the token and the mail follow in the

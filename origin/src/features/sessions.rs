@@ -5,11 +5,14 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
-use axum::Router;
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::endpoint::{
+    ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type, INVALID_INPUT, NO_SESSION,
+    UNTRUSTED_ORIGIN,
+};
 use super::Feature;
 use crate::app::AppState;
 use crate::http::cookies::CookieHeaders;
@@ -26,14 +29,97 @@ pub const FEATURE: Feature = Feature {
     rate_limits: &[],
 };
 
-fn routes(_: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/get-session", get(get_session))
-        .route("/list-sessions", get(list_sessions))
-        .route("/revoke-session", post(revoke_session))
-        .route("/revoke-sessions", post(revoke_sessions))
-        .route("/revoke-other-sessions", post(revoke_other_sessions))
+fn routes(_: &AppState) -> ApiRoutes {
+    ApiRoutes::new()
+        .route(&GET_SESSION, get(get_session))
+        .route(&LIST_SESSIONS, get(list_sessions))
+        .route(&REVOKE_SESSION, post(revoke_session))
+        .route(&REVOKE_SESSIONS, post(revoke_sessions))
+        .route(&REVOKE_OTHER_SESSIONS, post(revoke_other_sessions))
 }
+
+static GET_SESSION: Endpoint = Endpoint {
+    description: "Slides the expiry once a day of the session's lifetime has passed (and sets \
+                  the cookie again); every answer with a session carries a JWT in `set-auth-jwt`.",
+    query: &[
+        Field::optional(
+            "disableRefresh",
+            Type::Boolean,
+            "true: never extend the session",
+        ),
+        Field::optional(
+            "disableCookieCache",
+            Type::Boolean,
+            "Accepted; no effect (there is no cookie cache)",
+        ),
+    ],
+    ..Endpoint::new(
+        Method::Get,
+        "/get-session",
+        "The caller's session and user",
+        Caller::MaybeSession,
+        &[Reply::ok(
+            "The session and its user, or `null` without a live session",
+            Shape::NamedOrNull("SessionWithUser"),
+        )],
+    )
+};
+
+static LIST_SESSIONS: Endpoint = Endpoint::new(
+    Method::Get,
+    "/list-sessions",
+    "The caller's live sessions",
+    Caller::Session,
+    &[
+        Reply::ok("The sessions", Shape::ListOf("Session")),
+        NO_SESSION,
+    ],
+);
+
+static REVOKE_SESSION: Endpoint = Endpoint {
+    description: "A token that is not one of the caller's is ignored.",
+    body: Some(&[Field::required(
+        "token",
+        Type::String,
+        "The session's token",
+    )]),
+    ..Endpoint::new(
+        Method::Post,
+        "/revoke-session",
+        "End one of the caller's sessions",
+        Caller::Session,
+        &[
+            Reply::ok("Done", Shape::Named("Status")),
+            INVALID_INPUT,
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static REVOKE_SESSIONS: Endpoint = Endpoint::new(
+    Method::Post,
+    "/revoke-sessions",
+    "End every session of the caller, this one included",
+    Caller::Session,
+    &[
+        Reply::ok("Done; the cookies are cleared", Shape::Named("Status")),
+        NO_SESSION,
+        UNTRUSTED_ORIGIN,
+    ],
+);
+
+static REVOKE_OTHER_SESSIONS: Endpoint = Endpoint::new(
+    Method::Post,
+    "/revoke-other-sessions",
+    "End every session of the caller but this one",
+    Caller::Session,
+    &[
+        Reply::ok("Done", Shape::Named("Status")),
+        NO_SESSION,
+        UNTRUSTED_ORIGIN,
+    ],
+);
 
 /// `get-session`'s query flags (coerced booleans, as Better Auth reads them). Better Auth's
 /// `disableCookieCache` needs no field: edgeauth has no cookie cache.

@@ -17,9 +17,12 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Json;
-use axum::Router;
 use serde_json::{json, Map, Value};
 
+use super::endpoint::{
+    ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type, INVALID_INPUT, NO_SESSION,
+    UNTRUSTED_ORIGIN,
+};
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::two_factor::challenge::{self, Verifier};
@@ -44,23 +47,195 @@ pub const FEATURE: Feature = Feature {
     }],
 };
 
-fn routes(state: &AppState) -> Router<AppState> {
+fn routes(state: &AppState) -> ApiRoutes {
     if !state.config().two_factor.enabled {
-        return Router::new();
+        return ApiRoutes::new();
     }
-    Router::new()
-        .route("/two-factor/enable", post(enable))
-        .route("/two-factor/disable", post(disable))
-        .route("/two-factor/get-totp-uri", post(get_totp_uri))
-        .route(
-            "/two-factor/generate-backup-codes",
-            post(generate_backup_codes),
-        )
-        .route("/two-factor/send-otp", post(send_otp))
-        .route("/two-factor/verify-totp", post(verify_totp))
-        .route("/two-factor/verify-otp", post(verify_otp))
-        .route("/two-factor/verify-backup-code", post(verify_backup_code))
+    ApiRoutes::new()
+        .route(&ENABLE, post(enable))
+        .route(&DISABLE, post(disable))
+        .route(&GET_TOTP_URI, post(get_totp_uri))
+        .route(&GENERATE_BACKUP_CODES, post(generate_backup_codes))
+        .route(&SEND_OTP, post(send_otp))
+        .route(&VERIFY_TOTP, post(verify_totp))
+        .route(&VERIFY_OTP, post(verify_otp))
+        .route(&VERIFY_BACKUP_CODE, post(verify_backup_code))
 }
+
+const PASSWORD: &[Field] = &[Field::required(
+    "password",
+    Type::String,
+    "The caller's password",
+)];
+
+const CODE: &[Field] = &[
+    Field::required("code", Type::String, "The code"),
+    Field::optional(
+        "trustDevice",
+        Type::Boolean,
+        "Skip the second factor on this browser for 30 days",
+    ),
+];
+
+const SIGNED_IN: Reply = Reply::ok(
+    "Passed: the session token and the user (the session cookie is set)",
+    Shape::Named("TokenAndUser"),
+);
+
+const WRONG_CODE: Reply = Reply::error(401, "Wrong code, or no session or pending sign-in");
+
+static ENABLE: Endpoint = Endpoint {
+    description: "Two-factor turns on at the first verified TOTP code.",
+    body: Some(&[
+        Field::required("password", Type::String, "The caller's password"),
+        Field::optional(
+            "issuer",
+            Type::String,
+            "The issuer the authenticator app shows",
+        ),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/two-factor/enable",
+        "Start two-factor enrolment",
+        Caller::Session,
+        &[
+            Reply::ok(
+                "The TOTP URI and the backup codes (shown once)",
+                Shape::Object(&[
+                    Field::required("totpURI", Type::String, "An otpauth:// URI"),
+                    Field::required("backupCodes", Type::Strings, "Ten backup codes"),
+                ]),
+            ),
+            Reply::error(400, "Wrong password or invalid input"),
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static DISABLE: Endpoint = Endpoint {
+    description: "Every other session ends, and the trusted devices are forgotten.",
+    body: Some(PASSWORD),
+    ..Endpoint::new(
+        Method::Post,
+        "/two-factor/disable",
+        "Turn two-factor off",
+        Caller::Session,
+        &[
+            Reply::ok("Done", Shape::Named("Status")),
+            Reply::error(400, "Wrong password or invalid input"),
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static GET_TOTP_URI: Endpoint = Endpoint {
+    body: Some(PASSWORD),
+    ..Endpoint::new(
+        Method::Post,
+        "/two-factor/get-totp-uri",
+        "The caller's TOTP URI again",
+        Caller::Session,
+        &[
+            Reply::ok(
+                "The URI",
+                Shape::Object(&[Field::required(
+                    "totpURI",
+                    Type::String,
+                    "An otpauth:// URI",
+                )]),
+            ),
+            Reply::error(
+                400,
+                "Wrong password, invalid input, or two-factor is not set up",
+            ),
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static GENERATE_BACKUP_CODES: Endpoint = Endpoint {
+    body: Some(PASSWORD),
+    ..Endpoint::new(
+        Method::Post,
+        "/two-factor/generate-backup-codes",
+        "Replace the caller's backup codes",
+        Caller::Session,
+        &[
+            Reply::ok(
+                "The new codes (shown once)",
+                Shape::Object(&[
+                    Field::required("status", Type::Boolean, "true"),
+                    Field::required("backupCodes", Type::Strings, "Ten backup codes"),
+                ]),
+            ),
+            Reply::error(400, "Wrong password, invalid input, or two-factor is off"),
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static SEND_OTP: Endpoint = Endpoint::new(
+    Method::Post,
+    "/two-factor/send-otp",
+    "Mail a one-time code (a session or a pending sign-in)",
+    Caller::MaybeSession,
+    &[
+        Reply::ok("Queued", Shape::Named("Status")),
+        WRONG_CODE,
+        UNTRUSTED_ORIGIN,
+    ],
+);
+
+static VERIFY_TOTP: Endpoint = Endpoint {
+    description: "Finishes a pending sign-in, or enrolment for a signed-in caller.",
+    body: Some(CODE),
+    ..Endpoint::new(
+        Method::Post,
+        "/two-factor/verify-totp",
+        "Check a code from the authenticator app",
+        Caller::MaybeSession,
+        &[SIGNED_IN, INVALID_INPUT, WRONG_CODE, UNTRUSTED_ORIGIN],
+    )
+};
+
+static VERIFY_OTP: Endpoint = Endpoint {
+    body: Some(CODE),
+    ..Endpoint::new(
+        Method::Post,
+        "/two-factor/verify-otp",
+        "Check a mailed one-time code",
+        Caller::MaybeSession,
+        &[SIGNED_IN, INVALID_INPUT, WRONG_CODE, UNTRUSTED_ORIGIN],
+    )
+};
+
+static VERIFY_BACKUP_CODE: Endpoint = Endpoint {
+    body: Some(&[
+        Field::required(
+            "code",
+            Type::String,
+            "A backup code (with or without its hyphen)",
+        ),
+        Field::optional(
+            "trustDevice",
+            Type::Boolean,
+            "Skip the second factor on this browser for 30 days",
+        ),
+        Field::optional("disableSession", Type::Boolean, "Do not start a session"),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/two-factor/verify-backup-code",
+        "Use a backup code",
+        Caller::MaybeSession,
+        &[SIGNED_IN, INVALID_INPUT, WRONG_CODE, UNTRUSTED_ORIGIN],
+    )
+};
 
 /// Longest code accepted (backup codes are 11 characters; anything longer is not a code).
 const MAX_CODE_LEN: usize = 64;

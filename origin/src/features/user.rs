@@ -5,9 +5,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Json;
-use axum::Router;
 use serde_json::{json, Value};
 
+use super::endpoint::{
+    ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type, INVALID_INPUT, NO_SESSION,
+    UNTRUSTED_ORIGIN,
+};
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::account;
@@ -31,11 +34,74 @@ pub const FEATURE: Feature = Feature {
     }],
 };
 
-fn routes(_: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/update-user", post(update_user))
-        .route("/change-password", post(change_password))
+fn routes(_: &AppState) -> ApiRoutes {
+    ApiRoutes::new()
+        .route(&UPDATE_USER, post(update_user))
+        .route(&CHANGE_PASSWORD, post(change_password))
 }
+
+static UPDATE_USER: Endpoint = Endpoint {
+    description: "`email` cannot be changed here (see `/change-email`).",
+    body: Some(&[
+        Field::optional(
+            "name",
+            Type::String,
+            "Display name (at most 256 characters)",
+        ),
+        Field::optional("image", Type::String, "Image URL, or null to remove it"),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/update-user",
+        "Change the caller's name or image",
+        Caller::Session,
+        &[
+            Reply::ok(
+                "Done; the session cookie is set again",
+                Shape::Named("Status"),
+            ),
+            INVALID_INPUT,
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
+
+static CHANGE_PASSWORD: Endpoint = Endpoint {
+    description: "With `revokeOtherSessions`, every session ends and a new one replaces the \
+                  caller's (its token is returned and set as the cookie).",
+    body: Some(&[
+        Field::required("currentPassword", Type::String, "The password now"),
+        Field::required(
+            "newPassword",
+            Type::String,
+            "The new password (8 to 128 characters)",
+        ),
+        Field::optional(
+            "revokeOtherSessions",
+            Type::Boolean,
+            "End every other session",
+        ),
+    ]),
+    ..Endpoint::new(
+        Method::Post,
+        "/change-password",
+        "Change the caller's password",
+        Caller::Session,
+        &[
+            Reply::ok(
+                "Changed: the new session's token (null when none was made) and the user",
+                Shape::Named("TokenAndUser"),
+            ),
+            Reply::error(
+                400,
+                "The current password is wrong, or the new one is refused",
+            ),
+            NO_SESSION,
+            UNTRUSTED_ORIGIN,
+        ],
+    )
+};
 
 /// `POST /update-user {name?, image?}`: `{"status":true}`, and the session cookie again.
 /// `name` and `image` are bounded as on sign-up.

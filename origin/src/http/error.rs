@@ -300,7 +300,7 @@ impl IntoResponse for PageError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Unavailable(detail) => ApiError::unavailable(detail),
+            DbError::Unavailable(detail) | DbError::Slow(detail) => ApiError::unavailable(detail),
             DbError::Conflict => ApiError::with_code(
                 StatusCode::CONFLICT,
                 "CONFLICT",
@@ -363,6 +363,10 @@ mod tests {
         assert_eq!(
             ApiError::from(DbError::Other("bug".into())).status(),
             StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            ApiError::from(DbError::Slow("statement timeout".into())).status(),
+            StatusCode::SERVICE_UNAVAILABLE
         );
         let limited = ApiError::too_many_requests(0);
         assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);

@@ -17,10 +17,12 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -40,6 +42,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = crate::config::DEFAULT_MAX_CONNECTION
 /// connections and SQLite's files, SMTP, logs, the runtime's own) when the connection cap
 /// is fitted to the open-files limit ([`ConnectionLimits::within_open_files`]).
 pub const RESERVED_FILES: u64 = 256;
+
+/// How long an open connection may still carry a request once the stop is signalled (its
+/// answer says `Connection: close`), before an idle connection is closed. A client reusing
+/// a kept-alive connection would otherwise race the close and see its request dropped.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// How long the loop pauses after an accept error other than a refused connection (such as
 /// running out of file descriptors), rather than spinning.
@@ -78,9 +85,11 @@ impl ConnectionLimits {
     }
 }
 
-/// Serves `app` on `listener` within `limits` until `shutdown` resolves; then stops
-/// accepting, lets every connection finish its request in flight (idle ones close at
-/// once), and returns when all are closed.
+/// Serves `app` on `listener` within `limits` until `shutdown` resolves; then accepts what
+/// the kernel has already queued and closes the listener, answers every request from then
+/// on with `Connection: close`, gives open connections [`STOP_GRACE`] to carry a last
+/// request, lets every request in flight finish, and returns when all connections are
+/// closed.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -91,6 +100,8 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Set once the stop begins: answers then carry `Connection: close`.
+    let draining = Arc::new(AtomicBool::new(false));
     // A value sent asks the connections to stop; each holds a receiver until it closes.
     let (stop, stopping) = watch::channel(());
     let mut shutdown = pin!(shutdown);
@@ -114,37 +125,95 @@ pub async fn serve(
                 }
             },
         };
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request
-                .extensions_mut()
-                .insert(ConnectInfo::<SocketAddr>(peer));
-            app.clone().oneshot(request)
-        });
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        let mut stopping = stopping.clone();
-        tokio::spawn(async move {
-            let mut connection = pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = stopping.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended");
-            }
-            drop(slot);
-            drop(stopping);
-        });
+        spawn_connection(&http, &app, stream, peer, Some(slot), &stopping, &draining);
     }
-    drop(listener);
+    // From now on every answer says `Connection: close`, so that no client sends another
+    // request on a connection about to close. Connections the kernel has already queued
+    // are accepted and served, rather than reset when the listener closes; after that, new
+    // connections are refused.
+    draining.store(true, Ordering::Release);
+    for (stream, peer) in queued_connections(listener) {
+        spawn_connection(&http, &app, stream, peer, None, &stopping, &draining);
+    }
     drop(stopping);
     // Err only when no connection is left to tell.
     let _ = stop.send(());
     stop.closed().await;
     Ok(())
+}
+
+/// Accepts every connection the kernel has queued on `listener`, then closes it. The
+/// accepts are the system's own, not tokio's, which would see only the connections its
+/// reactor has been told of so far: one left queued would be reset by the close.
+fn queued_connections(listener: TcpListener) -> Vec<(tokio::net::TcpStream, SocketAddr)> {
+    let mut queued = Vec::new();
+    let Ok(listener) = listener.into_std() else {
+        return queued;
+    };
+    // The socket is non-blocking (tokio made it so): the loop ends when the queue is empty.
+    while let Ok((stream, peer)) = listener.accept() {
+        let stream = stream
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpStream::from_std(stream));
+        match stream {
+            Ok(stream) => queued.push((stream, peer)),
+            Err(e) => tracing::debug!(%peer, error = %e, "a queued connection was lost"),
+        }
+    }
+    queued
+}
+
+/// Serves one connection until it closes: once the stop is signalled, it gets
+/// [`STOP_GRACE`] to carry a last request (answered with `Connection: close`, after which
+/// it closes), then hyper's graceful shutdown (a request in flight finishes; an idle
+/// connection closes at once).
+fn spawn_connection(
+    http: &http1::Builder,
+    app: &Router,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    stopping: &watch::Receiver<()>,
+    draining: &Arc<AtomicBool>,
+) {
+    let app = app.clone();
+    let draining = draining.clone();
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo::<SocketAddr>(peer));
+        let answer = app.clone().oneshot(request);
+        let draining = draining.clone();
+        async move {
+            let mut response = answer.await?;
+            if draining.load(Ordering::Acquire) {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let connection = http.serve_connection(TokioIo::new(stream), service);
+    let mut stopping = stopping.clone();
+    tokio::spawn(async move {
+        let mut connection = pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = async {
+                let _ = stopping.changed().await;
+                tokio::time::sleep(STOP_GRACE).await;
+            } => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection ended");
+        }
+        drop(slot);
+        drop(stopping);
+    });
 }
 
 /// A refused or reset connection is the client's business; anything else (out of file
