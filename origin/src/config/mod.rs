@@ -10,6 +10,7 @@ use axum::http::HeaderName;
 use clap::{Args, ValueEnum};
 
 mod lifecycle;
+mod oauth;
 mod pages;
 mod passkey;
 mod two_factor;
@@ -17,6 +18,7 @@ mod two_factor;
 pub use lifecycle::{
     smtp_tls, ChangeEmail, DeleteUser, Lifecycle, LifecycleArgs, MailTransport, SmtpTls,
 };
+pub use oauth::{ClientAuthentication, Endpoints, GenericProvider, OAuth, OAuthArgs};
 pub use pages::{Pages, PagesArgs};
 pub use passkey::{Passkey, PasskeyArgs};
 pub use two_factor::{TwoFactor, TwoFactorArgs};
@@ -230,6 +232,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub passkey: PasskeyArgs,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
 }
 
 impl fmt::Debug for CommonArgs {
@@ -300,6 +305,9 @@ pub enum ConfigError {
     /// Unusable passkey settings.
     #[error("{0}")]
     Passkey(String),
+    /// Unusable OAuth provider settings.
+    #[error("{0}")]
+    OAuth(String),
 }
 
 /// The secret, resolved: the configured one, or Better Auth's default in development.
@@ -390,6 +398,8 @@ pub struct Config {
     pub two_factor: TwoFactor,
     /// Passkeys.
     pub passkey: Passkey,
+    /// OAuth / OpenID Connect sign-in.
+    pub oauth: OAuth,
 }
 
 impl fmt::Debug for Config {
@@ -411,6 +421,7 @@ impl fmt::Debug for Config {
             .field("pages", &self.pages)
             .field("two_factor", &self.two_factor)
             .field("passkey", &self.passkey)
+            .field("oauth", &self.oauth)
             .finish_non_exhaustive()
     }
 }
@@ -469,6 +480,7 @@ impl Config {
         let pages = Pages::from_args(&args.pages)?;
         let two_factor = TwoFactor::from_args(&args.two_factor)?;
         let passkey = Passkey::from_args(&args.passkey, &args.base_url, &args.lifecycle.app_name)?;
+        let oauth = OAuth::from_args(&args.oauth, args.env)?;
         Ok(Config {
             secret,
             secure_cookies: base_origin.starts_with("https://") || production,
@@ -499,6 +511,7 @@ impl Config {
             pages,
             two_factor,
             passkey,
+            oauth,
         })
     }
 

@@ -9,6 +9,7 @@
 mod account;
 mod jwks;
 mod models;
+mod oauth;
 mod outage;
 mod passkey;
 mod rate_limit;
@@ -29,6 +30,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use account::PasswordChange;
 pub use jwks::JwkRow;
 pub use models::{Account, NewUser, Session, SessionWithUser, User};
+pub use oauth::{AccountRow, NewProviderAccount, ProviderAccountRef, ProviderTokens};
 pub use passkey::PasskeyRow;
 pub use rate_limit::RateLimitHit;
 pub use two_factor::{PendingSignIn, TwoFactorRow};

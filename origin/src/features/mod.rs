@@ -13,6 +13,7 @@ pub mod edge;
 pub mod email_password;
 pub mod email_verification;
 pub mod error_page;
+pub mod generic_oauth;
 pub mod health;
 pub mod jwt;
 pub mod passkey;
@@ -55,6 +56,7 @@ pub const FEATURES: &[Feature] = &[
     jwt::FEATURE,
     two_factor::FEATURE,
     passkey::FEATURE,
+    generic_oauth::FEATURE,
     edge::FEATURE,
 ];
 

@@ -1,0 +1,256 @@
+//! Sign-in with OAuth 2.0 / OpenID Connect providers (Better Auth's `genericOAuth` plugin),
+//! served when `EDGEAUTH_GENERIC_OAUTH` configures at least one provider. The rules are in
+//! [`crate::auth::oauth`].
+//!
+//! | endpoint | body / query | answer |
+//! |---|---|---|
+//! | `POST /sign-in/oauth2` | `{providerId, callbackURL?, errorCallbackURL?, newUserCallbackURL?, disableRedirect?, scopes?, requestSignUp?}` | `{url, redirect}` and the state cookie |
+//! | `GET /oauth2/callback/:providerId` | `code, state, iss?` or `error, error_description?` | 302 to `newUserCallbackURL` / `callbackURL` with the session cookie, or to the error URL with `?error=` |
+//!
+//! Every callback URL is validated like every redirect target (403 `Invalid callbackURL`,
+//! `Invalid errorCallbackURL`, `Invalid newUserCallbackURL`), and every value put in a
+//! redirect is percent-encoded.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::Feature;
+use crate::app::AppState;
+use crate::auth::oauth::flow::{self, Failure};
+use crate::auth::oauth::state::{self, Requested, STATE_COOKIE};
+use crate::auth::sign_in::{self, Completed};
+use crate::config::GenericProvider;
+use crate::http::cookies::{CookieHeaders, TRUST_DEVICE};
+use crate::http::error::{derive_code, ApiError};
+use crate::http::extract::body::{optional_bool, optional_str, required_str, RawBody};
+use crate::http::extract::client_ip::SessionClient;
+use crate::http::redirect::{found, with_query};
+
+/// Sign-in with `genericOAuth` providers.
+pub const FEATURE: Feature = Feature {
+    name: "generic-oauth",
+    routes,
+    origin_checked: true,
+    // `/sign-in/oauth2` falls under email-password's `/sign-in` rule (3 per 10 s).
+    rate_limits: &[],
+};
+
+fn routes(state: &AppState) -> Router<AppState> {
+    if state.config().oauth.generic.is_empty() {
+        return Router::new();
+    }
+    Router::new()
+        .route("/sign-in/oauth2", post(sign_in_oauth2))
+        .route("/oauth2/callback/{provider_id}", get(callback))
+}
+
+/// Most scopes a request may add.
+const MAX_SCOPES: usize = 32;
+/// Longest provider error text carried into a redirect.
+const MAX_ERROR_TEXT: usize = 256;
+
+fn provider<'s>(state: &'s AppState, id: &str) -> Result<&'s GenericProvider, ApiError> {
+    state.config().oauth.generic_provider(id).ok_or_else(|| {
+        let message = format!("No config found for provider {id}");
+        ApiError::with_code(StatusCode::BAD_REQUEST, derive_code(&message), message)
+    })
+}
+
+/// An optional redirect target of the body, validated: 403 `Invalid <field>`.
+fn target(
+    state: &AppState,
+    body: &serde_json::Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = optional_str(body, field)? else {
+        return Ok(None);
+    };
+    if crate::http::redirect::is_allowed(state.config(), value) {
+        Ok(Some(value.to_string()))
+    } else {
+        let message = format!("Invalid {field}");
+        Err(ApiError::with_code(
+            StatusCode::FORBIDDEN,
+            derive_code(&message),
+            message,
+        ))
+    }
+}
+
+fn scopes(body: &serde_json::Map<String, Value>) -> Result<Vec<String>, ApiError> {
+    let invalid = || ApiError::validation("[body.scopes] Invalid input: expected array of scopes");
+    match body.get("scopes") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= MAX_SCOPES => items
+            .iter()
+            .map(|item| match item.as_str() {
+                Some(s)
+                    if !s.is_empty()
+                        && s.len() <= 128
+                        && !s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                {
+                    Ok(s.to_string())
+                }
+                _ => Err(invalid()),
+            })
+            .collect(),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// `POST /sign-in/oauth2`: stores the state and answers the provider's authorization URL.
+async fn sign_in_oauth2(
+    State(state): State<AppState>,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body = body.object(false, false)?;
+    let provider = provider(&state, required_str(&body, "providerId")?)?;
+    let requested = Requested {
+        callback_url: target(&state, &body, "callbackURL")?,
+        error_url: target(&state, &body, "errorCallbackURL")?,
+        new_user_url: target(&state, &body, "newUserCallbackURL")?,
+        request_sign_up: optional_bool(&body, "requestSignUp")?,
+        with_nonce: false,
+    };
+    let scopes = scopes(&body)?;
+    let disable_redirect = optional_bool(&body, "disableRedirect")?.unwrap_or(false);
+    let authorization = flow::authorize(&state, provider, requested, &scopes).await?;
+    Ok(CookieHeaders::default()
+        .with_cookies([authorization.cookie])
+        .apply(Json(
+            json!({ "url": authorization.url, "redirect": !disable_redirect }),
+        )))
+}
+
+/// The callback's query parameters (the first of each name).
+fn query_params(raw: Option<&str>) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.unwrap_or("")).unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    params.retain(|(name, _)| seen.insert(name.clone()));
+    params
+}
+
+fn bounded(text: &str) -> String {
+    text.chars().take(MAX_ERROR_TEXT).collect()
+}
+
+/// `GET /oauth2/callback/:providerId`.
+async fn callback(
+    State(state): State<AppState>,
+    SessionClient(client): SessionClient,
+    Path(provider_id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let params = query_params(raw.as_deref());
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let expire_state = state.cookies().delete(STATE_COOKIE);
+    let default_error = state.auth_url("/error");
+    let fail = |target: &str, code: &str| {
+        CookieHeaders::default()
+            .with_cookies([expire_state.clone()])
+            .apply(found(&with_query(target, "error", code)))
+    };
+    let Some(provider) = state.config().oauth.generic_provider(&provider_id) else {
+        return Ok(fail(&default_error, "oauth_provider_not_found"));
+    };
+    let cookie = state.cookies().get(&headers, STATE_COOKIE);
+    let data = match state::consume(&state, param("state"), cookie, state.now()).await? {
+        Ok(data) => data,
+        Err(refused) => {
+            tracing::info!(provider = %provider_id, error = refused.code(), "OAuth state refused");
+            return Ok(fail(&default_error, refused.code()));
+        }
+    };
+    let error_url = data.error_url.clone().unwrap_or(default_error);
+    if let Some(error) = param("error") {
+        let mut target = with_query(&error_url, "error", &bounded(error));
+        if let Some(description) = param("error_description") {
+            target = with_query(&target, "error_description", &bounded(description));
+        }
+        return Ok(CookieHeaders::default()
+            .with_cookies([expire_state])
+            .apply(found(&target)));
+    }
+    let Some(code) = param("code").filter(|c| !c.is_empty() && c.len() <= 2048) else {
+        return Ok(fail(&error_url, "oAuth_code_missing"));
+    };
+    let outcome = async {
+        let identity = flow::identify(&state, provider, &data, code, param("iss")).await?;
+        flow::resolve_user(
+            &state,
+            provider,
+            &identity,
+            data.request_sign_up.unwrap_or(false),
+        )
+        .await
+    }
+    .await;
+    let (user, new_user) = match outcome {
+        Ok(found) => found,
+        Err(Failure::Redirect(code)) => return Ok(fail(&error_url, code)),
+        Err(Failure::Api(e)) => return Err(e),
+    };
+    let authenticated = sign_in::Authenticated {
+        attempted_as: user.email.clone(),
+        user,
+        method: sign_in::Method::OAuth,
+    };
+    let request = sign_in::Request {
+        client: &client,
+        remember: true,
+        callback: Some(&data.callback_url),
+        trusted_device: state.cookies().get(&headers, TRUST_DEVICE),
+    };
+    let completed = match sign_in::complete(&state, authenticated, request).await {
+        Ok(completed) => completed,
+        Err(e) if e.status() == StatusCode::FORBIDDEN => {
+            return Ok(fail(&error_url, "email_not_verified"))
+        }
+        Err(e) => return Err(e),
+    };
+    match completed {
+        Completed::SignedIn(_, session, extra) => {
+            let target = match (&data.new_user_url, new_user) {
+                (Some(url), true) => url.clone(),
+                _ => data.callback_url.clone(),
+            };
+            Ok(CookieHeaders::new_session(&state, &session, false)?
+                .with_cookies(extra)
+                .with_cookies([expire_state])
+                .apply(found(&target)))
+        }
+        Completed::SecondFactor(cookies) => {
+            // The pending sign-in's cookie is set; the second factor is asked on the hosted
+            // page when there is one, else by the application at its callback URL.
+            let pages = &state.config().pages;
+            let target = if pages.enabled {
+                with_query(
+                    &format!("{}/two-factor", pages.path),
+                    "callbackURL",
+                    &data.callback_url,
+                )
+            } else {
+                with_query(&data.callback_url, "twoFactorRedirect", "true")
+            };
+            Ok(CookieHeaders::default()
+                .with_cookies(cookies)
+                .with_cookies([expire_state])
+                .apply(found(&target)))
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "generic_oauth_tests.rs"]
+mod tests;
