@@ -29,8 +29,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use account::PasswordChange;
 pub use jwks::JwkRow;
-pub use models::{Account, NewUser, Session, SessionWithUser, User};
-pub use oauth::{AccountRow, NewProviderAccount, ProviderAccountRef, ProviderTokens};
+pub use models::{js_date, Account, NewUser, Session, SessionWithUser, User};
+pub use oauth::{AccountRow, NewProviderAccount, ProviderAccountRef, ProviderTokens, Unlink};
 pub use passkey::PasskeyRow;
 pub use rate_limit::RateLimitHit;
 pub use two_factor::{PendingSignIn, TwoFactorRow};

@@ -97,6 +97,17 @@ pub struct AccountRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What [`Db::unlink_account`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlink {
+    /// The account was removed.
+    Unlinked,
+    /// It is the user's only account: kept.
+    LastAccount,
+    /// The user has no such account.
+    NotFound,
+}
+
 macro_rules! insert_provider_account {
     ($account:expr) => {
         sqlx::query(
@@ -244,6 +255,48 @@ impl Db {
         .await
         .map(|_| ()))?;
         Ok(())
+    }
+
+    /// Removes one of a user's accounts unless it is their last: `providerId` and, when
+    /// given, `accountId` (else the first of that provider). One transaction that first
+    /// writes the user's row, so concurrent removals of a user's accounts run one after the
+    /// other (PostgreSQL's row lock, SQLite's write lock) and cannot together remove all.
+    pub async fn unlink_account(
+        &self,
+        user_id: &str,
+        provider_id: &str,
+        account_id: Option<&str>,
+    ) -> Result<Unlink, DbError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(r#"UPDATE "user" SET "updatedAt" = "updatedAt" WHERE "id" = $1"#)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            let accounts: Vec<(String, String, String)> = sqlx::query_as(
+                r#"SELECT "id", "providerId", "accountId" FROM "account" WHERE "userId" = $1
+                   ORDER BY "createdAt", "id""#,
+            )
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let target = accounts.iter().find(|(_, provider, account)| {
+                provider == provider_id && account_id.is_none_or(|id| id == account)
+            });
+            let outcome = match target {
+                None => Unlink::NotFound,
+                Some(_) if accounts.len() < 2 => Unlink::LastAccount,
+                Some((id, _, _)) => {
+                    sqlx::query(r#"DELETE FROM "account" WHERE "id" = $1"#)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    Unlink::Unlinked
+                }
+            };
+            tx.commit().await?;
+            Ok::<_, DbError>(outcome)
+        })
     }
 
     /// Deletes every `verification` row named `identifier` and returns the newest, whatever

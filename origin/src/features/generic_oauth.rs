@@ -5,6 +5,7 @@
 //! | endpoint | body / query | answer |
 //! |---|---|---|
 //! | `POST /sign-in/oauth2` | `{providerId, callbackURL?, errorCallbackURL?, newUserCallbackURL?, disableRedirect?, scopes?, requestSignUp?}` | `{url, redirect}` and the state cookie |
+//! | `POST /oauth2/link` (session) | `{providerId, callbackURL, errorCallbackURL?, scopes?}` | `{url, redirect: true}` and the state cookie |
 //! | `GET /oauth2/callback/:providerId` | `code, state, iss?` or `error, error_description?` | 302 to `newUserCallbackURL` / `callbackURL` with the session cookie, or to the error URL with `?error=` |
 //!
 //! Every callback URL is validated like every redirect target (403 `Invalid callbackURL`,
@@ -21,13 +22,14 @@ use serde_json::{json, Value};
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::oauth::flow::{self, Failure};
-use crate::auth::oauth::state::{self, Requested, STATE_COOKIE};
+use crate::auth::oauth::state::{self, LinkTarget, Requested, STATE_COOKIE};
 use crate::auth::sign_in::{self, Completed};
 use crate::config::GenericProvider;
 use crate::http::cookies::{CookieHeaders, TRUST_DEVICE};
 use crate::http::error::{derive_code, ApiError};
 use crate::http::extract::body::{optional_bool, optional_str, required_str, RawBody};
 use crate::http::extract::client_ip::SessionClient;
+use crate::http::extract::session::CurrentSession;
 use crate::http::redirect::{found, with_query};
 
 /// Sign-in with `genericOAuth` providers.
@@ -45,6 +47,7 @@ fn routes(state: &AppState) -> Router<AppState> {
     }
     Router::new()
         .route("/sign-in/oauth2", post(sign_in_oauth2))
+        .route("/oauth2/link", post(link))
         .route("/oauth2/callback/{provider_id}", get(callback))
 }
 
@@ -115,6 +118,7 @@ async fn sign_in_oauth2(
         new_user_url: target(&state, &body, "newUserCallbackURL")?,
         request_sign_up: optional_bool(&body, "requestSignUp")?,
         with_nonce: false,
+        link: None,
     };
     let scopes = scopes(&body)?;
     let disable_redirect = optional_bool(&body, "disableRedirect")?.unwrap_or(false);
@@ -124,6 +128,36 @@ async fn sign_in_oauth2(
         .apply(Json(
             json!({ "url": authorization.url, "redirect": !disable_redirect }),
         )))
+}
+
+/// `POST /oauth2/link`: starts adding a provider identity to the signed-in user. The
+/// callback adds it only under Better Auth's core linking rules (see
+/// [`flow::link_identity`]); the session is not changed.
+async fn link(
+    State(state): State<AppState>,
+    CurrentSession(current): CurrentSession,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body = body.object(false, false)?;
+    let provider = provider(&state, required_str(&body, "providerId")?)?;
+    required_str(&body, "callbackURL")?;
+    let user = &current.found.user;
+    let requested = Requested {
+        callback_url: target(&state, &body, "callbackURL")?,
+        error_url: target(&state, &body, "errorCallbackURL")?,
+        new_user_url: None,
+        request_sign_up: None,
+        with_nonce: false,
+        link: Some(LinkTarget {
+            email: user.email.clone(),
+            user_id: user.id.clone(),
+        }),
+    };
+    let scopes = scopes(&body)?;
+    let authorization = flow::authorize(&state, provider, requested, &scopes).await?;
+    Ok(CookieHeaders::default()
+        .with_cookies([authorization.cookie])
+        .apply(Json(json!({ "url": authorization.url, "redirect": true }))))
 }
 
 /// The callback's query parameters (the first of each name).
@@ -185,6 +219,20 @@ async fn callback(
     let Some(code) = param("code").filter(|c| !c.is_empty() && c.len() <= 2048) else {
         return Ok(fail(&error_url, "oAuth_code_missing"));
     };
+    if let Some(link) = &data.link {
+        let linked = async {
+            let identity = flow::identify(&state, provider, &data, code, param("iss")).await?;
+            flow::link_identity(&state, provider, &identity, link).await
+        }
+        .await;
+        return match linked {
+            Ok(()) => Ok(CookieHeaders::default()
+                .with_cookies([expire_state])
+                .apply(found(&data.callback_url))),
+            Err(Failure::Redirect(code)) => Ok(fail(&error_url, code)),
+            Err(Failure::Api(e)) => Err(e),
+        };
+    }
     let outcome = async {
         let identity = flow::identify(&state, provider, &data, code, param("iss")).await?;
         flow::resolve_user(

@@ -815,7 +815,7 @@ async fn a_verified_local_account_is_linked_only_on_a_verified_provider_email() 
         .await
         .unwrap()
         .unwrap();
-    let providers: Vec<String> = h
+    let mut providers: Vec<String> = h
         .state
         .db()
         .list_accounts(&user.id)
@@ -824,7 +824,8 @@ async fn a_verified_local_account_is_linked_only_on_a_verified_provider_email() 
         .into_iter()
         .map(|a| a.provider_id)
         .collect();
-    assert_eq!(providers, ["credential", "corp"]);
+    providers.sort();
+    assert_eq!(providers, ["corp", "credential"]);
 
     // With linking off, never.
     let h = Harness::new(&["--account-linking", "off"]).await;
@@ -1042,4 +1043,221 @@ async fn without_providers_the_endpoints_are_not_served() {
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     let _ = std::fs::remove_file(path);
+}
+
+impl Harness {
+    /// Starts a link flow for the signed-in `browser`.
+    async fn start_link(&self, browser: &mut Browser) -> Started {
+        let answer = browser
+            .send(
+                "POST",
+                "/oauth2/link",
+                Some(json!({
+                    "providerId": "corp",
+                    "callbackURL": "/settings",
+                    "errorCallbackURL": "/settings/error",
+                })),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.body["redirect"], true);
+        Started {
+            params: params(answer.body["url"].as_str().unwrap()),
+        }
+    }
+
+    /// Completes a link flow with an ID token for `claims` changed by `change`.
+    async fn link(&self, browser: &mut Browser, code: &str, change: fn(&mut Value)) -> Answer {
+        let started = self.start_link(browser).await;
+        let mut claims = self.claims(&started);
+        change(&mut claims);
+        let token = self.key.sign(&claims);
+        self.callback(browser, &started, code, Some(token)).await
+    }
+
+    /// A browser signed in with a password as a new, unverified user `email`.
+    async fn password_user(&self, email: &str) -> Browser {
+        let mut browser = Browser::new(&self.app);
+        let answer = browser
+            .send(
+                "POST",
+                "/sign-up/email",
+                Some(json!({"name": "Ada", "email": email, "password": "a long passphrase"})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(browser.has_session());
+        browser
+    }
+
+    async fn providers_of(&self, browser: &mut Browser) -> Vec<String> {
+        let answer = browser.send("GET", "/list-accounts", None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        // Sorted: rows created at the same instant of the test clock list in any order.
+        let mut providers: Vec<String> = answer
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["providerId"].as_str().unwrap().to_string())
+            .collect();
+        providers.sort();
+        providers
+    }
+}
+
+#[tokio::test]
+async fn a_signed_in_user_links_a_provider_under_the_core_rules() {
+    let h = Harness::new(&[]).await;
+    let mut anonymous = Browser::new(&h.app);
+    let answer = anonymous
+        .send(
+            "POST",
+            "/oauth2/link",
+            Some(json!({"providerId": "corp", "callbackURL": "/settings"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+
+    let mut ada = h.password_user(EMAIL).await;
+    let before = ada.cookies["better-auth.session_token"].clone();
+
+    // The provider does not say the address is verified, and is not trusted: refused.
+    let answer = h
+        .link(&mut ada, "l1", |c| c["email_verified"] = json!(false))
+        .await;
+    assert_eq!(error_of(&answer), "unable_to_link_account");
+    assert!(answer.location.unwrap().starts_with("/settings/error?"));
+    // Another address: refused.
+    let answer = h
+        .link(&mut ada, "l2", |c| {
+            c["email"] = json!("someone@example.com")
+        })
+        .await;
+    assert_eq!(error_of(&answer), "email_doesn't_match");
+    assert_eq!(h.providers_of(&mut ada).await, ["credential"]);
+
+    // The same verified address: linked, the session unchanged.
+    let answer = h.link(&mut ada, "l3", |_| {}).await;
+    assert_eq!(answer.location.as_deref(), Some("/settings"));
+    assert_eq!(ada.cookies["better-auth.session_token"], before);
+    assert_eq!(h.providers_of(&mut ada).await, ["corp", "credential"]);
+    let listed = ada.send("GET", "/list-accounts", None).await;
+    let corp = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["providerId"] == "corp")
+        .unwrap();
+    assert_eq!(corp["accountId"], SUBJECT);
+    assert_eq!(corp["scopes"], json!(["openid", "email", "profile"]));
+    let keys: Vec<&String> = corp.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "providerId",
+            "accountId",
+            "userId",
+            "createdAt",
+            "updatedAt",
+            "scopes"
+        ]
+    );
+
+    // The identity now signs in as Ada.
+    let mut elsewhere = Browser::new(&h.app);
+    let answer = h.sign_in(&mut elsewhere, "l4").await;
+    assert_eq!(answer.location.as_deref(), Some("/dashboard"));
+    let session = elsewhere.send("GET", "/get-session", None).await;
+    assert_eq!(session.body["user"]["email"], EMAIL);
+
+    // Linking the same identity to another user is refused.
+    let mut grace = h.password_user("grace@example.com").await;
+    let answer = h
+        .link(&mut grace, "l5", |c| {
+            c["email"] = json!("grace@example.com")
+        })
+        .await;
+    assert_eq!(
+        error_of(&answer),
+        "account_already_linked_to_different_user"
+    );
+    assert_eq!(h.providers_of(&mut grace).await, ["credential"]);
+}
+
+#[tokio::test]
+async fn a_trusted_provider_links_without_asserting_the_address() {
+    let h = Harness::new(&["--trusted-providers", "corp"]).await;
+    let mut ada = h.password_user(EMAIL).await;
+    let answer = h
+        .link(&mut ada, "t1", |c| c["email_verified"] = json!(false))
+        .await;
+    assert_eq!(answer.location.as_deref(), Some("/settings"));
+    assert_eq!(h.providers_of(&mut ada).await, ["corp", "credential"]);
+}
+
+#[tokio::test]
+async fn unlinking_the_last_way_to_sign_in_is_refused() {
+    let h = Harness::new(&[]).await;
+    // A user with only the provider.
+    let mut browser = Browser::new(&h.app);
+    h.sign_in(&mut browser, "u1").await;
+    let answer = browser
+        .send(
+            "POST",
+            "/unlink-account",
+            Some(json!({"providerId": "corp"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["message"], "You can't unlink your last account");
+    let answer = browser
+        .send(
+            "POST",
+            "/unlink-account",
+            Some(json!({"providerId": "github"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["code"], "ACCOUNT_NOT_FOUND");
+    assert_eq!(h.providers_of(&mut browser).await, ["corp"]);
+
+    // A user with a password and the provider: one may go, then not the other.
+    let mut grace = h.password_user("grace@example.com").await;
+    let answer = h
+        .link(&mut grace, "u2", |c| {
+            c["email"] = json!("grace@example.com");
+            c["sub"] = json!("grace-subject");
+        })
+        .await;
+    assert_eq!(answer.location.as_deref(), Some("/settings"));
+    let answer = grace
+        .send(
+            "POST",
+            "/unlink-account",
+            Some(json!({"providerId": "corp", "accountId": "another-subject"})),
+        )
+        .await;
+    assert_eq!(answer.body["code"], "ACCOUNT_NOT_FOUND");
+    let answer = grace
+        .send(
+            "POST",
+            "/unlink-account",
+            Some(json!({"providerId": "corp", "accountId": "grace-subject"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body, json!({"status": true}));
+    assert_eq!(h.providers_of(&mut grace).await, ["credential"]);
+    let answer = grace
+        .send(
+            "POST",
+            "/unlink-account",
+            Some(json!({"providerId": "credential"})),
+        )
+        .await;
+    assert_eq!(answer.body["message"], "You can't unlink your last account");
+    assert_eq!(h.providers_of(&mut grace).await, ["credential"]);
 }

@@ -8,6 +8,7 @@
 //! domain ([`crate::auth`], the database, mail), answer. Errors become HTTP in
 //! [`crate::http::error`] alone.
 
+pub mod accounts;
 pub mod delete_user;
 pub mod edge;
 pub mod email_password;
@@ -57,6 +58,7 @@ pub const FEATURES: &[Feature] = &[
     two_factor::FEATURE,
     passkey::FEATURE,
     generic_oauth::FEATURE,
+    accounts::FEATURE,
     edge::FEATURE,
 ];
 

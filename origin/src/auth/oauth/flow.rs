@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use super::id_token::{self, Expected};
-use super::state::{self, Requested, StateData};
+use super::state::{self, LinkTarget, Requested, StateData};
 use super::{ProviderError, Resolved};
 use crate::app::AppState;
 use crate::config::{ClientAuthentication, GenericProvider};
@@ -452,4 +452,59 @@ pub async fn resolve_user(
     }
     tracing::info!(user = %user.id, provider = %provider.provider_id, "user created from provider");
     Ok((user, true))
+}
+
+/// A link flow's end (`/oauth2/link`, Better Auth's core rules, which its genericOAuth skips):
+/// linking on, the provider trusted or asserting the address verified
+/// (`unable_to_link_account`), the provider's address the user's own
+/// (`email_doesn't_match`), and the identity, found by provider and subject, not another
+/// user's (`account_already_linked_to_different_user`). Already the user's: its tokens are
+/// refreshed.
+pub async fn link_identity(
+    state: &AppState,
+    provider: &GenericProvider,
+    identity: &Identity,
+    link: &LinkTarget,
+) -> Result<(), Failure> {
+    let oauth = &state.config().oauth;
+    let trusted = oauth.trusted_providers.contains(&provider.provider_id);
+    if !oauth.linking || !(trusted || identity.email_verified) {
+        return Err(Failure::Redirect("unable_to_link_account"));
+    }
+    let db = state.db();
+    let now = state.now();
+    let user = db
+        .find_user_by_id(&link.user_id)
+        .await?
+        .ok_or(Failure::Redirect("unable_to_link_account"))?;
+    if identity.email.as_deref() != Some(user.email.to_lowercase().as_str()) {
+        return Err(Failure::Redirect("email_doesn't_match"));
+    }
+    match db
+        .find_provider_account(&provider.provider_id, &identity.subject)
+        .await?
+    {
+        Some(account) if account.user_id != user.id => Err(Failure::Redirect(
+            "account_already_linked_to_different_user",
+        )),
+        Some(account) => {
+            db.update_provider_tokens(&account.id, &identity.tokens, now)
+                .await?;
+            Ok(())
+        }
+        None => {
+            let id = ids::generate_id();
+            db.insert_provider_account(&NewProviderAccount {
+                id: &id,
+                provider_id: &provider.provider_id,
+                account_id: &identity.subject,
+                user_id: &user.id,
+                tokens: &identity.tokens,
+                now,
+            })
+            .await?;
+            tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity linked");
+            Ok(())
+        }
+    }
 }

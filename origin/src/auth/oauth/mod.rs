@@ -30,6 +30,14 @@ use tokio::sync::Mutex;
 use self::client::{FetchError, HttpClient};
 use crate::config::{Endpoints, GenericProvider, OAuth};
 
+/// Better Auth's messages for the account endpoints (1.4 `BASE_ERROR_CODES`).
+pub mod messages {
+    /// 400 on unlink-account without such an account.
+    pub const ACCOUNT_NOT_FOUND: &str = "Account not found";
+    /// 400 on unlink-account of the only account.
+    pub const FAILED_TO_UNLINK_LAST_ACCOUNT: &str = "You can't unlink your last account";
+}
+
 /// How long a discovery document or a JWKS is used before being fetched again.
 pub const CACHE_TTL_SECS: i64 = 3600;
 

@@ -47,6 +47,9 @@ pub struct StateData {
         default
     )]
     pub new_user_url: Option<String>,
+    /// Set by `/oauth2/link`: the signed-in user the identity is to be added to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub link: Option<LinkTarget>,
     /// Expiry, in milliseconds since the epoch.
     pub expires_at: i64,
     /// `requestSignUp`.
@@ -55,6 +58,16 @@ pub struct StateData {
     /// The OpenID Connect nonce sent with the authorization request.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub nonce: Option<String>,
+}
+
+/// The user a link flow adds the provider identity to (Better Auth's `link`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkTarget {
+    /// Their email when the link started.
+    pub email: String,
+    /// Their id.
+    pub user_id: String,
 }
 
 /// A state just created: the value for the URL, the row's data, and the cookie to set.
@@ -81,6 +94,8 @@ pub struct Requested {
     pub request_sign_up: Option<bool>,
     /// Whether to send a nonce (OpenID Connect providers).
     pub with_nonce: bool,
+    /// A link flow's user.
+    pub link: Option<LinkTarget>,
 }
 
 /// Creates and stores a state.
@@ -94,6 +109,7 @@ pub async fn create(state: &AppState, requested: Requested) -> Result<Created, A
         code_verifier: ids::random_string(VERIFIER_LEN),
         error_url: requested.error_url,
         new_user_url: requested.new_user_url,
+        link: requested.link,
         expires_at: expires.timestamp_millis(),
         request_sign_up: requested.request_sign_up,
         nonce: requested.with_nonce.then(|| ids::random_string(32)),
