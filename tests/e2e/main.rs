@@ -13,6 +13,7 @@ mod edge;
 mod edge_runtime;
 mod edge_support;
 mod lifecycle;
+mod oidc;
 mod operations;
 mod origin;
 mod postgres;

@@ -1,0 +1,220 @@
+//! Sign-in with a real OpenID Provider (panva's `oidc-provider`, `tests/js/oidc-provider.mjs`)
+//! on the real `edgeauth` binary over PostgreSQL, driven over plain HTTP as a browser would:
+//! following redirects, submitting the provider's own login and consent pages. The ID tokens
+//! are the provider's RS256 ones, verified against its JWKS; PKCE is required by the provider.
+//! (The attack cases run in-process against a provider that signs what the test asks:
+//! `origin/src/features/generic_oauth_tests.rs`.)
+
+use std::process::Command;
+use std::time::Duration;
+
+use edgeauth_tests::fixtures::{browser, email, origin_env, BASE_URL};
+use edgeauth_tests::{free_port, repo_root, scratch_dir, AuthClient, Origin, Postgres, Process};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const CLIENT_ID: &str = "edgeauth";
+const CLIENT_SECRET: &str = "edgeauth-client-secret";
+
+/// The provider, with a client for edgeauth.
+struct OidcProvider {
+    _process: Process,
+    issuer: String,
+}
+
+impl OidcProvider {
+    fn start() -> OidcProvider {
+        let port = free_port().unwrap();
+        let clients = json!([{
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [format!("{BASE_URL}/api/auth/oauth2/callback/corp")],
+        }]);
+        let mut command = Command::new("node");
+        command
+            .current_dir(repo_root())
+            .arg("tests/js/oidc-provider.mjs")
+            .arg(port.to_string())
+            .env("OIDC_CLIENTS", clients.to_string());
+        let mut process =
+            Process::spawn("oidc-provider", command, &scratch_dir("logs").unwrap()).unwrap();
+        process
+            .wait_for_port(port, Duration::from_secs(30))
+            .unwrap();
+        OidcProvider {
+            _process: process,
+            issuer: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// `EDGEAUTH_GENERIC_OAUTH` for this provider, as `corp`.
+    fn config(&self) -> String {
+        json!([{
+            "providerId": "corp",
+            "discoveryUrl": format!("{}/.well-known/openid-configuration", self.issuer),
+            "clientId": CLIENT_ID,
+            "clientSecret": CLIENT_SECRET,
+            "scopes": ["openid", "email", "profile"],
+        }])
+        .to_string()
+    }
+}
+
+/// The `action` of the page's first form, and whether it is the login form.
+fn form_of(html: &str) -> (String, bool) {
+    let start = html.find("<form").expect("a form on the provider's page");
+    let form = &html[start..];
+    let action = form
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's action")
+        .replace("&amp;", "&");
+    (action, form.contains("name=\"login\""))
+}
+
+/// Drives the provider from the authorization URL to its redirect back to edgeauth, signing
+/// in as `login` and consenting on its pages: the callback's path and query.
+async fn through_the_provider(
+    idp: &mut AuthClient,
+    authorization_url: &str,
+    login: &str,
+) -> String {
+    let issuer = idp.base().to_string();
+    let mut next = authorization_url
+        .strip_prefix(&issuer)
+        .expect("an authorization URL on the provider")
+        .to_string();
+    let mut pages = 0;
+    for _ in 0..12 {
+        let reply = idp.get(&next).await.unwrap();
+        if reply.status.is_redirection() {
+            let location = reply.header("location").unwrap();
+            if let Some(callback) = location.strip_prefix(BASE_URL) {
+                return callback.to_string();
+            }
+            next = location
+                .strip_prefix(&issuer)
+                .unwrap_or(&location)
+                .to_string();
+            continue;
+        }
+        assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
+        let (action, is_login) = form_of(&reply.text);
+        let form = if is_login {
+            format!(
+                "prompt=login&login={}&password=anything",
+                edgeauth_token::cookie::encode_uri_component(login)
+            )
+        } else {
+            "prompt=consent".to_string()
+        };
+        pages += 1;
+        let reply = idp
+            .send(
+                Method::POST,
+                action.strip_prefix(&issuer).unwrap_or(&action),
+                Some(("application/x-www-form-urlencoded", form.into_bytes())),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(reply.status.is_redirection(), "{}", reply.text);
+        let location = reply.header("location").unwrap();
+        next = location
+            .strip_prefix(&issuer)
+            .unwrap_or(&location)
+            .to_string();
+    }
+    panic!("the provider never sent the browser back ({pages} pages)")
+}
+
+/// Starts a sign-in at edgeauth: the provider's authorization URL.
+async fn start_sign_in(app: &mut AuthClient) -> String {
+    let reply = app
+        .post(
+            "/api/auth/sign-in/oauth2",
+            &json!({"providerId": "corp", "callbackURL": "/dashboard", "newUserCallbackURL": "/welcome"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
+    let body: Value = reply.json();
+    assert_eq!(body["redirect"], true);
+    body["url"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn sign_in_through_a_real_openid_provider_pages_and_keys() {
+    let pg = Postgres::start_shared().await.unwrap();
+    let provider = OidcProvider::start();
+    let config = provider.config();
+    let mut env = origin_env(&pg.url());
+    env.push(("EDGEAUTH_GENERIC_OAUTH", config));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let origin = Origin::start(&env).unwrap();
+    let login = email("oidc");
+
+    // First sign-in: the provider's login and consent pages, then a new user.
+    let mut app = browser(&origin.url);
+    let mut idp = AuthClient::new(&provider.issuer);
+    let url = start_sign_in(&mut app).await;
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    assert!(url.contains("nonce="), "{url}");
+    let callback = through_the_provider(&mut idp, &url, &login).await;
+    assert!(callback.contains("iss="), "{callback}");
+    let reply = app.get(&callback).await.unwrap();
+    assert_eq!(reply.status.as_u16(), 302, "{}", reply.text);
+    assert_eq!(reply.header("location").as_deref(), Some("/welcome"));
+    let session = app.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(session["user"]["email"], login.as_str());
+    assert_eq!(session["user"]["emailVerified"], true);
+    assert_eq!(session["user"]["name"], format!("User {login}"));
+    let user_id = session["user"]["id"].as_str().unwrap().to_string();
+    let accounts = app.get("/api/auth/list-accounts").await.unwrap().json();
+    assert_eq!(accounts[0]["providerId"], "corp");
+    assert_eq!(accounts[0]["accountId"], login.as_str());
+    assert_eq!(accounts[0]["scopes"], json!(["openid", "email", "profile"]));
+
+    // The same callback again (a replayed redirect): the state is spent.
+    let reply = app.get(&callback).await.unwrap();
+    assert!(reply
+        .header("location")
+        .unwrap()
+        .ends_with("/api/auth/error?error=state_mismatch"));
+
+    // Another browser with a state of its own and the used code: the provider refuses it.
+    let mut attacker = browser(&origin.url);
+    let url = start_sign_in(&mut attacker).await;
+    let state = url
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("state="))
+        .unwrap()
+        .to_string();
+    let code = callback
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("code="))
+        .unwrap()
+        .to_string();
+    let reply = attacker
+        .get(&format!(
+            "/api/auth/oauth2/callback/corp?code={code}&state={state}"
+        ))
+        .await
+        .unwrap();
+    // No errorCallbackURL was given: Better Auth's default error page.
+    assert_eq!(
+        reply.header("location").as_deref(),
+        Some("http://localhost:3000/api/auth/error?error=oauth_code_verification_failed")
+    );
+    assert!(!attacker.cookies.contains_key("better-auth.session_token"));
+
+    // Signing in again (the provider remembers the browser): the same user, to the callback.
+    let mut again = browser(&origin.url);
+    let url = start_sign_in(&mut again).await;
+    let callback = through_the_provider(&mut idp, &url, &login).await;
+    let reply = again.get(&callback).await.unwrap();
+    assert_eq!(reply.header("location").as_deref(), Some("/dashboard"));
+    let session = again.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(session["user"]["id"], user_id.as_str());
+}
