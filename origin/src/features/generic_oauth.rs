@@ -119,6 +119,7 @@ async fn sign_in_oauth2(
         request_sign_up: optional_bool(&body, "requestSignUp")?,
         with_nonce: false,
         link: None,
+        provider_id: None,
     };
     let scopes = scopes(&body)?;
     let disable_redirect = optional_bool(&body, "disableRedirect")?.unwrap_or(false);
@@ -152,6 +153,7 @@ async fn link(
             email: user.email.clone(),
             user_id: user.id.clone(),
         }),
+        provider_id: None,
     };
     let scopes = scopes(&body)?;
     let authorization = flow::authorize(&state, provider, requested, &scopes).await?;
@@ -206,6 +208,12 @@ async fn callback(
             return Ok(fail(&default_error, refused.code()));
         }
     };
+    if data.provider_id.as_deref() != Some(provider_id.as_str()) {
+        // A flow started with one provider, answered at another's callback (mix-up): its
+        // code must not be sent to this provider.
+        tracing::info!(provider = %provider_id, "OAuth state of another provider");
+        return Ok(fail(&default_error, "state_mismatch"));
+    }
     let error_url = data.error_url.clone().unwrap_or(default_error);
     if let Some(error) = param("error") {
         let mut target = with_query(&error_url, "error", &bounded(error));

@@ -110,6 +110,7 @@ struct ProviderState {
     grants: HashMap<String, Grant>,
     user_info: Value,
     jwks_fetches: usize,
+    token_calls: usize,
 }
 
 /// The test provider: discovery, JWKS, token and user-info endpoints on a loopback port.
@@ -139,6 +140,7 @@ async fn jwks(State(p): State<Provider>) -> Json<Value> {
 
 async fn token(State(p): State<Provider>, body: Bytes) -> (StatusCode, Json<Value>) {
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap();
+    p.state.lock().unwrap().token_calls += 1;
     let refuse = |error: &str| (StatusCode::BAD_REQUEST, Json(json!({ "error": error })));
     if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
         || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
@@ -218,6 +220,12 @@ impl Provider {
             "clientId": CLIENT_ID,
             "clientSecret": CLIENT_SECRET,
             "scopes": ["openid", "email", "profile"],
+        }, {
+            // A second provider (the same server, another client): for mix-up.
+            "providerId": "other",
+            "discoveryUrl": format!("{}/.well-known/openid-configuration", self.base),
+            "clientId": "other-client",
+            "clientSecret": "other-secret",
         }])
         .to_string()
     }
@@ -1260,4 +1268,27 @@ async fn unlinking_the_last_way_to_sign_in_is_refused() {
         .await;
     assert_eq!(answer.body["message"], "You can't unlink your last account");
     assert_eq!(h.providers_of(&mut grace).await, ["credential"]);
+}
+
+/// Provider mix-up: a flow started with one provider whose answer is delivered to another
+/// provider's callback. Its code is never sent to that provider.
+#[tokio::test]
+async fn a_state_answered_at_another_providers_callback_is_refused() {
+    let h = Harness::new(&[]).await;
+    let mut browser = Browser::new(&h.app);
+    let started = h.start(&mut browser).await;
+    let token = h.key.sign(&h.claims(&started));
+    h.provider.grant("m1", Some(token), None);
+    let state = &started.params["state"];
+    let answer = browser
+        .send(
+            "GET",
+            &format!("/oauth2/callback/other?code=m1&state={state}"),
+            None,
+        )
+        .await;
+    assert_eq!(error_of(&answer), "state_mismatch");
+    assert!(!browser.has_session());
+    assert_eq!(h.provider.state.lock().unwrap().token_calls, 0);
+    assert_eq!(h.user_count().await, 0);
 }

@@ -94,6 +94,7 @@ pub async fn authorize(
         .await
         .map_err(|e| unavailable(provider, &e))?;
     requested.with_nonce = resolved.jwks.is_some();
+    requested.provider_id = Some(provider.provider_id.clone());
     let created = state::create(state, requested).await?;
     let mut url = url::Url::parse(&resolved.authorization).map_err(ApiError::internal)?;
     let scope = scopes

@@ -58,6 +58,14 @@ pub struct StateData {
     /// The OpenID Connect nonce sent with the authorization request.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub nonce: Option<String>,
+    /// The provider the flow was started with (an edgeauth addition): a callback arriving
+    /// at another provider's endpoint is refused (mix-up).
+    #[serde(
+        rename = "providerId",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub provider_id: Option<String>,
 }
 
 /// The user a link flow adds the provider identity to (Better Auth's `link`).
@@ -96,6 +104,8 @@ pub struct Requested {
     pub with_nonce: bool,
     /// A link flow's user.
     pub link: Option<LinkTarget>,
+    /// The provider (set by [`crate::auth::oauth::flow::authorize`]).
+    pub provider_id: Option<String>,
 }
 
 /// Creates and stores a state.
@@ -113,6 +123,7 @@ pub async fn create(state: &AppState, requested: Requested) -> Result<Created, A
         expires_at: expires.timestamp_millis(),
         request_sign_up: requested.request_sign_up,
         nonce: requested.with_nonce.then(|| ids::random_string(32)),
+        provider_id: requested.provider_id,
     };
     let value = serde_json::to_string(&data).map_err(ApiError::internal)?;
     let token = ids::random_string(STATE_LEN);
