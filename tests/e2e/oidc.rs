@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 
 const CLIENT_ID: &str = "edgeauth";
 const CLIENT_SECRET: &str = "edgeauth-client-secret";
+/// The Better Auth server's client at the provider.
+const BA_CLIENT_ID: &str = "better-auth";
+const BA_CLIENT_SECRET: &str = "better-auth-client-secret";
 
 /// The provider, with a client for edgeauth.
 struct OidcProvider {
@@ -25,11 +28,12 @@ struct OidcProvider {
 impl OidcProvider {
     fn start() -> OidcProvider {
         let port = free_port().unwrap();
-        let clients = json!([{
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "redirect_uris": [format!("{BASE_URL}/api/auth/oauth2/callback/corp")],
-        }]);
+        // Both servers believe they are at BASE_URL: one redirect URI, the test routes it.
+        let redirect = format!("{BASE_URL}/api/auth/oauth2/callback/corp");
+        let clients = json!([
+            {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [&redirect]},
+            {"client_id": BA_CLIENT_ID, "client_secret": BA_CLIENT_SECRET, "redirect_uris": [&redirect]},
+        ]);
         let mut command = Command::new("node");
         command
             .current_dir(repo_root())
@@ -129,6 +133,41 @@ async fn through_the_provider(
     panic!("the provider never sent the browser back ({pages} pages)")
 }
 
+/// Signs in as `login` through the server behind `app` (edgeauth or Better Auth), the
+/// provider remembering or not the browser `idp`: where the server sent the browser, and the
+/// user's id.
+async fn sign_in(app: &mut AuthClient, idp: &mut AuthClient, login: &str) -> (String, String) {
+    let url = start_sign_in(app).await;
+    let callback = through_the_provider(idp, &url, login).await;
+    let reply = app.get(&callback).await.unwrap();
+    assert_eq!(reply.status.as_u16(), 302, "{}", reply.text);
+    let location = reply.header("location").unwrap();
+    let session = app.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(session["user"]["email"], login, "{session}");
+    (
+        location,
+        session["user"]["id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The providers of the user's accounts behind `app`, with their subjects.
+async fn accounts(app: &mut AuthClient) -> Vec<(String, String)> {
+    let listed = app.get("/api/auth/list-accounts").await.unwrap().json();
+    let mut accounts: Vec<(String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["providerId"].as_str().unwrap().to_string(),
+                a["accountId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    accounts.sort();
+    accounts
+}
+
 /// Starts a sign-in at edgeauth: the provider's authorization URL.
 async fn start_sign_in(app: &mut AuthClient) -> String {
     let reply = app
@@ -217,4 +256,64 @@ async fn sign_in_through_a_real_openid_provider_pages_and_keys() {
     assert_eq!(reply.header("location").as_deref(), Some("/dashboard"));
     let session = again.get("/api/auth/get-session").await.unwrap().json();
     assert_eq!(session["user"]["id"], user_id.as_str());
+}
+
+/// A Better Auth 1.4.22 server with `genericOAuth` pointed at the same provider, on the same
+/// database and secret: a user who first signed in through either server signs in through
+/// the other as the same user, with the same (one) account row.
+#[tokio::test]
+async fn better_auth_and_edgeauth_share_provider_users_and_accounts() {
+    let pg = Postgres::start_shared().await.unwrap();
+    let provider = OidcProvider::start();
+    let config = provider.config();
+    let mut env = origin_env(&pg.url());
+    env.push(("EDGEAUTH_GENERIC_OAUTH", config));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let origin = Origin::start(&env).unwrap();
+    // Better Auth's genericOAuth sends PKCE only when told; this provider requires it.
+    let ba_config = json!([{
+        "providerId": "corp",
+        "discoveryUrl": format!("{}/.well-known/openid-configuration", provider.issuer),
+        "clientId": BA_CLIENT_ID,
+        "clientSecret": BA_CLIENT_SECRET,
+        "scopes": ["openid", "email", "profile"],
+        "pkce": true,
+    }])
+    .to_string();
+    let (_ba, ba_url) = crate::better_auth::better_auth_server(
+        &pg.url(),
+        &[
+            ("GENERIC_OAUTH", &ba_config),
+            ("ENCRYPT_OAUTH_TOKENS", "on"),
+        ],
+    )
+    .await;
+
+    // First through Better Auth, then through edgeauth.
+    let login = email("ba-first");
+    let mut idp = AuthClient::new(&provider.issuer);
+    let mut ba = browser(&ba_url);
+    let (location, ba_user) = sign_in(&mut ba, &mut idp, &login).await;
+    assert_eq!(location, "/welcome");
+    let mut ours = browser(&origin.url);
+    let (location, our_user) = sign_in(&mut ours, &mut idp, &login).await;
+    assert_eq!(location, "/dashboard", "an existing user");
+    assert_eq!(our_user, ba_user);
+    let expected = vec![("corp".to_string(), login.clone())];
+    assert_eq!(accounts(&mut ours).await, expected);
+    assert_eq!(accounts(&mut ba).await, expected);
+
+    // First through edgeauth, then through Better Auth (another provider session).
+    let login = email("edgeauth-first");
+    let mut idp = AuthClient::new(&provider.issuer);
+    let mut ours = browser(&origin.url);
+    let (location, our_user) = sign_in(&mut ours, &mut idp, &login).await;
+    assert_eq!(location, "/welcome");
+    let mut ba = browser(&ba_url);
+    let (location, ba_user) = sign_in(&mut ba, &mut idp, &login).await;
+    assert_eq!(location, "/dashboard", "an existing user");
+    assert_eq!(ba_user, our_user);
+    let expected = vec![("corp".to_string(), login.clone())];
+    assert_eq!(accounts(&mut ba).await, expected);
+    assert_eq!(accounts(&mut ours).await, expected);
 }
