@@ -241,6 +241,8 @@ struct Answer {
     status: StatusCode,
     location: Option<String>,
     set_cookies: Vec<String>,
+    headers: axum::http::HeaderMap,
+    text: String,
     body: Value,
 }
 
@@ -253,6 +255,28 @@ impl Browser {
     }
 
     async fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let body = body.map(|b| ("application/json", b.to_string()));
+        self.send_raw(method, path, body).await
+    }
+
+    /// A hosted page's form post (`path` under `/auth`).
+    async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.send_raw(
+            "POST",
+            path,
+            Some(("application/x-www-form-urlencoded", body)),
+        )
+        .await
+    }
+
+    /// `path` under `/api/auth`, or a page's (`/auth/...`) as it is.
+    async fn send_raw(&mut self, method: &str, path: &str, body: Option<(&str, String)>) -> Answer {
+        let uri = if path.starts_with("/auth/") {
+            path.to_string()
+        } else {
+            format!("/api/auth{path}")
+        };
         let cookie = self
             .cookies
             .iter()
@@ -261,15 +285,15 @@ impl Browser {
             .join("; ");
         let mut request = Request::builder()
             .method(method)
-            .uri(format!("/api/auth{path}"))
+            .uri(uri)
             .header(header::ORIGIN, TRUSTED);
         if !cookie.is_empty() {
             request = request.header(header::COOKIE, cookie);
         }
         let body = match body {
-            Some(body) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(body.to_string())
+            Some((content_type, body)) => {
+                request = request.header(header::CONTENT_TYPE, content_type);
+                Body::from(body)
             }
             None => Body::empty(),
         };
@@ -296,6 +320,7 @@ impl Browser {
                 self.cookies.insert(name.to_string(), value.to_string());
             }
         }
+        let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
             .unwrap();
@@ -303,6 +328,9 @@ impl Browser {
             status,
             location,
             set_cookies,
+            headers,
+            // minijinja escapes `/` in attributes as `&#x2f;`, which a browser reads as `/`.
+            text: String::from_utf8_lossy(&bytes).replace("&#x2f;", "/"),
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         }
     }
@@ -1291,4 +1319,116 @@ async fn a_state_answered_at_another_providers_callback_is_refused() {
     assert!(!browser.has_session());
     assert_eq!(h.provider.state.lock().unwrap().token_calls, 0);
     assert_eq!(h.user_count().await, 0);
+}
+
+/// The form token of a hosted page.
+fn csrf_of(page: &Answer) -> String {
+    let at = page.text.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let rest = &page.text[at..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn the_hosted_pages_continue_with_each_provider() {
+    let h = Harness::new(&[]).await;
+    let mut browser = Browser::new(&h.app);
+    let page = browser
+        .send("GET", "/auth/sign-in?callbackURL=%2Fdashboard", None)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Continue with corp"), "{}", page.text);
+    assert!(page.text.contains("Continue with other"));
+    let sign_up = browser.send("GET", "/auth/sign-up", None).await;
+    assert!(sign_up.text.contains("Continue with corp"));
+
+    // Without the page's form token: refused, no flow started.
+    let answer = browser
+        .post_form("/auth/sign-in/provider", &[("providerId", "corp")])
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(!browser.cookies.contains_key("better-auth.state"));
+
+    let csrf = csrf_of(&page);
+    let answer = browser
+        .post_form(
+            "/auth/sign-in/provider",
+            &[
+                ("csrf", &csrf),
+                ("providerId", "corp"),
+                ("callbackURL", "/dashboard"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    let location = answer.location.clone().unwrap();
+    assert!(
+        location.starts_with(&format!("{}/authorize?", h.provider.base)),
+        "{location}"
+    );
+    // The redirect after the form post is allowed by the page's form-action.
+    let csp = answer.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains(&h.provider.base), "{csp}");
+    assert!(browser.cookies.contains_key("better-auth.state"));
+    let started = Started {
+        params: params(&location),
+    };
+    let token = h.key.sign(&h.claims(&started));
+    let answer = h.callback(&mut browser, &started, "p1", Some(token)).await;
+    assert_eq!(answer.location.as_deref(), Some("/dashboard"));
+    assert!(browser.has_session());
+}
+
+#[tokio::test]
+async fn a_refused_provider_sign_in_lands_on_the_sign_in_page_saying_why() {
+    let h = Harness::new(&[]).await;
+    let mut squatter = Browser::new(&h.app);
+    squatter
+        .send(
+            "POST",
+            "/sign-up/email",
+            Some(json!({"name": "Mallory", "email": EMAIL, "password": "attacker's password"})),
+        )
+        .await;
+    let mut browser = Browser::new(&h.app);
+    let page = browser
+        .send("GET", "/auth/sign-in?callbackURL=%2Fdashboard", None)
+        .await;
+    let csrf = csrf_of(&page);
+    let answer = browser
+        .post_form(
+            "/auth/sign-in/provider",
+            &[
+                ("csrf", &csrf),
+                ("providerId", "corp"),
+                ("callbackURL", "/dashboard"),
+            ],
+        )
+        .await;
+    let started = Started {
+        params: params(answer.location.as_deref().unwrap()),
+    };
+    let token = h.key.sign(&h.claims(&started));
+    let answer = h.callback(&mut browser, &started, "p1", Some(token)).await;
+    let location = answer.location.unwrap();
+    assert_eq!(
+        location,
+        "/auth/sign-in?callbackURL=%2Fdashboard&error=account_not_linked"
+    );
+    assert!(!browser.has_session());
+    let page = browser.send("GET", &location, None).await;
+    assert!(
+        page.text
+            .contains("An account already uses this email address. Sign in to it another way"),
+        "{}",
+        page.text
+    );
+    // The URL's own text is never shown.
+    let page = browser
+        .send("GET", "/auth/sign-in?error=%3Cb%3Egotcha%3C%2Fb%3E", None)
+        .await;
+    assert!(!page.text.contains("gotcha"));
+    assert!(page.text.contains("did not succeed"));
 }

@@ -125,6 +125,28 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// The origins the providers' authorization endpoints may be on, as far as known without
+    /// waiting: configured ones, discovery documents' own origins, and the authorization
+    /// endpoints of discovery documents already fetched.
+    pub fn authorization_origins(&self, config: &OAuth) -> Vec<String> {
+        let mut origins = Vec::new();
+        for provider in &config.generic {
+            let (known, cache) = match &provider.endpoints {
+                Endpoints::Explicit { authorization, .. } => (authorization.as_str(), None),
+                Endpoints::Discovery(url) => (url.as_str(), self.caches.get(&provider.provider_id)),
+            };
+            origins.extend(crate::config::url_origin(known));
+            if let Some(Ok(slot)) = cache.map(|c| c.discovery.try_lock()) {
+                if let Some((resolved, _)) = slot.as_ref() {
+                    origins.extend(crate::config::url_origin(&resolved.authorization));
+                }
+            }
+        }
+        origins.sort();
+        origins.dedup();
+        origins
+    }
+
     /// The provider's endpoints: from configuration, or its discovery document (cached).
     pub async fn resolve(
         &self,
