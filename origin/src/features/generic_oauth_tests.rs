@@ -1432,3 +1432,107 @@ async fn a_refused_provider_sign_in_lands_on_the_sign_in_page_saying_why() {
     assert!(!page.text.contains("gotcha"));
     assert!(page.text.contains("did not succeed"));
 }
+
+#[tokio::test]
+async fn the_account_page_links_and_unlinks_providers() {
+    let h = Harness::new(&[]).await;
+    let mut ada = h.password_user(EMAIL).await;
+    let page = ada.send("GET", "/auth/account", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Sign-in methods"), "{}", page.text);
+    assert!(page.text.contains("Link corp"));
+
+    // A refused link comes back to the account page saying why.
+    let csrf = csrf_of(&page);
+    let answer = ada
+        .post_form(
+            "/auth/account/providers/link",
+            &[("csrf", &csrf), ("providerId", "corp")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    let started = Started {
+        params: params(answer.location.as_deref().unwrap()),
+    };
+    let mut claims = h.claims(&started);
+    claims["email"] = json!("someone-else@example.com");
+    let answer = h
+        .callback(&mut ada, &started, "a1", Some(h.key.sign(&claims)))
+        .await;
+    let location = answer.location.unwrap();
+    assert!(
+        location.starts_with("/auth/account?error=email_doesn"),
+        "{location}"
+    );
+    let page = ada.send("GET", &location, None).await;
+    assert!(page.text.contains("is not this account"), "{}", page.text);
+
+    // Linked.
+    let csrf = csrf_of(&page);
+    let answer = ada
+        .post_form(
+            "/auth/account/providers/link",
+            &[("csrf", &csrf), ("providerId", "corp")],
+        )
+        .await;
+    let started = Started {
+        params: params(answer.location.as_deref().unwrap()),
+    };
+    let token = h.key.sign(&h.claims(&started));
+    let answer = h.callback(&mut ada, &started, "a2", Some(token)).await;
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/auth/account?notice=provider-linked")
+    );
+    let page = ada
+        .send("GET", "/auth/account?notice=provider-linked", None)
+        .await;
+    assert!(page.text.contains("The provider is linked"));
+    assert!(page.text.contains("aria-label=\"Unlink corp\""));
+    assert_eq!(h.providers_of(&mut ada).await, ["corp", "credential"]);
+
+    // Unlinked.
+    let csrf = csrf_of(&page);
+    let answer = ada
+        .post_form(
+            "/auth/account/providers/unlink",
+            &[
+                ("csrf", &csrf),
+                ("providerId", "corp"),
+                ("accountId", SUBJECT),
+            ],
+        )
+        .await;
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/auth/account?notice=provider-unlinked")
+    );
+    assert_eq!(h.providers_of(&mut ada).await, ["credential"]);
+}
+
+#[tokio::test]
+async fn the_account_page_keeps_the_last_way_to_sign_in() {
+    let h = Harness::new(&[]).await;
+    let mut browser = Browser::new(&h.app);
+    h.sign_in(&mut browser, "o1").await;
+    let page = browser.send("GET", "/auth/account", None).await;
+    assert!(page.text.contains("cannot be unlinked"), "{}", page.text);
+    let csrf = csrf_of(&page);
+    let answer = browser
+        .post_form(
+            "/auth/account/providers/unlink",
+            &[
+                ("csrf", &csrf),
+                ("providerId", "corp"),
+                ("accountId", SUBJECT),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer.text.contains("unlink your last account"),
+        "{}",
+        answer.text
+    );
+    assert_eq!(h.providers_of(&mut browser).await, ["corp"]);
+}

@@ -115,6 +115,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/two-factor/disable", post(two_factor::disable))
         .route("/account/passkeys/rename", post(account::rename_passkey))
         .route("/account/passkeys/remove", post(account::remove_passkey))
+        .route("/account/providers/link", post(oauth::link))
+        .route("/account/providers/unlink", post(oauth::unlink))
 }
 
 /// A rendered page with its status and the cookies it sets.
@@ -319,6 +321,8 @@ fn notice(code: Option<&String>) -> Option<&'static str> {
         "passkey-added" => "Your passkey is added.",
         "passkey-renamed" => "Your passkey is renamed.",
         "passkey-removed" => "Your passkey is removed.",
+        "provider-linked" => "The provider is linked: you can sign in with it.",
+        "provider-unlinked" => "The provider is unlinked.",
         "two-factor-on" => "Two-factor authentication is on.",
         "two-factor-off" => "Two-factor authentication is off. Your other sessions are signed out.",
         _ => return None,
