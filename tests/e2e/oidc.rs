@@ -317,3 +317,39 @@ async fn better_auth_and_edgeauth_share_provider_users_and_accounts() {
     assert_eq!(accounts(&mut ba).await, expected);
     assert_eq!(accounts(&mut ours).await, expected);
 }
+
+/// Better Auth's JS client (`genericOAuthClient`) drives sign-in, list, unlink and link
+/// against edgeauth (`tests/js/oauth-client.mjs`).
+#[tokio::test]
+async fn better_auths_client_signs_in_lists_links_and_unlinks() {
+    let provider = OidcProvider::start();
+    let config = provider.config();
+    let database = edgeauth_tests::fixtures::sqlite_url("oauth-client");
+    let mut env = origin_env(&database);
+    env.push(("EDGEAUTH_GENERIC_OAUTH", config));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let origin = Origin::start(&env).unwrap();
+    let login = email("js-client");
+    let seen = edgeauth_tests::fixtures::node_json(
+        "oauth-client.mjs",
+        &[&origin.url, BASE_URL, &provider.issuer, &login],
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        seen,
+        json!({
+            "signIn": {"error": null, "redirect": true, "urlOnIssuer": true},
+            "callback": {"status": 302, "location": "/welcome"},
+            "session": {"email": login, "verified": true},
+            "listAccounts": [
+                {"providerId": "corp", "accountId": login, "scopes": ["openid", "email", "profile"]}
+            ],
+            "unlinkLast": {"status": 400, "code": "YOU_CANT_UNLINK_YOUR_LAST_ACCOUNT"},
+            "link": {"error": null, "redirect": true},
+            "linkCallback": {"status": 302, "location": "/settings"},
+            "accountsAfterLink": 1,
+        })
+    );
+}
