@@ -111,6 +111,7 @@ struct ProviderState {
     user_info: Value,
     jwks_fetches: usize,
     token_calls: usize,
+    jwks_down: bool,
 }
 
 /// The test provider: discovery, JWKS, token and user-info endpoints on a loopback port.
@@ -132,10 +133,13 @@ async fn discovery(State(p): State<Provider>) -> Json<Value> {
     }))
 }
 
-async fn jwks(State(p): State<Provider>) -> Json<Value> {
+async fn jwks(State(p): State<Provider>) -> (StatusCode, Json<Value>) {
     let mut state = p.state.lock().unwrap();
     state.jwks_fetches += 1;
-    Json(json!({ "keys": state.keys }))
+    if state.jwks_down {
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({})));
+    }
+    (StatusCode::OK, Json(json!({ "keys": state.keys })))
 }
 
 async fn token(State(p): State<Provider>, body: Bytes) -> (StatusCode, Json<Value>) {
@@ -1535,4 +1539,17 @@ async fn the_account_page_keeps_the_last_way_to_sign_in() {
         answer.text
     );
     assert_eq!(h.providers_of(&mut browser).await, ["corp"]);
+}
+
+#[tokio::test]
+async fn a_provider_whose_keys_cannot_be_fetched_signs_nobody_in() {
+    let h = Harness::new(&[]).await;
+    h.provider.state.lock().unwrap().jwks_down = true;
+    let mut browser = Browser::new(&h.app);
+    let answer = h.sign_in(&mut browser, "d1").await;
+    assert_eq!(answer.status, StatusCode::FOUND);
+    assert_eq!(error_of(&answer), "provider_unavailable");
+    assert!(answer.location.unwrap().starts_with("/oops?"));
+    assert!(!browser.has_session());
+    assert_eq!(h.user_count().await, 0);
 }

@@ -1,4 +1,4 @@
-//! "Continue with <provider>" on the sign-in and sign-up pages, for the providers of
+//! `Continue with <provider>` on the sign-in and sign-up pages, for the providers of
 //! `EDGEAUTH_GENERIC_OAUTH`: a form post (forgery-checked like every page form) that starts
 //! the provider flow and sends the browser to the provider. The provider's answer comes back
 //! to the API's callback, which lands on the page's `callbackURL`, or back on the sign-in

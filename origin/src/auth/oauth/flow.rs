@@ -49,6 +49,13 @@ fn unavailable(provider: &GenericProvider, e: &ProviderError) -> ApiError {
     )
 }
 
+/// At the callback (a browser navigation), a provider that cannot be reached ends in the
+/// error redirect `provider_unavailable`, logged.
+fn unreachable_at_callback(provider: &GenericProvider, e: &ProviderError) -> Failure {
+    tracing::warn!(provider = %provider.provider_id, error = %e, "OAuth provider unavailable");
+    Failure::Redirect("provider_unavailable")
+}
+
 /// Whether PKCE is sent: when configured, and whenever discovery lists S256.
 fn uses_pkce(provider: &GenericProvider, resolved: &Resolved) -> bool {
     provider.pkce || resolved.s256
@@ -197,7 +204,7 @@ pub async fn identify(
     let resolved = engine
         .resolve(provider, now)
         .await
-        .map_err(|e| Failure::Api(unavailable(provider, &e)))?;
+        .map_err(|e| unreachable_at_callback(provider, &e))?;
     // RFC 9207: an `iss` parameter must be the provider's issuer.
     match (iss, &resolved.issuer) {
         (Some(iss), Some(issuer)) if iss != issuer => {
@@ -267,7 +274,7 @@ pub async fn identify(
         let keys = engine
             .keys(provider, jwks_url, untrusted.kid.as_deref(), now)
             .await
-            .map_err(|e| Failure::Api(unavailable(provider, &e)))?;
+            .map_err(|e| unreachable_at_callback(provider, &e))?;
         let key = id_token::select(&untrusted, &keys)
             .ok_or_else(|| refused(id_token::IdTokenError::UnknownKey))?;
         let (Some(issuer), Some(nonce)) = (&resolved.issuer, &data.nonce) else {
