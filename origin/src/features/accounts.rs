@@ -5,6 +5,11 @@
 //! |---|---|---|---|
 //! | `GET /list-accounts` | session | | `[{id, providerId, accountId, userId, createdAt, updatedAt, scopes}]` |
 //! | `POST /unlink-account` | fresh session | `{providerId, accountId?}` | `{status: true}` |
+//! | `POST /get-access-token` | session | `{providerId, accountId?}` | `{accessToken, accessTokenExpiresAt?, scopes, idToken?}`, refreshed first when it expires within 5 s |
+//! | `POST /refresh-token` | session | `{providerId, accountId?}` | `{accessToken, refreshToken, accessTokenExpiresAt, refreshTokenExpiresAt, scope, idToken, providerId, accountId}` |
+//!
+//! As in Better Auth, `accountId` of the token endpoints is the account row's `id`; a
+//! `userId` in the body is ignored (a request acts for its session's user only).
 //!
 //! Unlinking the last account is refused (400 `You can't unlink your last account`), even
 //! under concurrent requests ([`crate::db::Db::unlink_account`]).
@@ -19,8 +24,11 @@ use serde_json::{json, Value};
 use super::passkey::require_fresh;
 use super::Feature;
 use crate::app::AppState;
+use crate::auth::oauth::flow::{self, Failure};
 use crate::auth::oauth::messages;
-use crate::db::{js_date, Unlink};
+use crate::config::GenericProvider;
+use crate::db::{js_date, AccountRow, Unlink};
+use crate::http::error::derive_code;
 use crate::http::error::ApiError;
 use crate::http::extract::body::{optional_str, required_str, RawBody};
 use crate::http::extract::session::CurrentSession;
@@ -40,6 +48,8 @@ fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/list-accounts", get(list_accounts))
         .route("/unlink-account", post(unlink_account))
+        .route("/get-access-token", post(get_access_token))
+        .route("/refresh-token", post(refresh_token))
 }
 
 /// `GET /list-accounts`: the user's accounts, tokens and password never included, `scope`
@@ -100,4 +110,124 @@ async fn unlink_account(
             messages::ACCOUNT_NOT_FOUND,
         )),
     }
+}
+
+fn bad_request(message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message)
+}
+
+/// The provider and the session user's account of it a token request names.
+async fn token_account<'s>(
+    state: &'s AppState,
+    current: &crate::http::extract::session::Current,
+    body: &serde_json::Map<String, Value>,
+) -> Result<(&'s GenericProvider, AccountRow), ApiError> {
+    let provider_id = required_str(body, "providerId")?;
+    let row_id = optional_str(body, "accountId")?;
+    let Some(provider) = state.config().oauth.generic_provider(provider_id) else {
+        let message = format!("Provider {provider_id} is not supported.");
+        return Err(ApiError::with_code(
+            StatusCode::BAD_REQUEST,
+            derive_code(&message),
+            message,
+        ));
+    };
+    let account = state
+        .db()
+        .list_accounts(&current.found.user.id)
+        .await?
+        .into_iter()
+        .find(|a| a.provider_id == provider_id && row_id.is_none_or(|id| id == a.id))
+        .ok_or_else(|| bad_request(messages::ACCOUNT_NOT_FOUND))?;
+    Ok((provider, account))
+}
+
+fn scopes_of(scope: Option<&str>) -> Vec<&str> {
+    scope
+        .map(|s| s.split(',').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// `POST /get-access-token {providerId, accountId?}`.
+async fn get_access_token(
+    State(state): State<AppState>,
+    CurrentSession(current): CurrentSession,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body = body.object(false, false)?;
+    let (provider, account) = token_account(&state, &current, &body).await?;
+    let failed = || bad_request(messages::FAILED_TO_GET_A_VALID_ACCESS_TOKEN);
+    let expiring = account
+        .access_token_expires_at
+        .is_some_and(|at| at - state.now() < chrono::Duration::seconds(5));
+    let stored_refresh = account
+        .refresh_token
+        .as_deref()
+        .and_then(|t| flow::open_token(&state, t));
+    let (access_token, expires_at, scope) = match (expiring, stored_refresh) {
+        (true, Some(refresh_token)) => {
+            let refreshed = match flow::refresh(&state, provider, &account, &refresh_token).await {
+                Ok(refreshed) => refreshed,
+                Err(Failure::Redirect(_)) => return Err(failed()),
+                Err(Failure::Api(e)) => return Err(e),
+            };
+            (
+                refreshed.access_token,
+                refreshed.access_token_expires_at,
+                refreshed.scope,
+            )
+        }
+        _ => (
+            account
+                .access_token
+                .as_deref()
+                .and_then(|t| flow::open_token(&state, t))
+                .ok_or_else(failed)?,
+            account.access_token_expires_at,
+            account.scope.clone(),
+        ),
+    };
+    let mut answer = serde_json::Map::new();
+    answer.insert("accessToken".into(), json!(access_token));
+    if let Some(at) = expires_at {
+        answer.insert("accessTokenExpiresAt".into(), json!(js_date(&at)));
+    }
+    answer.insert("scopes".into(), json!(scopes_of(scope.as_deref())));
+    if let Some(id_token) = &account.id_token {
+        answer.insert("idToken".into(), json!(id_token));
+    }
+    Ok(Json(Value::Object(answer)).into_response())
+}
+
+/// `POST /refresh-token {providerId, accountId?}`.
+async fn refresh_token(
+    State(state): State<AppState>,
+    CurrentSession(current): CurrentSession,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body = body.object(false, false)?;
+    let (provider, account) = token_account(&state, &current, &body).await?;
+    let refresh_token = account
+        .refresh_token
+        .as_deref()
+        .and_then(|t| flow::open_token(&state, t))
+        .ok_or_else(|| bad_request(messages::REFRESH_TOKEN_NOT_FOUND))?;
+    let refreshed = match flow::refresh(&state, provider, &account, &refresh_token).await {
+        Ok(refreshed) => refreshed,
+        Err(Failure::Redirect(_)) => {
+            return Err(bad_request(messages::FAILED_TO_REFRESH_ACCESS_TOKEN))
+        }
+        Err(Failure::Api(e)) => return Err(e),
+    };
+    Ok(Json(json!({
+        "accessToken": refreshed.access_token,
+        "refreshToken": refreshed.refresh_token,
+        "accessTokenExpiresAt": refreshed.access_token_expires_at.as_ref().map(js_date),
+        "refreshTokenExpiresAt": refreshed.refresh_token_expires_at.as_ref().map(js_date),
+        "scope": refreshed.scope,
+        "idToken": account.id_token,
+        "providerId": account.provider_id,
+        "accountId": account.account_id,
+    }))
+    .into_response())
 }

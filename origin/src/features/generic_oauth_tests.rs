@@ -112,6 +112,7 @@ struct ProviderState {
     jwks_fetches: usize,
     token_calls: usize,
     jwks_down: bool,
+    refreshes: usize,
 }
 
 /// The test provider: discovery, JWKS, token and user-info endpoints on a loopback port.
@@ -151,8 +152,27 @@ async fn token(State(p): State<Provider>, body: Bytes) -> (StatusCode, Json<Valu
     {
         return refuse("invalid_client");
     }
-    let code = form.get("code").cloned().unwrap_or_default();
     let mut state = p.state.lock().unwrap();
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        if !form
+            .get("refresh_token")
+            .is_some_and(|t| t.starts_with("refresh-"))
+        {
+            return refuse("invalid_grant");
+        }
+        state.refreshes += 1;
+        let n = state.refreshes;
+        return (
+            StatusCode::OK,
+            Json(json!({
+                "access_token": format!("access-refreshed-{n}"),
+                "refresh_token": format!("refresh-rotated-{n}"),
+                "token_type": "Bearer",
+                "expires_in": 3600,
+            })),
+        );
+    }
+    let code = form.get("code").cloned().unwrap_or_default();
     let Some(grant) = state.grants.get_mut(&code) else {
         return refuse("invalid_grant");
     };
@@ -1552,4 +1572,93 @@ async fn a_provider_whose_keys_cannot_be_fetched_signs_nobody_in() {
     assert!(answer.location.unwrap().starts_with("/oops?"));
     assert!(!browser.has_session());
     assert_eq!(h.user_count().await, 0);
+}
+
+#[tokio::test]
+async fn provider_tokens_are_handed_out_and_refreshed() {
+    let h = Harness::new(&[]).await;
+    let mut anonymous = Browser::new(&h.app);
+    let answer = anonymous
+        .send(
+            "POST",
+            "/get-access-token",
+            Some(json!({"providerId": "corp"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+
+    let mut browser = Browser::new(&h.app);
+    h.sign_in(&mut browser, "c1").await;
+    let answer = browser
+        .send(
+            "POST",
+            "/get-access-token",
+            Some(json!({"providerId": "corp"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["accessToken"], "access-c1");
+    assert_eq!(answer.body["scopes"], json!(["openid", "email", "profile"]));
+    assert_eq!(
+        answer.body["accessTokenExpiresAt"],
+        crate::db::js_date(&(h.state.now() + chrono::Duration::seconds(3600)))
+    );
+    assert!(answer.body["idToken"].is_string());
+    let answer = browser
+        .send(
+            "POST",
+            "/get-access-token",
+            Some(json!({"providerId": "github"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["message"], "Provider github is not supported.");
+    let answer = browser
+        .send(
+            "POST",
+            "/get-access-token",
+            Some(json!({"providerId": "other"})),
+        )
+        .await;
+    assert_eq!(answer.body["code"], "ACCOUNT_NOT_FOUND");
+
+    // An explicit refresh: the new tokens, stored sealed.
+    let answer = browser
+        .send(
+            "POST",
+            "/refresh-token",
+            Some(json!({"providerId": "corp"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["accessToken"], "access-refreshed-1");
+    assert_eq!(answer.body["refreshToken"], "refresh-rotated-1");
+    assert_eq!(answer.body["accountId"], SUBJECT);
+    assert_eq!(answer.body["scope"], "openid,email,profile");
+    let user = h
+        .state
+        .db()
+        .find_user_by_email(EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let account = &h.state.db().list_accounts(&user.id).await.unwrap()[0];
+    let secret = &h.state.config().secret;
+    let stored = account.refresh_token.as_deref().unwrap();
+    assert_eq!(
+        crate::crypto::open(secret, stored).unwrap(),
+        "refresh-rotated-1"
+    );
+
+    // An access token about to expire is refreshed before it is handed out.
+    h.clock.advance(chrono::Duration::seconds(3598));
+    let answer = browser
+        .send(
+            "POST",
+            "/get-access-token",
+            Some(json!({"providerId": "corp"})),
+        )
+        .await;
+    assert_eq!(answer.body["accessToken"], "access-refreshed-2");
+    assert_eq!(h.provider.state.lock().unwrap().refreshes, 2);
 }

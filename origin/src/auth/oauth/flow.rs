@@ -516,3 +516,117 @@ pub async fn link_identity(
         }
     }
 }
+
+/// A stored provider token in the clear: opened when it is sealed (Better Auth's
+/// `encryptOAuthTokens` format, lower-case hex of at least nonce and tag), as it is when it
+/// is not (written with encryption off, by edgeauth or Better Auth). `None`: sealed under
+/// another secret, or damaged.
+pub fn open_token(state: &AppState, stored: &str) -> Option<String> {
+    let sealed_shape = stored.len() >= 2 * (crate::crypto::NONCE_LEN + 16)
+        && stored.len() % 2 == 0
+        && stored
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if sealed_shape {
+        crate::crypto::open(&state.config().secret, stored).ok()
+    } else {
+        Some(stored.to_string())
+    }
+}
+
+/// Tokens fresh from a refresh, in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The new access token.
+    pub access_token: String,
+    /// The new refresh token, or the old one when the provider sent none.
+    pub refresh_token: String,
+    /// When the access token expires.
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    /// When the refresh token expires.
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    /// The scopes granted, comma-joined (the old ones when the provider names none).
+    pub scope: Option<String>,
+}
+
+/// Refreshes a provider account's tokens (`grant_type=refresh_token`) and stores them
+/// (sealed if so configured). A new ID token in the answer is not stored: it is kept only
+/// from a sign-in, where it was verified with its nonce.
+pub async fn refresh(
+    state: &AppState,
+    provider: &GenericProvider,
+    account: &crate::db::AccountRow,
+    refresh_token: &str,
+) -> Result<Refreshed, Failure> {
+    let engine = state.oauth();
+    let now = state.now();
+    let resolved = engine
+        .resolve(provider, now)
+        .await
+        .map_err(|e| unreachable_at_callback(provider, &e))?;
+    let mut form: Vec<(&str, &str)> = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    let basic = match provider.authentication {
+        ClientAuthentication::Post => {
+            form.push(("client_id", &provider.client_id));
+            if let Some(secret) = &provider.client_secret {
+                form.push(("client_secret", secret));
+            }
+            None
+        }
+        ClientAuthentication::Basic => Some((
+            provider.client_id.as_str(),
+            provider.client_secret.as_deref(),
+        )),
+    };
+    let tokens = match engine.http().post_form(&resolved.token, &form, basic).await {
+        Ok((200..=299, Some(tokens)))
+            if tokens.get("access_token").is_some_and(Value::is_string) =>
+        {
+            tokens
+        }
+        Ok((status, _)) => {
+            tracing::info!(provider = %provider.provider_id, status, "token refresh refused");
+            return Err(Failure::Redirect("refresh_failed"));
+        }
+        Err(e) => {
+            tracing::warn!(provider = %provider.provider_id, error = %e, "token refresh failed");
+            return Err(Failure::Redirect("refresh_failed"));
+        }
+    };
+    let text = |name: &str| tokens.get(name).and_then(Value::as_str);
+    let scope = match tokens.get("scope") {
+        Some(Value::String(s)) => Some(s.split_whitespace().collect::<Vec<_>>().join(",")),
+        _ => account.scope.clone(),
+    };
+    let refreshed = Refreshed {
+        access_token: text("access_token").unwrap_or_default().to_string(),
+        refresh_token: text("refresh_token").unwrap_or(refresh_token).to_string(),
+        access_token_expires_at: seconds_from(now, tokens.get("expires_in")),
+        refresh_token_expires_at: seconds_from(now, tokens.get("refresh_token_expires_in"))
+            .or(account.refresh_token_expires_at),
+        scope,
+    };
+    let seal = |token: &str| {
+        if state.config().oauth.encrypt_tokens {
+            crate::crypto::seal(&state.config().secret, token)
+        } else {
+            token.to_string()
+        }
+    };
+    let stored = ProviderTokens {
+        access_token: Some(seal(&refreshed.access_token)),
+        refresh_token: Some(seal(&refreshed.refresh_token)),
+        id_token: None,
+        access_token_expires_at: refreshed.access_token_expires_at,
+        refresh_token_expires_at: refreshed.refresh_token_expires_at,
+        scope: refreshed.scope.clone(),
+    };
+    state
+        .db()
+        .update_provider_tokens(&account.id, &stored, now)
+        .await?;
+    Ok(refreshed)
+}

@@ -36,6 +36,12 @@ pub mod messages {
     pub const ACCOUNT_NOT_FOUND: &str = "Account not found";
     /// 400 on unlink-account of the only account.
     pub const FAILED_TO_UNLINK_LAST_ACCOUNT: &str = "You can't unlink your last account";
+    /// 400 on get-access-token when the stored token cannot be used or refreshed.
+    pub const FAILED_TO_GET_A_VALID_ACCESS_TOKEN: &str = "Failed to get a valid access token";
+    /// 400 on refresh-token without a refresh token.
+    pub const REFRESH_TOKEN_NOT_FOUND: &str = "Refresh token not found";
+    /// 400 on refresh-token when the provider refuses.
+    pub const FAILED_TO_REFRESH_ACCESS_TOKEN: &str = "Failed to refresh access token";
 }
 
 /// How long a discovery document or a JWKS is used before being fetched again.
