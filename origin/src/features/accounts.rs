@@ -7,6 +7,7 @@
 //! | `POST /unlink-account` | fresh session | `{providerId, accountId?}` | `{status: true}` |
 //! | `POST /get-access-token` | session | `{providerId, accountId?}` | `{accessToken, accessTokenExpiresAt?, scopes, idToken?}`, refreshed first when it expires within 5 s |
 //! | `POST /refresh-token` | session | `{providerId, accountId?}` | `{accessToken, refreshToken, accessTokenExpiresAt, refreshTokenExpiresAt, scope, idToken, providerId, accountId}` |
+//! | `GET /account-info?accountId=` | session | | `{user: {id, name, email, image, emailVerified}, data}` from the provider's user-info endpoint |
 //!
 //! As in Better Auth, `accountId` of the token endpoints is the account row's `id`; a
 //! `userId` in the body is ignored (a request acts for its session's user only).
@@ -50,6 +51,7 @@ fn routes(state: &AppState) -> Router<AppState> {
         .route("/unlink-account", post(unlink_account))
         .route("/get-access-token", post(get_access_token))
         .route("/refresh-token", post(refresh_token))
+        .route("/account-info", get(account_info))
 }
 
 /// `GET /list-accounts`: the user's accounts, tokens and password never included, `scope`
@@ -148,14 +150,13 @@ fn scopes_of(scope: Option<&str>) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// `POST /get-access-token {providerId, accountId?}`.
-async fn get_access_token(
-    State(state): State<AppState>,
-    CurrentSession(current): CurrentSession,
-    body: RawBody,
-) -> Result<Response, ApiError> {
-    let body = body.object(false, false)?;
-    let (provider, account) = token_account(&state, &current, &body).await?;
+/// A usable access token of `account`: the stored one, or a refreshed one when it expires
+/// within 5 seconds and a refresh token is stored; with its expiry and scopes.
+async fn valid_access_token(
+    state: &AppState,
+    provider: &GenericProvider,
+    account: &AccountRow,
+) -> Result<AccessToken, ApiError> {
     let failed = || bad_request(messages::FAILED_TO_GET_A_VALID_ACCESS_TOKEN);
     let expiring = account
         .access_token_expires_at
@@ -163,10 +164,10 @@ async fn get_access_token(
     let stored_refresh = account
         .refresh_token
         .as_deref()
-        .and_then(|t| flow::open_token(&state, t));
-    let (access_token, expires_at, scope) = match (expiring, stored_refresh) {
+        .and_then(|t| flow::open_token(state, t));
+    Ok(match (expiring, stored_refresh) {
         (true, Some(refresh_token)) => {
-            let refreshed = match flow::refresh(&state, provider, &account, &refresh_token).await {
+            let refreshed = match flow::refresh(state, provider, account, &refresh_token).await {
                 Ok(refreshed) => refreshed,
                 Err(Failure::Redirect(_)) => return Err(failed()),
                 Err(Failure::Api(e)) => return Err(e),
@@ -181,12 +182,30 @@ async fn get_access_token(
             account
                 .access_token
                 .as_deref()
-                .and_then(|t| flow::open_token(&state, t))
+                .and_then(|t| flow::open_token(state, t))
                 .ok_or_else(failed)?,
             account.access_token_expires_at,
             account.scope.clone(),
         ),
-    };
+    })
+}
+
+/// An access token, when it expires, and the scopes granted (comma-joined).
+type AccessToken = (
+    String,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<String>,
+);
+
+/// `POST /get-access-token {providerId, accountId?}`.
+async fn get_access_token(
+    State(state): State<AppState>,
+    CurrentSession(current): CurrentSession,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body = body.object(false, false)?;
+    let (provider, account) = token_account(&state, &current, &body).await?;
+    let (access_token, expires_at, scope) = valid_access_token(&state, provider, &account).await?;
     let mut answer = serde_json::Map::new();
     answer.insert("accessToken".into(), json!(access_token));
     if let Some(at) = expires_at {
@@ -230,4 +249,51 @@ async fn refresh_token(
         "accountId": account.account_id,
     }))
     .into_response())
+}
+
+/// `GET /account-info?accountId=`: what the provider says about the user's account with this
+/// `accountId` (the provider's subject; the user's own accounts only), from its user-info
+/// endpoint with a valid access token.
+async fn account_info(
+    State(state): State<AppState>,
+    CurrentSession(current): CurrentSession,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let not_found = || bad_request(messages::ACCOUNT_NOT_FOUND);
+    let account_id = query.get("accountId").ok_or_else(not_found)?;
+    let account = state
+        .db()
+        .list_accounts(&current.found.user.id)
+        .await?
+        .into_iter()
+        .find(|a| &a.account_id == account_id && a.provider_id != "credential")
+        .ok_or_else(not_found)?;
+    let provider = state
+        .config()
+        .oauth
+        .generic_provider(&account.provider_id)
+        .ok_or_else(not_found)?;
+    let (access_token, _, _) = valid_access_token(&state, provider, &account).await?;
+    let failed = || bad_request(messages::FAILED_TO_GET_USER_INFO);
+    let resolved = state
+        .oauth()
+        .resolve(provider, state.now())
+        .await
+        .map_err(|_| failed())?;
+    let url = resolved.user_info.ok_or_else(failed)?;
+    let data = state
+        .oauth()
+        .http()
+        .get_json(&url, Some(&access_token))
+        .await
+        .map_err(|_| failed())?;
+    let text = |name: &str| data.get(name).and_then(Value::as_str);
+    let user = json!({
+        "id": text("sub").map(str::to_owned).unwrap_or_else(|| account.account_id.clone()),
+        "name": text("name"),
+        "email": text("email"),
+        "image": text("picture"),
+        "emailVerified": data.get("email_verified").and_then(Value::as_bool).unwrap_or(false),
+    });
+    Ok(Json(json!({ "user": user, "data": data })).into_response())
 }

@@ -1662,3 +1662,26 @@ async fn provider_tokens_are_handed_out_and_refreshed() {
     assert_eq!(answer.body["accessToken"], "access-refreshed-2");
     assert_eq!(h.provider.state.lock().unwrap().refreshes, 2);
 }
+
+#[tokio::test]
+async fn account_info_asks_the_provider_about_the_users_own_account() {
+    let h = Harness::new(&[]).await;
+    let mut browser = Browser::new(&h.app);
+    h.sign_in(&mut browser, "i1").await;
+    let answer = browser
+        .send("GET", &format!("/account-info?accountId={SUBJECT}"), None)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["user"]["id"], SUBJECT);
+    assert_eq!(answer.body["user"]["email"], EMAIL);
+    assert_eq!(answer.body["data"], json!({"sub": SUBJECT, "email": EMAIL}));
+    // Another subject, or none: not this user's.
+    let mut grace = h.password_user("grace@example.com").await;
+    let answer = grace
+        .send("GET", &format!("/account-info?accountId={SUBJECT}"), None)
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["code"], "ACCOUNT_NOT_FOUND");
+    let answer = browser.send("GET", "/account-info", None).await;
+    assert_eq!(answer.body["code"], "ACCOUNT_NOT_FOUND");
+}

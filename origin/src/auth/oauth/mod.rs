@@ -40,6 +40,8 @@ pub mod messages {
     pub const FAILED_TO_GET_A_VALID_ACCESS_TOKEN: &str = "Failed to get a valid access token";
     /// 400 on refresh-token without a refresh token.
     pub const REFRESH_TOKEN_NOT_FOUND: &str = "Refresh token not found";
+    /// 400 on account-info when the provider's user info cannot be had.
+    pub const FAILED_TO_GET_USER_INFO: &str = "Failed to get user info";
     /// 400 on refresh-token when the provider refuses.
     pub const FAILED_TO_REFRESH_ACCESS_TOKEN: &str = "Failed to refresh access token";
 }
