@@ -27,7 +27,10 @@ use serde_json::{json, Value};
 /// A Better Auth server on a free port, sharing `database_url` and the test secret, with the
 /// plugins `plugins` turns on (`tests/js/better-auth-server.mjs`'s variables, e.g.
 /// `("TWO_FACTOR", "on")`; every plugin is off otherwise).
-async fn better_auth_server(database_url: &str, plugins: &[(&str, &str)]) -> (Process, String) {
+pub(crate) async fn better_auth_server(
+    database_url: &str,
+    plugins: &[(&str, &str)],
+) -> (Process, String) {
     let root = repo_root();
     let script = root.join("tests/js/better-auth-server.mjs");
     assert!(

@@ -16,6 +16,7 @@ mod examples;
 mod faults;
 mod lifecycle;
 mod metrics;
+mod oidc;
 mod open_api;
 mod operations;
 mod origin;

@@ -9,17 +9,20 @@
 // EDGEAUTH_TWO_FACTOR=on adds both). With PASSKEY=on it needs the table "passkey" (edgeauth's
 // migrations create it); the relying party is PASSKEY_RP_ID (else the plugin's default, the
 // host of BETTER_AUTH_URL) and the one origin a ceremony may come from PASSKEY_ORIGIN (else
-// the plugin's default: whatever Origin header the request carries).
+// the plugin's default: whatever Origin header the request carries). GENERIC_OAUTH, when set,
+// is the JSON config list of the genericOAuth plugin (its providers); ENCRYPT_OAUTH_TOKENS=on
+// sets account.encryptOAuthTokens.
 //
 //   DATABASE_URL=postgres://... BETTER_AUTH_SECRET=... BETTER_AUTH_URL=http://localhost:3000 \
 //   PORT=4000 [APP_NAME=...] [TWO_FACTOR=on] [PG_POOL_MAX=4] [RATE_LIMIT=off] \
 //   [PASSKEY=on [PASSKEY_RP_ID=localhost] [PASSKEY_ORIGIN=http://localhost:3000]] \
+//   [GENERIC_OAUTH='[{"providerId":...}]' [ENCRYPT_OAUTH_TOKENS=on]] \
 //   node tests/js/better-auth-server.mjs
 import http from "node:http";
 
 import { betterAuth } from "better-auth";
 import { toNodeHandler } from "better-auth/node";
-import { bearer, jwt, twoFactor } from "better-auth/plugins";
+import { bearer, genericOAuth, jwt, twoFactor } from "better-auth/plugins";
 import pg from "pg";
 
 // The passkey plugin is a package of its own, loaded only when asked for.
@@ -53,6 +56,7 @@ const auth = betterAuth({
     sendResetPassword: async ({ user, url }) => mail("reset-password", user.email, { url }),
   },
   user: { deleteUser: { enabled: true }, changeEmail: { enabled: true } },
+  account: { encryptOAuthTokens: process.env.ENCRYPT_OAUTH_TOKENS === "on" },
   emailVerification: {
     sendVerificationEmail: async ({ user, url }) => mail("verify-email", user.email, { url }),
   },
@@ -67,6 +71,7 @@ const auth = betterAuth({
           }),
         ]
       : []),
+    ...(process.env.GENERIC_OAUTH ? [genericOAuth({ config: JSON.parse(process.env.GENERIC_OAUTH) })] : []),
     ...(passkey
       ? [
           passkey({

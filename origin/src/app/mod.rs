@@ -53,6 +53,7 @@ struct Inner {
     mailer: Mailer,
     pages: Option<Renderer>,
     background: Arc<Semaphore>,
+    oauth: crate::auth::oauth::Engine,
 }
 
 impl AppState {
@@ -74,6 +75,7 @@ impl AppState {
             secure: config.secure_cookies,
         };
         let limiter = RateLimiter::new(&config, &db, rate_limit_rules());
+        let oauth = crate::auth::oauth::Engine::new(&config.oauth);
         AppState(Arc::new(Inner {
             config,
             db,
@@ -86,6 +88,7 @@ impl AppState {
             mailer,
             pages,
             background: Arc::new(Semaphore::new(BACKGROUND_TASKS)),
+            oauth,
         }))
     }
 
@@ -132,6 +135,11 @@ impl AppState {
     /// The hosted pages' templates (`None` when the pages are off).
     pub fn pages(&self) -> Option<&Renderer> {
         self.0.pages.as_ref()
+    }
+
+    /// OAuth providers' cached discovery documents and keys, and the outgoing HTTP client.
+    pub fn oauth(&self) -> &crate::auth::oauth::Engine {
+        &self.0.oauth
     }
 
     /// The outgoing mail queue.

@@ -13,6 +13,7 @@ pub mod account;
 pub mod email_token;
 pub mod email_verification;
 pub mod issue;
+pub mod oauth;
 pub mod passkey;
 pub mod password_reset;
 pub mod sign_in;

@@ -26,6 +26,9 @@ use crate::password::Verified;
 pub enum Method {
     /// Email and password (`POST /sign-in/email`).
     Password,
+    /// An OAuth 2.0 / OpenID Connect provider's callback (`GET /oauth2/callback/:id`):
+    /// one factor, whatever the provider asked.
+    OAuth,
     /// A passkey, with user verification (`POST /passkey/verify-authentication`): something
     /// the user has and something they are or know, so two factors already.
     Passkey,

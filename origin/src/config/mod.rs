@@ -10,6 +10,7 @@ use axum::http::HeaderName;
 use clap::{Args, ValueEnum};
 
 mod lifecycle;
+mod oauth;
 mod pages;
 mod passkey;
 mod two_factor;
@@ -17,6 +18,7 @@ mod two_factor;
 pub use lifecycle::{
     smtp_tls, ChangeEmail, DeleteUser, Lifecycle, LifecycleArgs, MailTransport, SmtpTls,
 };
+pub use oauth::{ClientAuthentication, Endpoints, GenericProvider, OAuth, OAuthArgs};
 pub use pages::{Pages, PagesArgs};
 pub use passkey::{Passkey, PasskeyArgs};
 pub use two_factor::{TwoFactor, TwoFactorArgs};
@@ -284,6 +286,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub passkey: PasskeyArgs,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
 }
 
 impl fmt::Debug for CommonArgs {
@@ -362,6 +367,9 @@ pub enum ConfigError {
     /// Unusable passkey settings.
     #[error("{0}")]
     Passkey(String),
+    /// Unusable OAuth provider settings.
+    #[error("{0}")]
+    OAuth(String),
 }
 
 /// The secret, resolved: the configured one, or Better Auth's default in development.
@@ -456,6 +464,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// The log format.
     pub log_format: LogFormat,
+    /// OAuth / OpenID Connect sign-in.
+    pub oauth: OAuth,
 }
 
 impl fmt::Debug for Config {
@@ -479,6 +489,7 @@ impl fmt::Debug for Config {
             .field("passkey", &self.passkey)
             .field("metrics_listen", &self.metrics_listen)
             .field("log_format", &self.log_format)
+            .field("oauth", &self.oauth)
             .finish_non_exhaustive()
     }
 }
@@ -539,6 +550,7 @@ impl Config {
         let pages = Pages::from_args(&args.pages)?;
         let two_factor = TwoFactor::from_args(&args.two_factor)?;
         let passkey = Passkey::from_args(&args.passkey, &args.base_url, &args.lifecycle.app_name)?;
+        let oauth = OAuth::from_args(&args.oauth, args.env)?;
         Ok(Config {
             secret,
             secure_cookies: base_origin.starts_with("https://") || production,
@@ -571,6 +583,7 @@ impl Config {
             passkey,
             metrics_listen,
             log_format,
+            oauth,
         })
     }
 

@@ -9,12 +9,14 @@
 //! domain ([`crate::auth`], the database, mail), answer. Errors become HTTP in
 //! [`crate::http::error`] alone.
 
+pub mod accounts;
 pub mod delete_user;
 pub mod edge;
 pub mod email_password;
 pub mod email_verification;
 pub mod endpoint;
 pub mod error_page;
+pub mod generic_oauth;
 pub mod health;
 pub mod jwt;
 pub mod open_api;
@@ -58,6 +60,8 @@ pub const FEATURES: &[Feature] = &[
     jwt::FEATURE,
     two_factor::FEATURE,
     passkey::FEATURE,
+    generic_oauth::FEATURE,
+    accounts::FEATURE,
     edge::FEATURE,
     open_api::FEATURE,
 ];

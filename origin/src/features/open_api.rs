@@ -213,6 +213,12 @@ fn tag_description(tag: &str) -> &'static str {
         "jwt" => "JWTs for the session, and the keys to verify them",
         "two-factor" => "Two-factor authentication (EDGEAUTH_TWO_FACTOR=on)",
         "passkey" => "Passkeys (EDGEAUTH_PASSKEY=on)",
+        "generic-oauth" => {
+            "Sign-in with OAuth 2.0 / OpenID Connect providers (EDGEAUTH_GENERIC_OAUTH)"
+        }
+        "accounts" => {
+            "The user's sign-in methods and providers' tokens (with a provider configured)"
+        }
         "open-api" => "This description",
         _ => "",
     }
@@ -672,7 +678,8 @@ mod tests {
     use super::*;
     use crate::app::test_app;
 
-    /// Every feature on: two-factor, passkeys, the edge's liveness endpoint, deletion.
+    /// Every feature on: two-factor, passkeys, the edge's liveness endpoint, deletion, an
+    /// OAuth provider.
     const EVERYTHING_ON: &[&str] = &[
         "--rate-limit",
         "off",
@@ -688,6 +695,8 @@ mod tests {
         "edge-secret-edge-secret-edge-secret-0123",
         "--delete-user",
         "on",
+        "--generic-oauth",
+        r#"[{"providerId":"corp","clientId":"c","clientSecret":"s","authorizationUrl":"https://idp.example/authorize","tokenUrl":"https://idp.example/token","userInfoUrl":"https://idp.example/userinfo"}]"#,
     ];
 
     /// The router's fallbacks, marked so a test can tell "no such route" (404) and "no such
@@ -736,7 +745,15 @@ mod tests {
             });
         let served = served_endpoints(&state);
         assert!(served.len() >= 40, "{} endpoints", served.len());
-        for feature in ["two-factor", "passkey", "edge", "delete-user", "open-api"] {
+        for feature in [
+            "two-factor",
+            "passkey",
+            "edge",
+            "delete-user",
+            "open-api",
+            "generic-oauth",
+            "accounts",
+        ] {
             assert!(
                 served.iter().any(|(tag, _)| *tag == feature),
                 "{feature} serves nothing"

@@ -27,11 +27,13 @@ use crate::http::extract::body::{is_valid_email, within_length, MAX_NAME_LENGTH}
 use crate::http::extract::client_ip::SessionClient;
 use crate::http::extract::session::{lookup, Current, Lookup};
 
-/// The account page's sections, in order (`two-factor` and `passkeys` only when they are on).
-pub const SECTIONS: [&str; 7] = [
+/// The account page's sections, in order (`two-factor`, `passkeys` and `sign-in-methods`
+/// only when they are on).
+pub const SECTIONS: [&str; 8] = [
     "profile",
     "email",
     "password",
+    "sign-in-methods",
     "two-factor",
     "passkeys",
     "sessions",
@@ -115,6 +117,7 @@ pub(super) async fn account_values(
         .filter(|s| match *s {
             "two-factor" => config.two_factor.enabled,
             "passkeys" => config.passkey.enabled,
+            "sign-in-methods" => !config.oauth.generic.is_empty(),
             _ => true,
         })
         .collect();
@@ -134,6 +137,47 @@ pub(super) async fn account_values(
             })
             .collect();
         values.insert("passkeys".into(), json!(passkeys));
+    }
+    if !config.oauth.generic.is_empty() {
+        let accounts = state.db().list_accounts(&user.id).await?;
+        let mut methods: Vec<Value> = accounts
+            .iter()
+            .map(|a| {
+                if a.provider_id == "credential" {
+                    json!({
+                        "label": "Password",
+                        "provider": null,
+                        "account": null,
+                        "linked": true,
+                        "created": null,
+                    })
+                } else {
+                    json!({
+                        "label": a.provider_id,
+                        "provider": a.provider_id,
+                        "account": a.account_id,
+                        "linked": true,
+                        "created": when(a.created_at),
+                    })
+                }
+            })
+            .collect();
+        for provider in &config.oauth.generic {
+            if !accounts
+                .iter()
+                .any(|a| a.provider_id == provider.provider_id)
+            {
+                methods.push(json!({
+                    "label": provider.provider_id,
+                    "provider": provider.provider_id,
+                    "account": null,
+                    "linked": false,
+                    "created": null,
+                }));
+            }
+        }
+        values.insert("methods".into(), json!(methods));
+        values.insert("can_unlink".into(), json!(accounts.len() > 1));
     }
     values.insert("sections".into(), json!(sections));
     values.insert(
@@ -202,6 +246,10 @@ pub async fn account_page(
 ) -> Result<Sent, ApiError> {
     let mut values = account_values(&state, &current, &token.token).await?;
     values.insert("notice".into(), json!(notice(query.get("notice"))));
+    if let Some(code) = query.get("error") {
+        // A provider link that came back refused (`pages/oauth.rs`).
+        values.insert("error".into(), json!(super::oauth::provider_error(code)));
+    }
     let page = render(&state, StatusCode::OK, "account.html", values).with_token_cookie(&token);
     Ok(Sent::page(&state, page))
 }

@@ -17,6 +17,7 @@ mod account;
 pub mod form;
 #[cfg(test)]
 mod http_tests;
+mod oauth;
 mod password;
 pub mod render;
 mod sign_in;
@@ -75,6 +76,7 @@ pub fn router() -> Router<AppState> {
             "/sign-in",
             get(sign_in::sign_in_page).post(sign_in::sign_in),
         )
+        .route("/sign-in/provider", post(oauth::continue_with))
         .route(
             "/sign-up",
             get(sign_in::sign_up_page).post(sign_in::sign_up),
@@ -113,6 +115,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/two-factor/disable", post(two_factor::disable))
         .route("/account/passkeys/rename", post(account::rename_passkey))
         .route("/account/passkeys/remove", post(account::remove_passkey))
+        .route("/account/providers/link", post(oauth::link))
+        .route("/account/providers/unlink", post(oauth::unlink))
 }
 
 /// A rendered page with its status and the cookies it sets.
@@ -145,8 +149,11 @@ impl Page {
 /// sent as `no-referrer` by [`Sent::page`].
 fn page_headers(response: &mut Response, state: &AppState) {
     let headers = response.headers_mut();
+    // Providers' authorization endpoints: "Continue with" posts a form that redirects there,
+    // and browsers hold a form's redirects to `form-action` too.
     let form_action = std::iter::once("'self'".to_string())
         .chain(state.config().trusted_origins.iter().cloned())
+        .chain(state.oauth().authorization_origins(&state.config().oauth))
         .collect::<Vec<_>>()
         .join(" ");
     // Passkeys need the one script file and its calls to the API on this origin.
@@ -256,6 +263,13 @@ fn context(state: &AppState, title: &str, csrf: &str) -> Map<String, Value> {
         "wide": false,
         "password_min": state.config().password_min_length,
         "passkeys_enabled": state.config().passkey.enabled,
+        "providers": state
+            .config()
+            .oauth
+            .generic
+            .iter()
+            .map(|p| p.provider_id.as_str())
+            .collect::<Vec<_>>(),
         "api": edgeauth_token::wire::AUTH_PREFIX,
         "landing": "",
     }) else {
@@ -307,6 +321,8 @@ fn notice(code: Option<&String>) -> Option<&'static str> {
         "passkey-added" => "Your passkey is added.",
         "passkey-renamed" => "Your passkey is renamed.",
         "passkey-removed" => "Your passkey is removed.",
+        "provider-linked" => "The provider is linked: you can sign in with it.",
+        "provider-unlinked" => "The provider is unlinked.",
         "two-factor-on" => "Two-factor authentication is on.",
         "two-factor-off" => "Two-factor authentication is off. Your other sessions are signed out.",
         _ => return None,

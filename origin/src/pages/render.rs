@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::config::{ConfigError, Pages};
 
 /// Every template, by name, with its built-in text.
-pub const TEMPLATES: [(&str, &str); 16] = [
+pub const TEMPLATES: [(&str, &str); 17] = [
     ("base.html", include_str!("templates/base.html")),
     ("macros.html", include_str!("templates/macros.html")),
     ("sign-in.html", include_str!("templates/sign-in.html")),
@@ -62,6 +62,10 @@ pub const TEMPLATES: [(&str, &str); 16] = [
     (
         "account-passkeys.html",
         include_str!("templates/account-passkeys.html"),
+    ),
+    (
+        "account-sign-in-methods.html",
+        include_str!("templates/account-sign-in-methods.html"),
     ),
 ];
 
@@ -200,6 +204,12 @@ impl Renderer {
                         "enrolment": { "qr": "<svg></svg>", "secret": "ABCD EFGH" },
                         "codes": ["abcde-12345"], "codes_href": "data:text/plain,abcde-12345",
                     },
+                    "methods": [
+                        { "label": "Password", "provider": null, "account": null, "linked": true, "created": null },
+                        { "label": "corp", "provider": "corp", "account": "s1", "linked": true, "created": "2026-01-01 00:00 UTC" },
+                        { "label": "other", "provider": "other", "account": null, "linked": false, "created": null },
+                    ],
+                    "can_unlink": true,
                 }),
             ),
             (
@@ -212,6 +222,10 @@ impl Renderer {
                         { "id": "p1", "name": "Laptop", "created": "2026-01-01 00:00 UTC", "last_used": null },
                         { "id": "p2", "name": "Key", "created": "2026-01-01 00:00 UTC", "last_used": "2026-01-02 00:00 UTC" },
                     ],
+                    "methods": [
+                        { "label": "corp", "provider": "corp", "account": "s1", "linked": true, "created": "2026-01-01 00:00 UTC" },
+                    ],
+                    "can_unlink": false,
                 }),
             ),
         ] {

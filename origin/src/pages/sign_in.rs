@@ -53,6 +53,10 @@ pub async fn sign_in_page(
     let callback = carried_callback(&state, &query);
     let mut values = sign_in_values(&state, &token.token, &callback, "");
     values.insert("notice".into(), json!(notice(query.get("notice"))));
+    if let Some(code) = query.get("error") {
+        // A provider sign-in that came back refused (`pages/oauth.rs`).
+        values.insert("error".into(), json!(super::oauth::provider_error(code)));
+    }
     let page = render(&state, StatusCode::OK, "sign-in.html", values).with_token_cookie(&token);
     Sent::page(&state, page)
 }

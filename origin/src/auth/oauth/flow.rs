@@ -1,0 +1,632 @@
+//! The steps of a provider sign-in: [`authorize`] at the start, then at the callback
+//! [`identify`] (code exchange, ID-token verification, user info) and [`resolve_user`]
+//! (the account by provider and subject, else linking or a new user).
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use super::id_token::{self, Expected};
+use super::state::{self, LinkTarget, Requested, StateData};
+use super::{ProviderError, Resolved};
+use crate::app::AppState;
+use crate::config::{ClientAuthentication, GenericProvider};
+use crate::db::{DbError, NewProviderAccount, ProviderTokens, User};
+use crate::http::error::ApiError;
+use crate::http::extract::body::{is_valid_email, MAX_IMAGE_LENGTH, MAX_NAME_LENGTH};
+use crate::ids;
+
+/// How a callback fails: a redirect to the error URL with Better Auth's `error` code, or
+/// an error of the origin itself (the database down).
+#[derive(Debug)]
+pub enum Failure {
+    /// Redirect with `?error=<code>`.
+    Redirect(&'static str),
+    /// Answer with this error.
+    Api(ApiError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Api(e)
+    }
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Self {
+        Failure::Api(e.into())
+    }
+}
+
+/// The provider could not be reached or described itself unusably (logged; the answer says
+/// only that).
+fn unavailable(provider: &GenericProvider, e: &ProviderError) -> ApiError {
+    tracing::warn!(provider = %provider.provider_id, error = %e, "OAuth provider unavailable");
+    ApiError::with_code(
+        StatusCode::BAD_GATEWAY,
+        "PROVIDER_UNAVAILABLE",
+        "The sign-in provider could not be reached",
+    )
+}
+
+/// At the callback (a browser navigation), a provider that cannot be reached ends in the
+/// error redirect `provider_unavailable`, logged.
+fn unreachable_at_callback(provider: &GenericProvider, e: &ProviderError) -> Failure {
+    tracing::warn!(provider = %provider.provider_id, error = %e, "OAuth provider unavailable");
+    Failure::Redirect("provider_unavailable")
+}
+
+/// Whether PKCE is sent: when configured, and whenever discovery lists S256.
+fn uses_pkce(provider: &GenericProvider, resolved: &Resolved) -> bool {
+    provider.pkce || resolved.s256
+}
+
+/// `base64url(SHA-256(verifier))`, RFC 7636's S256.
+pub fn code_challenge(verifier: &str) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use sha2::{Digest, Sha256};
+    Base64UrlUnpadded::encode_string(&Sha256::digest(verifier.as_bytes()))
+}
+
+/// The callback URL registered with the provider.
+pub fn redirect_uri(state: &AppState, provider: &GenericProvider) -> String {
+    provider
+        .redirect_uri
+        .clone()
+        .unwrap_or_else(|| state.auth_url(&format!("/oauth2/callback/{}", provider.provider_id)))
+}
+
+/// A sign-in's start: the provider's authorization URL and the state cookie.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// Where to send the browser.
+    pub url: String,
+    /// `Set-Cookie` of `better-auth.state`.
+    pub cookie: String,
+}
+
+/// Starts a sign-in: stores the state and builds the authorization URL, with Better Auth's
+/// parameters in its order (`response_type, client_id, state, scope, redirect_uri`, then
+/// `prompt`, `access_type`, `nonce`, PKCE, and the configured extras). `scopes` are the
+/// request's, asked before the configured ones.
+pub async fn authorize(
+    state: &AppState,
+    provider: &GenericProvider,
+    mut requested: Requested,
+    scopes: &[String],
+) -> Result<Authorization, ApiError> {
+    let engine = state.oauth();
+    let resolved = engine
+        .resolve(provider, state.now())
+        .await
+        .map_err(|e| unavailable(provider, &e))?;
+    requested.with_nonce = resolved.jwks.is_some();
+    requested.provider_id = Some(provider.provider_id.clone());
+    let created = state::create(state, requested).await?;
+    let mut url = url::Url::parse(&resolved.authorization).map_err(ApiError::internal)?;
+    let scope = scopes
+        .iter()
+        .chain(&provider.scopes)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &provider.client_id)
+            .append_pair("state", &created.state)
+            .append_pair("scope", &scope)
+            .append_pair("redirect_uri", &redirect_uri(state, provider));
+        if let Some(prompt) = &provider.prompt {
+            query.append_pair("prompt", prompt);
+        }
+        if let Some(access_type) = &provider.access_type {
+            query.append_pair("access_type", access_type);
+        }
+        if let Some(nonce) = &created.data.nonce {
+            query.append_pair("nonce", nonce);
+        }
+        if uses_pkce(provider, &resolved) {
+            query
+                .append_pair("code_challenge_method", "S256")
+                .append_pair(
+                    "code_challenge",
+                    &code_challenge(&created.data.code_verifier),
+                );
+        }
+        for (name, value) in &provider.authorization_url_params {
+            query.append_pair(name, value);
+        }
+    }
+    Ok(Authorization {
+        url: url.into(),
+        cookie: created.cookie,
+    })
+}
+
+/// Who the provider says signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The provider's subject (`accountId`).
+    pub subject: String,
+    /// The email address, lower-cased.
+    pub email: Option<String>,
+    /// Whether the provider asserts the address is verified.
+    pub email_verified: bool,
+    /// Display name.
+    pub name: Option<String>,
+    /// Avatar URL.
+    pub image: Option<String>,
+    /// The tokens, as they will be stored (sealed if so configured).
+    pub tokens: ProviderTokens,
+}
+
+fn as_bool(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    }
+}
+
+fn as_subject(value: Option<&Value>) -> Option<String> {
+    match value {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn seconds_from(now: DateTime<Utc>, value: Option<&Value>) -> Option<DateTime<Utc>> {
+    let seconds = match value? {
+        Value::Number(n) => n.as_i64()?,
+        Value::String(s) => s.parse().ok()?,
+        _ => return None,
+    };
+    (0..=10 * 365 * 24 * 3600)
+        .contains(&seconds)
+        .then(|| now + Duration::seconds(seconds))
+}
+
+/// Exchanges the code, verifies the ID token (if the provider has a JWKS) and reads the
+/// identity from its claims, or from the user-info endpoint (whose `sub` must then be the
+/// token's).
+pub async fn identify(
+    state: &AppState,
+    provider: &GenericProvider,
+    data: &StateData,
+    code: &str,
+    iss: Option<&str>,
+) -> Result<Identity, Failure> {
+    let engine = state.oauth();
+    let now = state.now();
+    let resolved = engine
+        .resolve(provider, now)
+        .await
+        .map_err(|e| unreachable_at_callback(provider, &e))?;
+    // RFC 9207: an `iss` parameter must be the provider's issuer.
+    match (iss, &resolved.issuer) {
+        (Some(iss), Some(issuer)) if iss != issuer => {
+            return Err(Failure::Redirect("issuer_mismatch"))
+        }
+        (None, _) if provider.require_issuer_validation => {
+            return Err(Failure::Redirect("issuer_missing"))
+        }
+        _ => {}
+    }
+
+    let redirect = redirect_uri(state, provider);
+    let mut form: Vec<(&str, &str)> = vec![("grant_type", "authorization_code"), ("code", code)];
+    if uses_pkce(provider, &resolved) {
+        form.push(("code_verifier", &data.code_verifier));
+    }
+    form.push(("redirect_uri", &redirect));
+    let basic = match provider.authentication {
+        ClientAuthentication::Post => {
+            form.push(("client_id", &provider.client_id));
+            if let Some(secret) = &provider.client_secret {
+                form.push(("client_secret", secret));
+            }
+            None
+        }
+        ClientAuthentication::Basic => Some((
+            provider.client_id.as_str(),
+            provider.client_secret.as_deref(),
+        )),
+    };
+    for (name, value) in &provider.token_url_params {
+        form.push((name, value));
+    }
+    let answer = engine.http().post_form(&resolved.token, &form, basic).await;
+    let tokens = match answer {
+        Ok((200..=299, Some(tokens)))
+            if tokens.get("access_token").is_some_and(Value::is_string) =>
+        {
+            tokens
+        }
+        Ok((status, body)) => {
+            let error = body
+                .as_ref()
+                .and_then(|b| b.get("error"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            tracing::info!(provider = %provider.provider_id, status, error, "code exchange refused");
+            return Err(Failure::Redirect("oauth_code_verification_failed"));
+        }
+        Err(e) => {
+            tracing::warn!(provider = %provider.provider_id, error = %e, "code exchange failed");
+            return Err(Failure::Redirect("oauth_code_verification_failed"));
+        }
+    };
+    let text = |name: &str| tokens.get(name).and_then(Value::as_str);
+    let access_token = text("access_token").unwrap_or_default().to_string();
+    let id_token = text("id_token").map(str::to_owned);
+
+    // The ID token, verified, when the provider publishes keys; never trusted otherwise.
+    let mut claims = None;
+    if let (Some(jwks_url), Some(token)) = (&resolved.jwks, &id_token) {
+        let refused = |why: id_token::IdTokenError| {
+            tracing::info!(provider = %provider.provider_id, %why, "ID token refused");
+            Failure::Redirect("invalid_id_token")
+        };
+        let untrusted = id_token::parse(token).map_err(refused)?;
+        let keys = engine
+            .keys(provider, jwks_url, untrusted.kid.as_deref(), now)
+            .await
+            .map_err(|e| unreachable_at_callback(provider, &e))?;
+        let key = id_token::select(&untrusted, &keys)
+            .ok_or_else(|| refused(id_token::IdTokenError::UnknownKey))?;
+        let (Some(issuer), Some(nonce)) = (&resolved.issuer, &data.nonce) else {
+            return Err(refused(id_token::IdTokenError::Issuer));
+        };
+        let expected = Expected {
+            issuer,
+            client_id: &provider.client_id,
+            nonce,
+            now: now.timestamp(),
+        };
+        claims = Some(id_token::verify(&untrusted, key, &expected).map_err(refused)?);
+    }
+
+    let mut profile = claims.as_ref().map(|c| c.claims.clone());
+    let has_email = profile
+        .as_ref()
+        .is_some_and(|p| p.get("email").is_some_and(Value::is_string));
+    if !has_email {
+        if let Some(user_info) = &resolved.user_info {
+            let info = engine
+                .http()
+                .get_json(user_info, Some(&access_token))
+                .await
+                .map_err(|e| {
+                    tracing::warn!(provider = %provider.provider_id, error = %e, "user info failed");
+                    Failure::Redirect("user_info_is_missing")
+                })?;
+            let Value::Object(info) = info else {
+                return Err(Failure::Redirect("user_info_is_missing"));
+            };
+            let info_subject = as_subject(info.get("sub").or_else(|| info.get("id")));
+            if let Some(verified) = &claims {
+                if info_subject.as_deref() != Some(verified.subject.as_str()) {
+                    tracing::info!(provider = %provider.provider_id, "user info of another subject");
+                    return Err(Failure::Redirect("user_info_is_missing"));
+                }
+            }
+            profile = Some(info);
+        }
+    }
+    let Some(profile) = profile else {
+        return Err(Failure::Redirect("user_info_is_missing"));
+    };
+    let subject = match &claims {
+        Some(verified) => verified.subject.clone(),
+        None => as_subject(profile.get("sub").or_else(|| profile.get("id")))
+            .ok_or(Failure::Redirect("user_info_is_missing"))?,
+    };
+    let field = |name: &str| profile.get(name).and_then(Value::as_str).map(str::to_owned);
+    let email = field("email").map(|e| e.trim().to_lowercase());
+    if email.as_deref().is_some_and(|e| !is_valid_email(e)) {
+        return Err(Failure::Redirect("email_is_missing"));
+    }
+
+    let seal = |token: Option<&str>| {
+        token.map(|t| {
+            if state.config().oauth.encrypt_tokens {
+                crate::crypto::seal(&state.config().secret, t)
+            } else {
+                t.to_string()
+            }
+        })
+    };
+    let scope = match tokens.get("scope") {
+        Some(Value::String(s)) => Some(s.split_whitespace().collect::<Vec<_>>().join(",")),
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => None,
+    };
+    Ok(Identity {
+        subject,
+        email_verified: as_bool(profile.get("email_verified")),
+        email,
+        name: field("name")
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.chars().take(MAX_NAME_LENGTH).collect()),
+        image: field("picture")
+            .or_else(|| field("image"))
+            .filter(|i| i.len() <= MAX_IMAGE_LENGTH),
+        tokens: ProviderTokens {
+            access_token: seal(Some(&access_token)),
+            refresh_token: seal(text("refresh_token")),
+            id_token,
+            access_token_expires_at: seconds_from(now, tokens.get("expires_in")),
+            refresh_token_expires_at: seconds_from(now, tokens.get("refresh_token_expires_in")),
+            scope,
+        },
+    })
+}
+
+/// Whether a provider identity may be added to an existing user found by email: linking
+/// on, the provider asserting the address verified, and the local address verified too. A
+/// local account whose address was never verified may have been registered by someone
+/// else (pre-account takeover): it is never linked, trusted provider or not; its owner
+/// signs in and links from the account page.
+pub fn may_link(state: &AppState, identity: &Identity, user: &User) -> bool {
+    state.config().oauth.linking && identity.email_verified && user.email_verified
+}
+
+/// The user a provider identity signs in as: the owner of the account with this provider
+/// and subject; else the user with the same email, if [`may_link`] (the account is added);
+/// else a new user with the account (unless sign-up is off). `true` with a new user.
+pub async fn resolve_user(
+    state: &AppState,
+    provider: &GenericProvider,
+    identity: &Identity,
+    request_sign_up: bool,
+) -> Result<(User, bool), Failure> {
+    let db = state.db();
+    let now = state.now();
+    if let Some(account) = db
+        .find_provider_account(&provider.provider_id, &identity.subject)
+        .await?
+    {
+        let mut user = db
+            .find_user_by_id(&account.user_id)
+            .await?
+            .ok_or(Failure::Redirect("user_info_is_missing"))?;
+        db.update_provider_tokens(&account.id, &identity.tokens, now)
+            .await?;
+        if provider.override_user_info {
+            let name = identity.name.as_deref().unwrap_or(&user.name).to_string();
+            db.set_user_profile(&user.id, &name, identity.image.as_deref(), now)
+                .await?;
+            user.name = name;
+            user.image = identity.image.clone();
+        }
+        return Ok((user, false));
+    }
+    let email = identity
+        .email
+        .clone()
+        .ok_or(Failure::Redirect("email_is_missing"))?;
+    if let Some(user) = db.find_user_by_email(&email).await? {
+        if !may_link(state, identity, &user) {
+            tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity not linked");
+            return Err(Failure::Redirect("account_not_linked"));
+        }
+        let id = ids::generate_id();
+        db.insert_provider_account(&NewProviderAccount {
+            id: &id,
+            provider_id: &provider.provider_id,
+            account_id: &identity.subject,
+            user_id: &user.id,
+            tokens: &identity.tokens,
+            now,
+        })
+        .await?;
+        tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity linked");
+        return Ok((user, false));
+    }
+    if provider.disable_sign_up || (provider.disable_implicit_sign_up && !request_sign_up) {
+        return Err(Failure::Redirect("signup_disabled"));
+    }
+    let user = User {
+        id: ids::generate_id(),
+        name: identity.name.clone().unwrap_or_else(|| email.clone()),
+        email,
+        email_verified: identity.email_verified,
+        image: identity.image.clone(),
+        created_at: now,
+        updated_at: now,
+        two_factor_enabled: false,
+    };
+    let id = ids::generate_id();
+    let account = NewProviderAccount {
+        id: &id,
+        provider_id: &provider.provider_id,
+        account_id: &identity.subject,
+        user_id: &user.id,
+        tokens: &identity.tokens,
+        now,
+    };
+    match db.create_provider_user(&user, &account).await {
+        Ok(()) => {}
+        Err(DbError::Conflict) => return Err(Failure::Redirect("unable_to_create_user")),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user = %user.id, provider = %provider.provider_id, "user created from provider");
+    Ok((user, true))
+}
+
+/// A link flow's end (`/oauth2/link`, Better Auth's core rules, which its genericOAuth skips):
+/// linking on, the provider trusted or asserting the address verified
+/// (`unable_to_link_account`), the provider's address the user's own
+/// (`email_doesn't_match`), and the identity, found by provider and subject, not another
+/// user's (`account_already_linked_to_different_user`). Already the user's: its tokens are
+/// refreshed.
+pub async fn link_identity(
+    state: &AppState,
+    provider: &GenericProvider,
+    identity: &Identity,
+    link: &LinkTarget,
+) -> Result<(), Failure> {
+    let oauth = &state.config().oauth;
+    let trusted = oauth.trusted_providers.contains(&provider.provider_id);
+    if !oauth.linking || !(trusted || identity.email_verified) {
+        return Err(Failure::Redirect("unable_to_link_account"));
+    }
+    let db = state.db();
+    let now = state.now();
+    let user = db
+        .find_user_by_id(&link.user_id)
+        .await?
+        .ok_or(Failure::Redirect("unable_to_link_account"))?;
+    if identity.email.as_deref() != Some(user.email.to_lowercase().as_str()) {
+        return Err(Failure::Redirect("email_doesn't_match"));
+    }
+    match db
+        .find_provider_account(&provider.provider_id, &identity.subject)
+        .await?
+    {
+        Some(account) if account.user_id != user.id => Err(Failure::Redirect(
+            "account_already_linked_to_different_user",
+        )),
+        Some(account) => {
+            db.update_provider_tokens(&account.id, &identity.tokens, now)
+                .await?;
+            Ok(())
+        }
+        None => {
+            let id = ids::generate_id();
+            db.insert_provider_account(&NewProviderAccount {
+                id: &id,
+                provider_id: &provider.provider_id,
+                account_id: &identity.subject,
+                user_id: &user.id,
+                tokens: &identity.tokens,
+                now,
+            })
+            .await?;
+            tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity linked");
+            Ok(())
+        }
+    }
+}
+
+/// A stored provider token in the clear: opened when it is sealed (Better Auth's
+/// `encryptOAuthTokens` format, lower-case hex of at least nonce and tag), as it is when it
+/// is not (written with encryption off, by edgeauth or Better Auth). `None`: sealed under
+/// another secret, or damaged.
+pub fn open_token(state: &AppState, stored: &str) -> Option<String> {
+    let sealed_shape = stored.len() >= 2 * (crate::crypto::NONCE_LEN + 16)
+        && stored.len() % 2 == 0
+        && stored
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if sealed_shape {
+        crate::crypto::open(&state.config().secret, stored).ok()
+    } else {
+        Some(stored.to_string())
+    }
+}
+
+/// Tokens fresh from a refresh, in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The new access token.
+    pub access_token: String,
+    /// The new refresh token, or the old one when the provider sent none.
+    pub refresh_token: String,
+    /// When the access token expires.
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    /// When the refresh token expires.
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    /// The scopes granted, comma-joined (the old ones when the provider names none).
+    pub scope: Option<String>,
+}
+
+/// Refreshes a provider account's tokens (`grant_type=refresh_token`) and stores them
+/// (sealed if so configured). A new ID token in the answer is not stored: it is kept only
+/// from a sign-in, where it was verified with its nonce.
+pub async fn refresh(
+    state: &AppState,
+    provider: &GenericProvider,
+    account: &crate::db::AccountRow,
+    refresh_token: &str,
+) -> Result<Refreshed, Failure> {
+    let engine = state.oauth();
+    let now = state.now();
+    let resolved = engine
+        .resolve(provider, now)
+        .await
+        .map_err(|e| unreachable_at_callback(provider, &e))?;
+    let mut form: Vec<(&str, &str)> = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    let basic = match provider.authentication {
+        ClientAuthentication::Post => {
+            form.push(("client_id", &provider.client_id));
+            if let Some(secret) = &provider.client_secret {
+                form.push(("client_secret", secret));
+            }
+            None
+        }
+        ClientAuthentication::Basic => Some((
+            provider.client_id.as_str(),
+            provider.client_secret.as_deref(),
+        )),
+    };
+    let tokens = match engine.http().post_form(&resolved.token, &form, basic).await {
+        Ok((200..=299, Some(tokens)))
+            if tokens.get("access_token").is_some_and(Value::is_string) =>
+        {
+            tokens
+        }
+        Ok((status, _)) => {
+            tracing::info!(provider = %provider.provider_id, status, "token refresh refused");
+            return Err(Failure::Redirect("refresh_failed"));
+        }
+        Err(e) => {
+            tracing::warn!(provider = %provider.provider_id, error = %e, "token refresh failed");
+            return Err(Failure::Redirect("refresh_failed"));
+        }
+    };
+    let text = |name: &str| tokens.get(name).and_then(Value::as_str);
+    let scope = match tokens.get("scope") {
+        Some(Value::String(s)) => Some(s.split_whitespace().collect::<Vec<_>>().join(",")),
+        _ => account.scope.clone(),
+    };
+    let refreshed = Refreshed {
+        access_token: text("access_token").unwrap_or_default().to_string(),
+        refresh_token: text("refresh_token").unwrap_or(refresh_token).to_string(),
+        access_token_expires_at: seconds_from(now, tokens.get("expires_in")),
+        refresh_token_expires_at: seconds_from(now, tokens.get("refresh_token_expires_in"))
+            .or(account.refresh_token_expires_at),
+        scope,
+    };
+    let seal = |token: &str| {
+        if state.config().oauth.encrypt_tokens {
+            crate::crypto::seal(&state.config().secret, token)
+        } else {
+            token.to_string()
+        }
+    };
+    let stored = ProviderTokens {
+        access_token: Some(seal(&refreshed.access_token)),
+        refresh_token: Some(seal(&refreshed.refresh_token)),
+        id_token: None,
+        access_token_expires_at: refreshed.access_token_expires_at,
+        refresh_token_expires_at: refreshed.refresh_token_expires_at,
+        scope: refreshed.scope.clone(),
+    };
+    state
+        .db()
+        .update_provider_tokens(&account.id, &stored, now)
+        .await?;
+    Ok(refreshed)
+}
