@@ -15,6 +15,7 @@ mod edge_support;
 mod lifecycle;
 mod operations;
 mod origin;
+mod outbox;
 mod postgres;
 mod rate_limit;
 mod sliding;

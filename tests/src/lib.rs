@@ -147,6 +147,13 @@ impl Process {
         }
     }
 
+    /// Kills the process group with SIGKILL (a crash: nothing runs after it) and waits for
+    /// the process to exit.
+    pub fn kill(&mut self) -> Result<ExitStatus> {
+        signal_group(self.pid(), "KILL");
+        Ok(self.child.wait()?)
+    }
+
     /// The file the process's output goes to.
     pub fn log_path(&self) -> &Path {
         &self.log_path

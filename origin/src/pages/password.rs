@@ -60,7 +60,9 @@ pub async fn forgot(State(state): State<AppState>, form: PageForm) -> Sent {
         ));
     }
     let reset_page = format!("{}/reset-password", state.config().pages.path);
-    password_reset::request(&state, &email, &reset_page);
+    if let Err(e) = password_reset::request(&state, &email, &reset_page).await {
+        return refuse(e);
+    }
     let to = format!("{}/forgot-password?sent=1", state.config().pages.path);
     Sent::see_other(&state, &to, |r| r)
 }
