@@ -6,6 +6,7 @@
 mod database;
 mod serve;
 mod token;
+mod users;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Inspect tokens with the same verifier the edge and the origin use.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Find a user, end their sessions, delete them, or mark their address verified.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -46,17 +50,23 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate(args) => database::migrate(args),
         Command::Keys(command) => database::keys(command),
         Command::Token(command) => token::run(command),
+        Command::Users(command) => users::run(command),
     }
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `level`).
+fn init_logging_at(level: &str) {
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
         )
         .try_init();
 }
