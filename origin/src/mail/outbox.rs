@@ -128,8 +128,19 @@ impl Worker {
                         }
                         let claimed = !rows.is_empty();
                         for row in rows {
-                            let Ok(slot) = shared.slots.clone().acquire_owned().await else {
-                                return;
+                            // A slot is free for each row claimed, unless shutdown took them
+                            // all meanwhile: then the row is handed back at once.
+                            let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
+                                let _ = worker
+                                    .db
+                                    .mail_retry(
+                                        &row.id,
+                                        &worker.claimer,
+                                        now,
+                                        "not attempted: stopping",
+                                    )
+                                    .await;
+                                continue;
                             };
                             let task = worker.clone();
                             tokio::spawn(async move {
