@@ -294,3 +294,21 @@ async fn claiming_on_sqlite() {
     claiming(&db).await;
     db.close().await;
 }
+
+/// Started without migrating, on a database that lacks the outbox, an origin with mail on
+/// refuses to start (rather than failing every mail), naming the table.
+#[tokio::test]
+async fn without_migrations_mail_needs_the_outbox_table() {
+    let mut env = origin_env(&sqlite_url("outbox-unmigrated"));
+    env.push(("EDGEAUTH_MIGRATE", "off".into()));
+    env.push(("EDGEAUTH_SMTP_URL", "smtp://127.0.0.1:1".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = match Origin::start(&env) {
+        Ok(_) => panic!("the origin started without its outbox table"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        refused.contains("edgeauth_mail_outbox") && refused.contains("edgeauth migrate"),
+        "{refused}"
+    );
+}

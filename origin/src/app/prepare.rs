@@ -29,6 +29,9 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
     if config.rate_limit && config.rate_limit_storage == RateLimitStorage::Database {
         check_rate_limit_table(&db).await?;
     }
+    if args.migrate == Switch::Off && config.lifecycle.transport != MailTransport::Disabled {
+        check_outbox_table(&db).await?;
+    }
     let scheme = match config.password_hash {
         PasswordHashSetting::Argon2id => HashScheme::Argon2id,
         PasswordHashSetting::Scrypt => HashScheme::BetterAuthScrypt,
@@ -71,6 +74,21 @@ async fn prepare_two_factor_column(db: &Db, migrate: bool) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// With mail on, `edgeauth_mail_outbox` must exist (every mail is a row of it): checked when
+/// start-up does not migrate. A database that is not up yet is only a warning.
+async fn check_outbox_table(db: &Db) -> anyhow::Result<()> {
+    match db.mail_outbox_probe().await {
+        Ok(()) => Ok(()),
+        Err(DbError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "cannot check the mail outbox table: database unavailable");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "mail needs the \"edgeauth_mail_outbox\" table (run `edgeauth migrate`): {e}"
+        )),
+    }
 }
 
 /// With `EDGEAUTH_RATE_LIMIT_STORAGE=database`, the `rateLimit` table must exist (Better

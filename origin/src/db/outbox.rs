@@ -118,6 +118,15 @@ fn claim_sql(lock: &str) -> String {
 }
 
 impl Db {
+    /// Whether `edgeauth_mail_outbox` exists (a query that reads no row).
+    pub async fn mail_outbox_probe(&self) -> Result<(), DbError> {
+        on_pool!(self, pool => sqlx::query(r#"SELECT 1 FROM "edgeauth_mail_outbox" WHERE 1 = 0"#)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
     /// Writes one row on its own (a mail whose token is stateless or that carries none).
     pub async fn enqueue_mail(&self, mail: &OutboxMail) -> Result<(), DbError> {
         on_pool!(self, pool => insert_outbox!(mail).execute(pool).await.map(|_| ()))?;
