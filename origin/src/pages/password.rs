@@ -35,7 +35,8 @@ pub async fn forgot_page(
 }
 
 /// `POST /forgot-password {email}`: the same answer whether or not the address is
-/// registered (the lookup and the mail happen afterwards, in the background).
+/// registered (the request is recorded in the mail outbox; the lookup and the mail
+/// happen afterwards, in its worker).
 pub async fn forgot(State(state): State<AppState>, form: PageForm) -> Sent {
     let email = form.text("email").to_lowercase();
     let refuse = |error: ApiError| {
