@@ -189,6 +189,23 @@ const PASSKEY: &[ColumnSpec] = &[
     col("aaguid", Text),
 ];
 const PASSKEY_USE: &[ColumnSpec] = &[col("passkeyId", Text), col("lastUsedAt", Timestamp)];
+const MAIL_OUTBOX: &[ColumnSpec] = &[
+    col("id", Text),
+    col("kind", Text),
+    col("recipient", Text),
+    col("userId", Text),
+    col("payload", Text),
+    col("messageId", Text),
+    col("status", Text),
+    col("attempts", Integer),
+    col("nextAttemptAt", BigInt),
+    col("claimedBy", Text),
+    col("claimedUntil", BigInt),
+    col("lastError", Text),
+    col("createdAt", BigInt),
+    col("expiresAt", BigInt),
+    col("finishedAt", BigInt),
+];
 
 /// What the configuration uses, as far as the schema is concerned.
 #[derive(Debug, Clone, Copy, Default)]
@@ -199,6 +216,8 @@ pub struct Uses {
     pub passkey: bool,
     /// Rate limiting on, counted in the database.
     pub rate_limit_table: bool,
+    /// Mail on (every mail is a row of the outbox).
+    pub mail: bool,
 }
 
 /// The tables edgeauth uses with this configuration.
@@ -241,6 +260,13 @@ pub fn expected(uses: Uses) -> Vec<TableSpec> {
             "edgeauth_two_factor_pending",
             "edgeauth's pending two-factor sign-ins",
             TWO_FACTOR_PENDING,
+        ));
+    }
+    if uses.mail {
+        tables.push(table(
+            "edgeauth_mail_outbox",
+            "edgeauth's durable mail outbox",
+            MAIL_OUTBOX,
         ));
     }
     if uses.passkey {
@@ -664,6 +690,7 @@ mod tests {
             two_factor: true,
             passkey: true,
             rate_limit_table: true,
+            mail: true,
         });
         for name in [
             "rateLimit",
@@ -671,6 +698,7 @@ mod tests {
             "edgeauth_two_factor_guard",
             "passkey",
             "edgeauth_passkey_use",
+            "edgeauth_mail_outbox",
         ] {
             assert!(all.contains(&name), "{name}");
         }
@@ -693,6 +721,7 @@ mod tests {
             two_factor: true,
             passkey: true,
             rate_limit_table: true,
+            mail: true,
         };
         let report = run(&db, uses, true).await.unwrap();
         for table in &report.tables {

@@ -8,7 +8,7 @@
 //! `AppState` handle and the crate's error, `ApiError`, are shared by every level):
 //!
 //! ```text
-//! cli/        the `edgeauth` command line (serve, migrate, keys, token verify)
+//! cli/        the `edgeauth` command line (serve, migrate, keys, token verify, users)
 //! app/        AppState, assembling it (prepare), the router merging every feature
 //! features/   one module per capability: its routes, rate-limit rules, revocation effects
 //! pages/      the hosted pages for browsers: sign-in, sign-up, reset, account
@@ -19,7 +19,7 @@
 //! password/   argon2id and Better Auth's scrypt, policy, the bounded hashing pool
 //! crypto      Better Auth's sealing (symmetricEncrypt), keyed hashes, constant-time equality
 //! keys/       JWT signing keys in Better Auth's jwks format, the key set, minting
-//! mail/       templates and the background delivery queue
+//! mail/       templates, the durable outbox's rows and its delivery worker
 //! doctor      what edgeauth reads and writes in the database against what is there
 //! metrics/    Prometheus metrics: every name and label, the recording functions, the
 //!             per-request HTTP middleware (off unless EDGEAUTH_METRICS_LISTEN is set)

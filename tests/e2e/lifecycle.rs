@@ -1342,34 +1342,41 @@ async fn smtp_over_starttls_and_implicit_tls() {
     }
 }
 
-/// Graceful shutdown delivers what is queued: a reset mail waiting out a retry when
-/// SIGTERM arrives still reaches the SMTP server before the origin exits (cleanly).
+/// Graceful shutdown keeps what is queued: a reset mail waiting out a retry when SIGTERM
+/// arrives stays in the outbox while the origin exits cleanly, and the next start delivers
+/// it, once.
 #[tokio::test]
 async fn queued_mail_survives_a_graceful_shutdown() {
     let smtp = SmtpServer::start().await.unwrap();
-    let mut origin = start(&sqlite_url("drain"), &smtp, &[]);
+    let database = sqlite_url("drain");
+    let mut origin = start(&database, &smtp, &[]);
     let address = email("drain");
     expect(&sign_up_fresh(&origin.url, &address).await, 200, None);
     smtp.fail_next(1);
     let reply = request_reset(&origin.url, &address).await;
     expect(&reply, 200, None);
     wait_for_log(&origin, "mail delivery failed, will retry").await;
-    assert!(smtp.messages_to(&address).is_empty());
     // The SMTP listener runs on this test's runtime: stop the origin from another thread.
-    let stopped = tokio::task::spawn_blocking(move || {
+    let (status, origin) = tokio::task::spawn_blocking(move || {
         let status = origin.process.terminate(Duration::from_secs(40)).unwrap();
         (status, origin)
-    });
-    let mail = one_mail(&smtp, &address, 1).await;
-    assert!(mail.link("/reset-password/").is_ok());
-    let (status, origin) = stopped.await.unwrap();
+    })
+    .await
+    .unwrap();
     assert!(
         status.success(),
         "{status:?}: {}",
         origin.process.log_tail()
     );
-    assert!(!origin
-        .process
-        .log()
-        .contains("stopping with mail still undelivered"));
+    let restarted = start(&database, &smtp, &[]);
+    let mail = one_mail(&smtp, &address, 1).await;
+    assert!(mail.link("/reset-password/").is_ok());
+    let token = reset_token(&mail.link("/reset-password/").unwrap());
+    let mut client = browser(&restarted.url);
+    expect(
+        &reset_password(&mut client, &token, NEW_PASSWORD).await,
+        200,
+        None,
+    );
+    assert_eq!(smtp.messages_to(&address).len(), 1);
 }

@@ -20,6 +20,7 @@ mod oidc;
 mod open_api;
 mod operations;
 mod origin;
+mod outbox;
 mod postgres;
 mod rate_limit;
 mod sliding;

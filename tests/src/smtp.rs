@@ -157,10 +157,20 @@ impl SmtpServer {
         Self::start_with(Some((mode, tls_acceptor()?))).await
     }
 
+    /// [`SmtpServer::start`] on a given port (a listener brought up where an origin already
+    /// delivers to, after an outage).
+    pub async fn start_on(port: u16) -> Result<SmtpServer> {
+        Self::bind(port, None).await
+    }
+
     async fn start_with(tls: Option<(SmtpTlsMode, TlsAcceptor)>) -> Result<SmtpServer> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
+        Self::bind(0, tls).await
+    }
+
+    async fn bind(port: u16, tls: Option<(SmtpTlsMode, TlsAcceptor)>) -> Result<SmtpServer> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .await
-            .context("binding 127.0.0.1:0")?;
+            .with_context(|| format!("binding 127.0.0.1:{port}"))?;
         let port = listener.local_addr()?.port();
         let state = Arc::<Mutex<State>>::default();
         let conn_state = state.clone();

@@ -184,9 +184,7 @@ impl AppState {
     /// Better Auth builds email links. Never from request headers, so a forged `Host` cannot
     /// point a mailed link elsewhere.
     pub fn auth_url(&self, path: &str) -> String {
-        let base = self.config().base_url.trim_end_matches('/');
-        let base = base.strip_suffix(BASE_PATH).unwrap_or(base);
-        format!("{base}{BASE_PATH}{path}")
+        auth_url(self.config(), path)
     }
 
     /// Refuses a redirect target that is not a safe relative path or a trusted origin.
@@ -208,6 +206,13 @@ impl AppState {
             expires_in: self.config().jwt_expires_in,
         }
     }
+}
+
+/// [`AppState::auth_url`] from the configuration alone (the outbox worker's).
+pub fn auth_url(config: &Config, path: &str) -> String {
+    let base = config.base_url.trim_end_matches('/');
+    let base = base.strip_suffix(BASE_PATH).unwrap_or(base);
+    format!("{base}{BASE_PATH}{path}")
 }
 
 /// Every rate-limit rule: the API features' and the hosted pages'.

@@ -39,7 +39,7 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
     };
     let passwords = HashPool::with_size(Hasher::new(scheme), config.hash_concurrency);
     let keys = KeyStore::new(db.clone(), config.secret.clone(), DEFAULT_GRACE_PERIOD);
-    let mailer = Mailer::start(&config.lifecycle)?;
+    let mailer = Mailer::start(&config, &db, clock.clone())?;
     match &config.lifecycle.transport {
         MailTransport::Disabled => tracing::warn!(
             "EDGEAUTH_SMTP_URL is not set: email verification, password reset, email change \

@@ -10,7 +10,7 @@ use super::email_verification::{mail_required, verification_link};
 use super::issue::{new_session, Client};
 use crate::app::AppState;
 use crate::config::{ChangeEmail, DeleteUser};
-use crate::db::{PasswordChange, Session, User};
+use crate::db::{PasswordChange, Session, TokenRow, User};
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::session::Current;
 use crate::ids;
@@ -158,7 +158,7 @@ pub async fn request_email_change(
     } else {
         (MailKind::VerifyEmail, new_email.to_string())
     };
-    state.mailer().send(Mail {
+    let mail = Mail {
         kind,
         to,
         user_id: user.id.clone(),
@@ -172,7 +172,8 @@ pub async fn request_email_change(
         url,
         code: String::new(),
         expires_in: state.config().lifecycle.verification_expires_in,
-    });
+    };
+    state.mailer().send(state.db(), mail).await?;
     tracing::info!(user = %user.id, confirm_old, "email change requested");
     Ok(())
 }
@@ -214,24 +215,27 @@ pub async fn delete(
         let token = ids::generate_id();
         let lifetime = lifecycle.delete_user_expires_in;
         let expires_at = now + Duration::seconds(i64::try_from(lifetime).unwrap_or(86400));
-        state
-            .db()
-            .replace_verification(
-                DELETE_PREFIX,
-                &deletion_identifier(&token),
-                &user.id,
-                expires_at,
-                now,
-            )
-            .await?;
         let url = format!(
             "{}?token={token}&callbackURL={}",
             state.auth_url("/delete-user/callback"),
             encode_uri_component(callback.unwrap_or("/"))
         );
-        state
+        // The token and the mail carrying it: one transaction.
+        let mail = state
             .mailer()
-            .send(Mail::to_user(MailKind::DeleteAccount, user, url, lifetime));
+            .row(&Mail::to_user(MailKind::DeleteAccount, user, url, lifetime));
+        let token_row = TokenRow {
+            kind_prefix: DELETE_PREFIX,
+            identifier: &deletion_identifier(&token),
+            value: &user.id,
+            expires_at,
+            now,
+        };
+        state
+            .db()
+            .replace_verification(&token_row, mail.as_ref())
+            .await?;
+        state.mailer().queued(mail.as_ref());
         tracing::info!(user = %user.id, "account deletion link sent");
         return Ok(Deletion::LinkSent);
     }
@@ -253,15 +257,20 @@ pub async fn delete(
 
 /// Mails the user a notice about a change to how they sign in (two-factor on or off, a
 /// passkey added or removed), with a link to the account page (or the site, without the
-/// pages) for when it was not them.
-pub fn notify_sign_in_change(state: &AppState, user: &User, kind: MailKind) {
+/// pages) for when it was not them. Queued after the change is committed; a failure to queue
+/// it is logged, not returned.
+pub async fn notify_sign_in_change(state: &AppState, user: &User, kind: MailKind) {
     let config = state.config();
     let url = if config.pages.enabled {
         format!("{}{}/account", config.base_origin, config.pages.path)
     } else {
         config.base_origin.clone()
     };
-    state.mailer().send(Mail::to_user(kind, user, url, 0));
+    let mail = Mail::to_user(kind, user, url, 0);
+    if let Err(e) = state.mailer().send(state.db(), mail).await {
+        // The change is made: a notice that cannot be queued does not undo it.
+        tracing::warn!(kind = kind.name(), user = %user.id, error = %e, "notice not queued");
+    }
 }
 
 #[cfg(test)]

@@ -5,14 +5,16 @@
 //! `reset-password:<token>` whose value is the user id, one hour by default. Redeeming
 //! deletes the row in the transaction that sets the password, so a token works once even
 //! under concurrent redemptions. A new request replaces the user's earlier tokens (Better
-//! Auth keeps them all): only the newest link works.
+//! Auth keeps them all): only the newest link works. The request is a row of the mail
+//! outbox; the token and the mail are written together by the outbox worker.
 
 use axum::http::StatusCode;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use edgeauth_token::cookie::encode_uri_component;
 
-use crate::app::AppState;
-use crate::db::ResetOutcome;
+use crate::app::{auth_url, AppState};
+use crate::config::Config;
+use crate::db::{ResetOutcome, User};
 use crate::http::error::{messages, ApiError};
 use crate::ids;
 use crate::mail::{Mail, MailKind};
@@ -21,48 +23,63 @@ use crate::mail::{Mail, MailKind};
 pub const RESET_TOKEN_LEN: usize = 24;
 
 /// The `identifier` prefix of reset token rows.
-const RESET_PREFIX: &str = "reset-password:";
+pub const RESET_PREFIX: &str = "reset-password:";
 
 /// The `identifier` of a reset token's row.
 pub fn reset_identifier(token: &str) -> String {
     format!("{RESET_PREFIX}{token}")
 }
 
-/// Mails a reset link to `email` (valid, lower-cased) if it is registered, leading to
-/// `redirect_to` (already checked). Nothing about the address is looked up before this
-/// returns: the lookup, the token and the mail happen in the background, so neither the
-/// caller's answer nor its timing tells whether the address is registered.
-pub fn request(state: &AppState, email: &str, redirect_to: &str) {
-    let email = email.to_string();
-    let redirect_to = redirect_to.to_string();
-    let task = state.clone();
-    state.spawn_background("request-password-reset", async move {
-        let Some(user) = task.db().find_user_by_email(&email).await? else {
-            return Ok(());
-        };
-        let now = task.now();
-        let lifetime = task.config().lifecycle.reset_password_expires_in;
-        let token = ids::random_string(RESET_TOKEN_LEN);
-        let expires_at = now + Duration::seconds(i64::try_from(lifetime).unwrap_or(3600));
-        task.db()
-            .replace_verification(
-                RESET_PREFIX,
-                &reset_identifier(&token),
-                &user.id,
-                expires_at,
-                now,
-            )
-            .await?;
-        let url = format!(
-            "{}?callbackURL={}",
-            task.auth_url(&format!("/reset-password/{token}")),
-            encode_uri_component(&redirect_to)
-        );
-        task.mailer()
-            .send(Mail::to_user(MailKind::ResetPassword, &user, url, lifetime));
-        tracing::info!(user = %user.id, "password reset requested");
-        Ok(())
-    });
+/// Records a request for a reset link to `email` (valid, lower-cased), leading to
+/// `redirect_to` (already checked): one row written to the mail outbox, the same for every
+/// address, before the caller is answered. Nothing about the address is looked up here: the
+/// outbox worker looks it up and, if it is registered, writes the token and queues the mail
+/// in one transaction ([`new_reset`]), so neither the answer nor its timing tells whether the
+/// address is registered, and an acknowledged request survives a crash.
+pub async fn request(state: &AppState, email: &str, redirect_to: &str) -> Result<(), ApiError> {
+    let row = state
+        .mailer()
+        .request_row(MailKind::ResetPassword, email, Some(redirect_to));
+    if let Some(row) = &row {
+        state.db().enqueue_mail(row).await?;
+    }
+    state.mailer().queued(row.as_ref());
+    Ok(())
+}
+
+/// A new reset for `user`: the token's row identifier, its expiry, and the mail carrying the
+/// link (leading to `redirect_to`). Written by the outbox worker, replacing the user's
+/// earlier reset tokens.
+#[derive(Debug, Clone)]
+pub struct NewReset {
+    /// The `verification` row's identifier (`reset-password:<token>`).
+    pub identifier: String,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+    /// The mail with the link.
+    pub mail: Mail,
+}
+
+/// See [`NewReset`].
+pub fn new_reset(
+    config: &Config,
+    user: &User,
+    redirect_to: Option<&str>,
+    now: DateTime<Utc>,
+) -> NewReset {
+    let lifetime = config.lifecycle.reset_password_expires_in;
+    let token = ids::random_string(RESET_TOKEN_LEN);
+    let expires_at = now + Duration::seconds(i64::try_from(lifetime).unwrap_or(3600));
+    let url = format!(
+        "{}?callbackURL={}",
+        auth_url(config, &format!("/reset-password/{token}")),
+        encode_uri_component(redirect_to.unwrap_or_default())
+    );
+    NewReset {
+        identifier: reset_identifier(&token),
+        expires_at,
+        mail: Mail::to_user(MailKind::ResetPassword, user, url, lifetime),
+    }
 }
 
 /// What a redemption did.

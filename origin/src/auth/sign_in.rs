@@ -178,7 +178,7 @@ pub async fn complete(
     let lifecycle = &state.config().lifecycle;
     if lifecycle.require_email_verification && !user.email_verified {
         if lifecycle.verification_on_sign_in && state.mailer().enabled() {
-            send_verification(state, &user, request.callback)?;
+            send_verification(state, &user, request.callback).await?;
         }
         tracing::info!(user = %user.id, "sign-in refused: email not verified");
         metrics::sign_in(SignIn::EmailNotVerified);

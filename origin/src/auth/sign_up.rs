@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 
-use super::email_verification::send_verification;
+use super::email_verification::verification_mail;
 use super::issue::{new_session, Client};
 use crate::app::AppState;
 use crate::db::{DbError, NewUser, Session, User};
@@ -62,7 +62,19 @@ pub async fn create(
         user: user.clone(),
         password_hash: hash,
     };
-    match state.db().create_user(&row, session.as_ref()).await {
+    // The verification mail is written with the user: a sign-up acknowledged is mailed.
+    let mail = if lifecycle.verification_on_sign_up && state.mailer().enabled() {
+        let mail =
+            verification_mail(state.config(), now, &user, callback).map_err(ApiError::internal)?;
+        state.mailer().row(&mail)
+    } else {
+        None
+    };
+    match state
+        .db()
+        .create_user(&row, session.as_ref(), mail.as_ref())
+        .await
+    {
         Ok(()) => {}
         Err(DbError::Conflict) => {
             metrics::sign_up(SignUp::AlreadyExists);
@@ -75,8 +87,6 @@ pub async fn create(
     }
     tracing::info!(user = %user.id, "sign-up");
     metrics::sign_up(SignUp::Success);
-    if lifecycle.verification_on_sign_up && state.mailer().enabled() {
-        send_verification(state, &user, callback)?;
-    }
+    state.mailer().queued(mail.as_ref());
     Ok((user, session))
 }

@@ -7,6 +7,7 @@ mod database;
 pub mod doctor;
 mod serve;
 mod token;
+mod users;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -41,6 +42,9 @@ pub enum Command {
     /// Inspect tokens with the same verifier the edge and the origin use.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Find a user, end their sessions, delete them, or mark their address verified.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -51,18 +55,24 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Doctor(args) => doctor::run(*args),
         Command::Keys(command) => database::keys(command),
         Command::Token(command) => token::run(command),
+        Command::Users(command) => users::run(command),
     }
 }
 
 /// Logs to stderr in `format`, filtered by `RUST_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
+    init_logging_at(format, "info");
+}
+
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (default `level`).
 ///
 /// Both formats carry the same fields: the time, the level, the target, the message and the
 /// event's fields, and the fields of the request span the event happened in (`id`, `method`,
 /// `path`). JSON puts one object per line, the event's fields at the top level and the span's
 /// under `span`.
-fn init_logging(format: LogFormat) {
+fn init_logging_at(format: LogFormat, level: &str) {
     use std::io::IsTerminal;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);

@@ -63,11 +63,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
-    // Mail queued by the last requests (a reset link, say) still goes out, retries
-    // included, within MAIL_DRAIN_TIMEOUT.
+    // Deliveries under way finish, within MAIL_DRAIN_TIMEOUT; mail not yet taken stays in
+    // the outbox for the next start (or another origin process on the database).
     let left = state.drain(MAIL_DRAIN_TIMEOUT).await;
     if left > 0 {
-        tracing::warn!(left, "stopping with mail still undelivered");
+        tracing::warn!(
+            left,
+            "stopping with mail deliveries under way (sent again later)"
+        );
     }
     if let Some((stop, server)) = metrics {
         let _ = stop.send(());
@@ -153,8 +156,8 @@ fn raise_open_files_limit() -> Option<u64> {
     }
 }
 
-/// How long a stopping origin waits for queued mail (longer than one mail's retries,
-/// 1 + 2 + 4 + 8 s).
+/// How long a stopping origin waits for the mail deliveries under way (longer than one SMTP
+/// conversation's timeout, 15 s).
 const MAIL_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -34,6 +34,16 @@ pub struct PasswordChange<'a> {
 }
 
 impl Db {
+    /// The providers of the user's accounts (`credential`, `google`, ...), sorted.
+    pub async fn list_account_providers(&self, user_id: &str) -> Result<Vec<String>, DbError> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, String>(
+            r#"SELECT "providerId" FROM "account" WHERE "userId" = $1 ORDER BY "providerId""#,
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await)?)
+    }
+
     /// The user's credential (email and password) account.
     pub async fn find_credential_account(&self, user_id: &str) -> Result<Option<Account>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, Account>(
@@ -146,7 +156,7 @@ mod tests {
             user: user.clone(),
             password_hash: hash.into(),
         };
-        db.create_user(&new, Some(&first)).await.unwrap();
+        db.create_user(&new, Some(&first), None).await.unwrap();
         let account = db.find_credential_account(&user.id).await.unwrap().unwrap();
         (user.id, account.id, first)
     }
@@ -190,9 +200,14 @@ mod tests {
         // does everything it came with.
         let identifier = "reset-password:token";
         let expires = now() + chrono::Duration::hours(1);
-        db.replace_verification("reset-password:", identifier, &user_id, expires, now())
-            .await
-            .unwrap();
+        let token = crate::db::TokenRow {
+            kind_prefix: "reset-password:",
+            identifier,
+            value: &user_id,
+            expires_at: expires,
+            now: now(),
+        };
+        db.replace_verification(&token, None).await.unwrap();
         let reset = db
             .redeem_reset_token(identifier, "h-reset", false, now())
             .await

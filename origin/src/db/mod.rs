@@ -12,6 +12,7 @@ mod jwks;
 mod models;
 mod oauth;
 mod outage;
+mod outbox;
 mod passkey;
 mod rate_limit;
 mod session;
@@ -33,6 +34,7 @@ pub use introspect::DbColumn;
 pub use jwks::JwkRow;
 pub use models::{js_date, Account, NewUser, Session, SessionWithUser, User};
 pub use oauth::{AccountRow, NewProviderAccount, ProviderAccountRef, ProviderTokens, Unlink};
+pub use outbox::{ClaimedMail, OutboxMail, OutboxStatus, TokenRow};
 pub use passkey::PasskeyRow;
 pub use rate_limit::RateLimitHit;
 pub use two_factor::{PendingSignIn, TwoFactorRow};
@@ -253,6 +255,61 @@ impl Db {
             sqlx::migrate::MigrateError::Execute(e) => DbError::from(e),
             other => DbError::Other(other.to_string()),
         })
+    }
+
+    /// Whether the schema is the one this edgeauth expects, without changing anything: every
+    /// migration in `migrations/<dialect>/` applied, completely and unaltered (same checksum),
+    /// and none this edgeauth does not know (a newer edgeauth migrated the database). The
+    /// same checks `migrate` (run by `serve` at start-up) makes before it applies anything;
+    /// the error says what differs.
+    pub async fn check_schema(&self) -> Result<(), DbError> {
+        let migrator = match self.pool {
+            Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+            Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
+        };
+        let applied: Vec<(i64, Vec<u8>, bool)> = match on_pool!(self, pool => sqlx::query_as(
+            "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version",
+        )
+        .fetch_all(pool)
+        .await)
+        {
+            Ok(rows) => rows,
+            Err(DbError::Other(_)) => return Err(DbError::Other(
+                "no edgeauth schema in this database (no migration record): run `edgeauth migrate`"
+                    .into(),
+            )),
+            Err(e) => return Err(e),
+        };
+        for (version, checksum, success) in &applied {
+            let Some(known) = migrator.iter().find(|m| m.version == *version) else {
+                return Err(DbError::Other(format!(
+                    "the database has migration {version}, which this edgeauth does not know \
+                     (a newer edgeauth migrated it): use that version"
+                )));
+            };
+            if !success {
+                return Err(DbError::Other(format!(
+                    "migration {version} ({}) did not complete: run `edgeauth migrate`",
+                    known.description
+                )));
+            }
+            if checksum.as_slice() != &*known.checksum {
+                return Err(DbError::Other(format!(
+                    "migration {version} ({}) was applied from a different file",
+                    known.description
+                )));
+            }
+        }
+        if let Some(missing) = migrator
+            .iter()
+            .find(|m| !applied.iter().any(|(v, _, _)| *v == m.version))
+        {
+            return Err(DbError::Other(format!(
+                "migration {} ({}) is not applied: run `edgeauth migrate`",
+                missing.version, missing.description
+            )));
+        }
+        Ok(())
     }
 
     /// One round trip to the database, for readiness: at once `Err` while it is marked

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Connection as _;
 
 use super::models::{NewUser, Session, User};
+use super::outbox::{insert_outbox, OutboxMail};
 use super::session::insert_session;
 use super::verification::VerificationValue;
 use super::{on_pool, Db, DbError};
@@ -29,12 +30,14 @@ impl Db {
         }
     }
 
-    /// Creates a user, its credential account and (optionally) a first session, in one
-    /// transaction. A second user with the same email is [`DbError::Conflict`].
+    /// Creates a user, its credential account, (optionally) a first session and (optionally)
+    /// the verification mail, in one transaction. A second user with the same email is
+    /// [`DbError::Conflict`].
     pub async fn create_user(
         &self,
         new: &NewUser,
         session: Option<&Session>,
+        mail: Option<&OutboxMail>,
     ) -> Result<(), DbError> {
         let user = &new.user;
         on_pool!(self, pool => {
@@ -66,6 +69,9 @@ impl Db {
             .await?;
             if let Some(session) = session {
                 insert_session!(session).execute(&mut *tx).await?;
+            }
+            if let Some(mail) = mail {
+                insert_outbox!(mail).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -121,8 +127,8 @@ impl Db {
             .await)?)
     }
 
-    /// Deletes a user and everything that is theirs: sessions, accounts and their token
-    /// rows (explicitly, not by relying on `ON DELETE CASCADE`, which a schema made by
+    /// Deletes a user and everything that is theirs: sessions, accounts, their token rows and
+    /// their mail in the outbox, sent or not (explicitly, not by relying on `ON DELETE CASCADE`, which a schema made by
     /// another tool may lack). With `token`, only if that deletion token row is live at
     /// `now` and names this user; it is consumed in the same transaction. Returns whether
     /// the user was deleted.
@@ -156,6 +162,7 @@ impl Db {
                 r#"DELETE FROM "edgeauth_two_factor_pending" WHERE "userId" = $1"#,
                 r#"DELETE FROM "edgeauth_two_factor_guard" WHERE "userId" = $1"#,
                 r#"DELETE FROM "verification" WHERE "value" = $1"#,
+                r#"DELETE FROM "edgeauth_mail_outbox" WHERE "userId" = $1"#,
             ] {
                 sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
             }

@@ -7,8 +7,36 @@
 use chrono::{DateTime, Utc};
 use sqlx::Connection as _;
 
+use super::outbox::{insert_outbox, OutboxMail, TokenRow};
 use super::{on_pool, Db, DbError};
 use crate::ids;
+
+/// Runs, in transaction `$tx`, the statements of [`Db::replace_verification`] for `$token`
+/// (a [`TokenRow`]).
+macro_rules! replace_verification {
+    ($tx:ident, $token:expr) => {{
+        let token: &$crate::db::TokenRow<'_> = $token;
+        // `_` and `%` are LIKE wildcards; the prefixes used here contain neither.
+        let pattern = format!("{}%", token.kind_prefix);
+        sqlx::query(r#"DELETE FROM "verification" WHERE "value" = $1 AND "identifier" LIKE $2"#)
+            .bind(token.value)
+            .bind(&pattern)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(
+            r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $5)"#,
+        )
+        .bind($crate::ids::generate_id())
+        .bind(token.identifier)
+        .bind(token.value)
+        .bind(token.expires_at)
+        .bind(token.now)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(super) use replace_verification;
 
 /// A `verification` row's payload.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -37,38 +65,22 @@ pub enum ResetOutcome {
 }
 
 impl Db {
-    /// Stores a token row (`identifier`, e.g. `reset-password:<token>`, grants `value` until
-    /// `expires_at`), first deleting the rows of the same kind (`kind_prefix`, e.g. `reset-password:`) that grant the same `value`: only
-    /// the newest link of a kind works, and a user's rows cannot pile up however often a
-    /// link is requested. One transaction.
+    /// Stores a token row ([`TokenRow`]: `identifier`, e.g. `reset-password:<token>`, grants
+    /// `value` until `expires_at`), first deleting the rows of the same kind (`kind_prefix`,
+    /// e.g. `reset-password:`) that grant the same `value`: only the newest link of a kind
+    /// works, and a user's rows cannot pile up however often a link is requested. With
+    /// `mail`, the mail carrying the token is queued in the same transaction.
     pub async fn replace_verification(
         &self,
-        kind_prefix: &str,
-        identifier: &str,
-        value: &str,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
+        token: &TokenRow<'_>,
+        mail: Option<&OutboxMail>,
     ) -> Result<(), DbError> {
-        // `_` and `%` are LIKE wildcards; the prefixes used here contain neither.
-        let pattern = format!("{kind_prefix}%");
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(r#"DELETE FROM "verification" WHERE "value" = $1 AND "identifier" LIKE $2"#)
-                .bind(value)
-                .bind(&pattern)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
-                   VALUES ($1, $2, $3, $4, $5, $5)"#,
-            )
-            .bind(ids::generate_id())
-            .bind(identifier)
-            .bind(value)
-            .bind(expires_at)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            replace_verification!(tx, token);
+            if let Some(mail) = mail {
+                insert_outbox!(mail).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
@@ -94,6 +106,41 @@ impl Db {
         .execute(pool)
         .await
         .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Replaces every row with this identifier by one granting `value` until `expires_at`
+    /// (an emailed sign-in code), and queues `mail`, which carries it: one transaction.
+    pub async fn replace_code(
+        &self,
+        identifier: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        mail: Option<&OutboxMail>,
+    ) -> Result<(), DbError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(r#"DELETE FROM "verification" WHERE "identifier" = $1"#)
+                .bind(identifier)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
+                   VALUES ($1, $2, $3, $4, $5, $5)"#,
+            )
+            .bind(ids::generate_id())
+            .bind(identifier)
+            .bind(value)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(mail) = mail {
+                insert_outbox!(mail).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 

@@ -24,7 +24,9 @@ use crate::auth::account;
 use crate::auth::email_token::{
     self, EmailClaims, EmailTokenError, CHANGE_EMAIL_CONFIRMATION, CHANGE_EMAIL_VERIFICATION,
 };
-use crate::auth::email_verification::{mail_required, send_verification, verification_link};
+use crate::auth::email_verification::{
+    mail_required, request_verification, send_verification, verification_link,
+};
 use crate::auth::issue::{new_session, Client};
 use crate::config::ChangeEmail;
 use crate::db::{DbError, User};
@@ -169,19 +171,10 @@ pub async fn send_verification_email(
                 messages::EMAIL_ALREADY_VERIFIED,
             ));
         }
-        send_verification(&state, user, callback)?;
+        send_verification(&state, user, callback).await?;
         return Ok(ok);
     }
-    let callback = callback.map(str::to_string);
-    let task = state.clone();
-    state.spawn_background("send-verification-email", async move {
-        if let Some(user) = task.db().find_user_by_email(&email).await? {
-            if !user.email_verified {
-                send_verification(&task, &user, callback.as_deref())?;
-            }
-        }
-        Ok(())
-    });
+    request_verification(&state, &email, callback).await?;
     Ok(ok)
 }
 
@@ -286,7 +279,7 @@ impl Step<'_> {
                 request_type: Some(CHANGE_EMAIL_VERIFICATION.to_string()),
             };
             let url = verification_link(state, &next, callback)?;
-            state.mailer().send(Mail {
+            let mail = Mail {
                 kind: MailKind::VerifyEmail,
                 to: update_to.to_string(),
                 user_id: user.id.clone(),
@@ -296,7 +289,8 @@ impl Step<'_> {
                 url,
                 code: String::new(),
                 expires_in: state.config().lifecycle.verification_expires_in,
-            });
+            };
+            state.mailer().send(state.db(), mail).await?;
             return Ok(done(callback, None, None));
         }
         // The new address is verified by this very link; a legacy link (no request type)
@@ -319,7 +313,7 @@ impl Step<'_> {
         };
         tracing::info!(user = %updated.id, "email changed");
         if !verified {
-            send_verification(state, &updated, callback)?;
+            send_verification(state, &updated, callback).await?;
         }
         let cookies = self.current.map(|c| self.session_cookie(c)).transpose()?;
         Ok(done(callback, Some(&updated), cookies))

@@ -114,9 +114,10 @@ static RESET_PASSWORD: Endpoint = Endpoint {
     )
 };
 
-/// `POST /request-password-reset {email, redirectTo?}`: always the same answer, sent before
-/// anything about the address is looked up; the token and the mail follow in the
-/// background when the address is registered.
+/// `POST /request-password-reset {email, redirectTo?}`: always the same answer, sent once
+/// the request is recorded in the mail outbox and before anything about the address is
+/// looked up; the outbox worker writes the token and the mail when the address is
+/// registered.
 pub async fn request_password_reset(
     State(state): State<AppState>,
     body: RawBody,
@@ -145,7 +146,8 @@ pub async fn request_password_reset(
         &state,
         &email.to_lowercase(),
         redirect_to.unwrap_or_default(),
-    );
+    )
+    .await?;
     Ok(Json(json!({
         "status": true,
         "message": "If this email exists in our system, check your email for the reset link"

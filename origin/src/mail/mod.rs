@@ -1,25 +1,35 @@
-//! Outgoing mail: verification, password reset, email change and deletion links.
+//! Outgoing mail: verification, password reset, email change and deletion links, sign-in
+//! codes and notices.
 //!
-//! Handlers hand a [`Mail`] to the [`Mailer`] and return at once: sending never blocks or
-//! fails an HTTP request. A background task renders the templates and delivers through the
-//! transport (SMTP, or the development log), retrying temporary failures with exponential
-//! backoff. A failure is logged with the kind of mail and the user id, never the link: the
-//! link carries the token.
+//! Mail is durable: a handler writes each mail as a row of the outbox table
+//! (`edgeauth_mail_outbox`, [`crate::db::OutboxMail`]), in the transaction that writes the
+//! token the mail carries, and answers; a mail acknowledged to the caller survives a crash.
+//! A worker in every origin process ([`outbox`]) claims due rows, renders the templates and
+//! delivers through the transport (SMTP, or the development log) with the `Message-ID` fixed
+//! when the row was written, retrying temporary failures on a schedule
+//! ([`outbox::retry_delay`]). Requests whose mail depends on a lookup (a signed-out password
+//! reset or verification resend) are rows too: the worker looks the address up, writes the
+//! token and queues the mail, so the caller's answer and its timing say nothing about the
+//! address. A failure is logged with the kind of mail and the user id, never the link or
+//! code: they carry the token.
 
+pub mod outbox;
 mod templates;
 mod transport;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, Semaphore};
 
 pub use self::templates::{Rendered, Templates, Values};
 use self::transport::Transport;
-use crate::config::Lifecycle;
-use crate::db::User;
-use crate::metrics;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::db::{Db, DbError, OutboxMail, User};
+use crate::{crypto, ids, metrics};
 
 /// The kinds of mail the origin sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +81,11 @@ impl MailKind {
             MailKind::PasskeyAdded => "passkey-added",
             MailKind::PasskeyRemoved => "passkey-removed",
         }
+    }
+
+    /// The kind named `name` ([`MailKind::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        MailKind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -132,149 +147,252 @@ impl Mail {
     }
 }
 
-/// Most mails waiting to be sent; beyond, new ones are dropped (and logged).
-pub const QUEUE_CAPACITY: usize = 1024;
+/// Mails delivered at once by one process.
+pub const CONCURRENT_DELIVERIES: usize = 4;
 
-/// Mails delivered at once.
-const CONCURRENT_DELIVERIES: usize = 4;
+/// How long a mail that carries no link (a notice) stays worth sending.
+const NOTICE_LIFETIME_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Attempts per mail, and the wait before the first retry (doubled each time): 1+2+4+8 s.
-const ATTEMPTS: u32 = 5;
-const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// How long a signed-out request (reset, verification resend) waits for the worker at most.
+const REQUEST_LIFETIME_MS: i64 = 60 * 60 * 1000;
 
-/// The handle handlers send mail through.
+/// The `kind` prefix of request rows: `request:reset-password`.
+pub const REQUEST_PREFIX: &str = "request:";
+
+/// What a mail row's payload holds (sealed): the values its templates are rendered from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MailPayload {
+    pub(crate) name: String,
+    pub(crate) email: String,
+    #[serde(default)]
+    pub(crate) new_email: String,
+    #[serde(default)]
+    pub(crate) url: String,
+    #[serde(default)]
+    pub(crate) code: String,
+    pub(crate) expires_in: u64,
+}
+
+/// What a request row's payload holds (sealed): where the mailed link leads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RequestPayload {
+    pub(crate) callback: Option<String>,
+}
+
+/// Counted mail events: the call point for metrics ([`observe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailEvent {
+    /// A mail row was written (its transaction committed).
+    Queued,
+    /// A mail was delivered.
+    Sent,
+    /// A delivery failed and is scheduled again.
+    Retried,
+    /// A mail was given up on (kept as failed).
+    Failed,
+}
+
+/// Called once per [`MailEvent`] with the kind of mail: where mail metrics are counted
+/// ([`crate::metrics`]; per process: a mail queued by one process may be sent by another).
+pub fn observe(event: MailEvent, kind: &str) {
+    tracing::trace!(?event, kind, "mail event");
+    let Some(kind) = MailKind::from_name(kind) else {
+        return;
+    };
+    match event {
+        MailEvent::Queued => metrics::mail_queued(kind),
+        MailEvent::Sent => metrics::mail_sent(kind),
+        MailEvent::Retried => metrics::mail_retried(kind),
+        MailEvent::Failed => metrics::mail_failed(kind),
+    }
+}
+
+/// What the handlers and the worker share.
+struct Shared {
+    secret: String,
+    /// The domain of `Message-ID`s (the sender's).
+    domain: String,
+    /// Wakes the worker: a row was written.
+    wake: Notify,
+    /// Set at shutdown: the worker claims nothing more.
+    stopping: AtomicBool,
+    /// One permit per delivery slot.
+    slots: Arc<Semaphore>,
+}
+
+/// The handle handlers queue mail through.
 #[derive(Clone)]
-pub struct Mailer {
-    queue: Option<mpsc::Sender<Mail>>,
-    /// Mails queued or being delivered (retries included), for [`Mailer::drain`].
-    pending: Arc<AtomicUsize>,
+pub struct Mailer(Option<Arc<Shared>>);
+
+/// Now, in Unix milliseconds of the wall clock (the outbox's times: shared by processes).
+pub(crate) fn wall_ms() -> i64 {
+    SystemClock.now().timestamp_millis()
 }
 
 impl Mailer {
-    /// Starts the delivery task for the configured transport (none when mail is disabled).
-    /// Must run inside the tokio runtime.
-    pub fn start(config: &Lifecycle) -> Result<Self, MailError> {
-        let pending = Arc::new(AtomicUsize::new(0));
-        let Some(transport) = Transport::from_config(config)? else {
-            return Ok(Mailer {
-                queue: None,
-                pending,
-            });
+    /// Starts the outbox worker for the configured transport (none, and nothing queued,
+    /// when mail is disabled). Must run inside the tokio runtime.
+    pub fn start(config: &Config, db: &Db, clock: Arc<dyn Clock>) -> Result<Self, MailError> {
+        let Some(transport) = Transport::from_config(&config.lifecycle)? else {
+            return Ok(Mailer(None));
         };
-        let templates = Templates::load(config.mail_templates.as_deref())?;
-        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let app_name = config.app_name.clone();
-        tokio::spawn(deliver_all(
-            receiver,
+        let templates = Templates::load(config.lifecycle.mail_templates.as_deref())?;
+        let domain = config
+            .lifecycle
+            .mail_from
+            .parse::<lettre::message::Mailbox>()
+            .map(|m| m.email.domain().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        let shared = Arc::new(Shared {
+            secret: config.secret.clone(),
+            domain,
+            wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+            slots: Arc::new(Semaphore::new(CONCURRENT_DELIVERIES)),
+        });
+        let mailer = Mailer(Some(shared));
+        let worker = outbox::Worker::new(
+            mailer.clone(),
+            db.clone(),
             transport,
             templates,
-            app_name,
-            pending.clone(),
-        ));
-        Ok(Mailer {
-            queue: Some(queue),
-            pending,
-        })
+            config.clone(),
+            clock,
+        );
+        tokio::spawn(worker.run());
+        Ok(mailer)
     }
 
-    /// Waits until every queued mail is delivered or given up on, at most `timeout`
-    /// (graceful shutdown: a reset link requested just before a deploy still goes out).
-    /// Returns how many were still pending.
-    pub async fn drain(&self, timeout: Duration) -> usize {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let left = self.pending.load(Ordering::Acquire);
-            if left == 0 || tokio::time::Instant::now() >= deadline {
-                return left;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// A mailer that queues nothing (mail disabled).
+    pub fn disabled() -> Self {
+        Mailer(None)
     }
 
     /// Whether mail is sent at all (false in production without SMTP).
     pub fn enabled(&self) -> bool {
-        self.queue.is_some()
+        self.0.is_some()
     }
 
-    /// Queues `mail`; never waits. A full queue drops it, with a warning.
-    pub fn send(&self, mail: Mail) {
-        let Some(queue) = &self.queue else {
-            return;
+    fn shared(&self) -> Option<&Shared> {
+        self.0.as_deref()
+    }
+
+    /// The outbox row for `mail`, to write in the transaction of the token it carries
+    /// (`None` when mail is disabled); then call [`Mailer::queued`].
+    pub fn row(&self, mail: &Mail) -> Option<OutboxMail> {
+        let shared = self.shared()?;
+        let payload = MailPayload {
+            name: mail.name.clone(),
+            email: mail.email.clone(),
+            new_email: mail.new_email.clone(),
+            url: mail.url.clone(),
+            code: mail.code.clone(),
+            expires_in: mail.expires_in,
         };
-        let (kind, user) = (mail.kind, mail.user_id.clone());
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        if queue.try_send(mail).is_err() {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-            metrics::mail_dropped(kind);
-            tracing::warn!(kind = kind.name(), %user, "mail queue full or closed: mail dropped");
-        } else {
-            metrics::mail_queued(kind);
+        let lifetime = match i64::try_from(mail.expires_in) {
+            Ok(0) | Err(_) => NOTICE_LIFETIME_MS,
+            Ok(seconds) => seconds.saturating_mul(1000),
+        };
+        Some(self.new_row(
+            shared,
+            mail.kind.name().to_string(),
+            &mail.to,
+            Some(mail.user_id.clone()),
+            &serde_json::to_string(&payload).unwrap_or_default(),
+            lifetime,
+        ))
+    }
+
+    /// The row of a signed-out request for `kind` ([`MailKind::ResetPassword`] or
+    /// [`MailKind::VerifyEmail`]) for `address`, whose link leads to `callback`: the worker
+    /// looks the address up and queues the mail if it is registered. `None` when mail is
+    /// disabled.
+    pub fn request_row(
+        &self,
+        kind: MailKind,
+        address: &str,
+        callback: Option<&str>,
+    ) -> Option<OutboxMail> {
+        let shared = self.shared()?;
+        let payload = RequestPayload {
+            callback: callback.map(str::to_string),
+        };
+        Some(self.new_row(
+            shared,
+            format!("{REQUEST_PREFIX}{}", kind.name()),
+            address,
+            None,
+            &serde_json::to_string(&payload).unwrap_or_default(),
+            REQUEST_LIFETIME_MS,
+        ))
+    }
+
+    fn new_row(
+        &self,
+        shared: &Shared,
+        kind: String,
+        to: &str,
+        user_id: Option<String>,
+        payload: &str,
+        lifetime_ms: i64,
+    ) -> OutboxMail {
+        let now = wall_ms();
+        OutboxMail {
+            id: ids::generate_id(),
+            kind,
+            recipient: to.to_string(),
+            user_id,
+            payload: crypto::seal(&shared.secret, payload),
+            message_id: format!("<{}@{}>", ids::generate_id(), shared.domain),
+            created_at: now,
+            expires_at: now.saturating_add(lifetime_ms),
         }
     }
-}
 
-async fn deliver_all(
-    mut receiver: mpsc::Receiver<Mail>,
-    transport: Transport,
-    templates: Templates,
-    app_name: String,
-    pending: Arc<AtomicUsize>,
-) {
-    let transport = Arc::new(transport);
-    let templates = Arc::new(templates);
-    let slots = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
-    while let Some(mail) = receiver.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let (transport, templates, app_name, pending) = (
-            transport.clone(),
-            templates.clone(),
-            app_name.clone(),
-            pending.clone(),
-        );
-        tokio::spawn(async move {
-            let expires = human_duration(mail.expires_in);
-            let rendered = templates.render(
-                mail.kind,
-                &Values {
-                    url: &mail.url,
-                    code: &mail.code,
-                    name: &mail.name,
-                    email: &mail.email,
-                    new_email: &mail.new_email,
-                    app_name: &app_name,
-                    expires: &expires,
-                },
-            );
-            deliver_with_retries(&transport, &mail, &rendered).await;
-            pending.fetch_sub(1, Ordering::AcqRel);
-            drop(slot);
-        });
+    /// Opens a row's payload.
+    pub(crate) fn open<T: for<'de> Deserialize<'de>>(&self, sealed: &str) -> Option<T> {
+        let json = crypto::open(&self.shared()?.secret, sealed).ok()?;
+        serde_json::from_str(&json).ok()
     }
-}
 
-async fn deliver_with_retries(transport: &Transport, mail: &Mail, rendered: &Rendered) {
-    let (kind, user) = (mail.kind.name(), mail.user_id.as_str());
-    let mut wait = FIRST_RETRY;
-    for attempt in 1..=ATTEMPTS {
-        match transport.deliver(mail, rendered).await {
-            Ok(()) => {
-                metrics::mail_sent(mail.kind);
-                tracing::info!(kind, user, attempt, "mail sent");
-                return;
+    /// Tells the worker that `row`'s transaction committed (a mail or request to handle now).
+    pub fn queued(&self, row: Option<&OutboxMail>) {
+        if let (Some(shared), Some(row)) = (self.shared(), row) {
+            if !row.kind.starts_with(REQUEST_PREFIX) {
+                observe(MailEvent::Queued, &row.kind);
             }
-            Err(e) if e.permanent || attempt == ATTEMPTS => {
-                metrics::mail_failed(mail.kind);
-                tracing::error!(kind, user, attempt, error = %e.message, "mail not sent");
-                return;
+            shared.wake.notify_one();
+        }
+    }
+
+    /// Writes `mail` to the outbox on its own (a mail whose token is stateless, or a notice)
+    /// and wakes the worker. Nothing when mail is disabled.
+    pub async fn send(&self, db: &Db, mail: Mail) -> Result<(), DbError> {
+        let Some(row) = self.row(&mail) else {
+            return Ok(());
+        };
+        db.enqueue_mail(&row).await?;
+        self.queued(Some(&row));
+        Ok(())
+    }
+
+    /// Graceful shutdown: the worker claims nothing more; waits until the deliveries under
+    /// way end, at most `timeout`. Returns how many were still under way. Rows not yet
+    /// taken stay in the outbox for the next start or another process.
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        let Some(shared) = self.shared() else {
+            return 0;
+        };
+        shared.stopping.store(true, Ordering::Release);
+        shared.wake.notify_one();
+        let all = u32::try_from(CONCURRENT_DELIVERIES).unwrap_or(u32::MAX);
+        let deadline = tokio::time::Instant::now() + timeout;
+        match tokio::time::timeout_at(deadline, shared.slots.acquire_many(all)).await {
+            Ok(Ok(permits)) => {
+                permits.forget();
+                0
             }
-            Err(e) => {
-                metrics::mail_retried(mail.kind);
-                tracing::warn!(kind, user, attempt, error = %e.message, retry_in_s = wait.as_secs(), "mail delivery failed, will retry");
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
+            _ => CONCURRENT_DELIVERIES.saturating_sub(shared.slots.available_permits()),
         }
     }
 }

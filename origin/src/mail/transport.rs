@@ -71,13 +71,19 @@ impl Transport {
         }
     }
 
-    /// Delivers one rendered mail.
-    pub async fn deliver(&self, mail: &Mail, rendered: &Rendered) -> Result<(), DeliveryError> {
+    /// Delivers one rendered mail with `message_id` (`<...@domain>`).
+    pub async fn deliver(
+        &self,
+        mail: &Mail,
+        rendered: &Rendered,
+        message_id: &str,
+    ) -> Result<(), DeliveryError> {
         match self {
             Transport::Log => {
                 tracing::info!(
                     kind = mail.kind.name(),
                     to = %mail.to,
+                    message_id,
                     subject = %rendered.subject,
                     "development mail transport (EDGEAUTH_SMTP_URL unset), not sent:\n{}",
                     rendered.text
@@ -85,7 +91,7 @@ impl Transport {
                 Ok(())
             }
             Transport::Smtp { client, from } => {
-                let message = build_message(from, mail, rendered)?;
+                let message = build_message(from, mail, rendered, message_id)?;
                 client
                     .send(message)
                     .await
@@ -105,6 +111,7 @@ fn build_message(
     from: &Mailbox,
     mail: &Mail,
     rendered: &Rendered,
+    message_id: &str,
 ) -> Result<Message, DeliveryError> {
     let to: Mailbox = mail.to.parse().map_err(|e| DeliveryError {
         permanent: true,
@@ -125,6 +132,7 @@ fn build_message(
         .from(from.clone())
         .to(to)
         .subject(rendered.subject.clone())
+        .message_id(Some(message_id.to_string()))
         .multipart(MultiPart::alternative().singlepart(plain).singlepart(html))
         .map_err(|e| DeliveryError {
             permanent: true,

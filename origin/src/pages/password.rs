@@ -35,7 +35,8 @@ pub async fn forgot_page(
 }
 
 /// `POST /forgot-password {email}`: the same answer whether or not the address is
-/// registered (the lookup and the mail happen afterwards, in the background).
+/// registered (the request is recorded in the mail outbox; the lookup and the mail
+/// happen afterwards, in its worker).
 pub async fn forgot(State(state): State<AppState>, form: PageForm) -> Sent {
     let email = form.text("email").to_lowercase();
     let refuse = |error: ApiError| {
@@ -60,7 +61,9 @@ pub async fn forgot(State(state): State<AppState>, form: PageForm) -> Sent {
         ));
     }
     let reset_page = format!("{}/reset-password", state.config().pages.path);
-    password_reset::request(&state, &email, &reset_page);
+    if let Err(e) = password_reset::request(&state, &email, &reset_page).await {
+        return refuse(e);
+    }
     let to = format!("{}/forgot-password?sent=1", state.config().pages.path);
     Sent::see_other(&state, &to, |r| r)
 }

@@ -219,7 +219,7 @@ pub async fn register(
         last_used_at: None,
     };
     state.db().create_passkey(&row).await?;
-    notify_sign_in_change(state, user, MailKind::PasskeyAdded);
+    notify_sign_in_change(state, user, MailKind::PasskeyAdded).await;
     tracing::info!(user = %user.id, passkey = %row.id, "passkey registered");
     Ok(row)
 }
@@ -315,7 +315,7 @@ pub async fn owned(state: &AppState, user: &User, id: &str) -> Result<PasskeyRow
 pub async fn remove(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
     let row = owned(state, user, id).await?;
     if state.db().delete_passkey(&row.id).await? {
-        notify_sign_in_change(state, user, MailKind::PasskeyRemoved);
+        notify_sign_in_change(state, user, MailKind::PasskeyRemoved).await;
         tracing::info!(user = %user.id, passkey = %row.id, "passkey removed");
     }
     Ok(())

@@ -309,20 +309,22 @@ pub async fn send_code(state: &AppState, verifier: &Verifier) -> Result<(), ApiE
     let identifier = format!("{OTP_PREFIX}{}", verifier.code_key());
     let ttl = state.config().two_factor.otp_ttl;
     let now = state.now();
-    state.db().delete_verification(&identifier).await?;
+    let user = verifier.user();
+    // The code and the mail carrying it: one transaction.
+    let mail = state.mailer().row(
+        &Mail::to_user(MailKind::TwoFactorCode, user, String::new(), ttl).with_code(code.clone()),
+    );
     state
         .db()
-        .insert_verification(
+        .replace_code(
             &identifier,
             &code_digest(&code),
             now + Duration::seconds(seconds(ttl)),
             now,
+            mail.as_ref(),
         )
         .await?;
-    let user = verifier.user();
-    state
-        .mailer()
-        .send(Mail::to_user(MailKind::TwoFactorCode, user, String::new(), ttl).with_code(code));
+    state.mailer().queued(mail.as_ref());
     tracing::info!(user = %user.id, "sign-in code mailed");
     Ok(())
 }
@@ -364,7 +366,7 @@ pub async fn pass(
                     .set_two_factor_enabled(&user.id, true, state.now())
                     .await?;
                 user.two_factor_enabled = true;
-                notify_sign_in_change(state, &user, MailKind::TwoFactorEnabled);
+                notify_sign_in_change(state, &user, MailKind::TwoFactorEnabled).await;
                 tracing::info!(user = %user.id, "two-factor enabled");
             }
             Ok(Passed {

@@ -171,7 +171,7 @@ pub async fn disable(
         .db()
         .disable_two_factor(&user.id, &current.found.session.token, state.now())
         .await?;
-    notify_sign_in_change(state, user, MailKind::TwoFactorDisabled);
+    notify_sign_in_change(state, user, MailKind::TwoFactorDisabled).await;
     tracing::info!(user = %user.id, sessions_ended = ended, "two-factor disabled");
     Ok(ended)
 }

@@ -1,0 +1,288 @@
+//! SQL on `edgeauth_mail_outbox`: the durable mail queue ([`crate::mail`]).
+//!
+//! Rows are written in the transaction of the token their mail carries (here, in
+//! `verification.rs`, `user.rs` and `two_factor.rs`). Workers take due rows with one
+//! statement that claims them for a lease: on PostgreSQL the candidates are locked with
+//! `FOR UPDATE SKIP LOCKED`, so processes sharing the database never take the same row, and a
+//! row whose claimer died (its lease passed) is due again; on SQLite the one statement is
+//! atomic by itself (SQLite runs one writer at a time). The outcome of an attempt is written
+//! only while the claim still holds (a sent mail is recorded whoever holds it).
+//!
+//! Times are Unix milliseconds of the wall clock.
+
+use chrono::{DateTime, Utc};
+use sqlx::Connection as _;
+
+use super::{on_pool, Db, DbError};
+
+/// A row to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMail {
+    /// Row id.
+    pub id: String,
+    /// A mail kind's name, or a request's (`request:<mail kind>`).
+    pub kind: String,
+    /// The address it goes to (a request: the address to look up).
+    pub recipient: String,
+    /// The user it concerns, if known.
+    pub user_id: Option<String>,
+    /// What it is rendered from, sealed.
+    pub payload: String,
+    /// The `Message-ID` every attempt sends.
+    pub message_id: String,
+    /// When it was written (and is first due).
+    pub created_at: i64,
+    /// When it stops being worth sending.
+    pub expires_at: i64,
+}
+
+/// A claimed row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClaimedMail {
+    /// Row id.
+    pub id: String,
+    /// See [`OutboxMail::kind`].
+    pub kind: String,
+    /// See [`OutboxMail::recipient`].
+    pub recipient: String,
+    /// See [`OutboxMail::user_id`].
+    #[sqlx(rename = "userId")]
+    pub user_id: Option<String>,
+    /// See [`OutboxMail::payload`].
+    pub payload: String,
+    /// See [`OutboxMail::message_id`].
+    #[sqlx(rename = "messageId")]
+    pub message_id: String,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    /// See [`OutboxMail::expires_at`].
+    #[sqlx(rename = "expiresAt")]
+    pub expires_at: i64,
+}
+
+/// A row as `edgeauth users` and the tests read it (no payload).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxStatus {
+    /// Row id.
+    pub id: String,
+    /// See [`OutboxMail::kind`].
+    pub kind: String,
+    /// See [`OutboxMail::recipient`].
+    pub recipient: String,
+    /// See [`OutboxMail::message_id`].
+    #[sqlx(rename = "messageId")]
+    pub message_id: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Why the last attempt failed.
+    #[sqlx(rename = "lastError")]
+    pub last_error: Option<String>,
+}
+
+/// The `INSERT` of one [`OutboxMail`], ready to execute.
+macro_rules! insert_outbox {
+    ($m:expr) => {
+        sqlx::query(
+            r#"INSERT INTO "edgeauth_mail_outbox" ("id", "kind", "recipient", "userId", "payload", "messageId",
+                 "status", "attempts", "nextAttemptAt", "createdAt", "expiresAt")
+               VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $8)"#,
+        )
+        .bind(&$m.id)
+        .bind(&$m.kind)
+        .bind(&$m.recipient)
+        .bind(&$m.user_id)
+        .bind(&$m.payload)
+        .bind(&$m.message_id)
+        .bind($m.created_at)
+        .bind($m.expires_at)
+    };
+}
+pub(super) use insert_outbox;
+
+/// The claim: due rows (pending, next attempt reached, no live lease), oldest due first,
+/// taken for `claimedBy` = $1 until $2, the attempt counted. `{lock}` is PostgreSQL's
+/// `FOR UPDATE SKIP LOCKED`, empty on SQLite.
+fn claim_sql(lock: &str) -> String {
+    format!(
+        r#"UPDATE "edgeauth_mail_outbox"
+           SET "claimedBy" = $1, "claimedUntil" = $2, "attempts" = "attempts" + 1
+           WHERE "id" IN (
+             SELECT "id" FROM "edgeauth_mail_outbox"
+             WHERE "status" = 'pending' AND "nextAttemptAt" <= $3
+               AND ("claimedUntil" IS NULL OR "claimedUntil" <= $3)
+             ORDER BY "nextAttemptAt", "id"
+             LIMIT $4 {lock})
+           RETURNING "id", "kind", "recipient", "userId", "payload", "messageId", "attempts", "expiresAt""#
+    )
+}
+
+impl Db {
+    /// Writes one row on its own (a mail whose token is stateless or that carries none).
+    pub async fn enqueue_mail(&self, mail: &OutboxMail) -> Result<(), DbError> {
+        on_pool!(self, pool => insert_outbox!(mail).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` due rows at `now` for `claimer` until `lease_until`.
+    pub async fn claim_mail(
+        &self,
+        claimer: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedMail>, DbError> {
+        let sql = claim_sql(match self.dialect() {
+            "postgres" => "FOR UPDATE SKIP LOCKED",
+            _ => "",
+        });
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ClaimedMail>(&sql)
+            .bind(claimer)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?,
+        )
+    }
+
+    /// Records row `id` as sent at `now`, its payload emptied (whoever holds the claim: it
+    /// was sent). False if it was not pending any more.
+    pub async fn mail_sent(&self, id: &str, now: i64) -> Result<bool, DbError> {
+        let rows = on_pool!(self, pool => sqlx::query(
+            r#"UPDATE "edgeauth_mail_outbox"
+               SET "status" = 'sent', "payload" = '', "finishedAt" = $2, "claimedBy" = NULL,
+                   "claimedUntil" = NULL, "lastError" = NULL
+               WHERE "id" = $1 AND "status" = 'pending'"#,
+        )
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(rows == 1)
+    }
+
+    /// Releases `claimer`'s claim on row `id`, due again at `next` (`error`: why this
+    /// attempt failed). False if the claim was lost (the lease passed and another took it).
+    pub async fn mail_retry(
+        &self,
+        id: &str,
+        claimer: &str,
+        next: i64,
+        error: &str,
+    ) -> Result<bool, DbError> {
+        let rows = on_pool!(self, pool => sqlx::query(
+            r#"UPDATE "edgeauth_mail_outbox"
+               SET "nextAttemptAt" = $3, "lastError" = $4, "claimedBy" = NULL, "claimedUntil" = NULL
+               WHERE "id" = $1 AND "claimedBy" = $2 AND "status" = 'pending'"#,
+        )
+        .bind(id)
+        .bind(claimer)
+        .bind(next)
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(rows == 1)
+    }
+
+    /// Marks row `id`, claimed by `claimer`, failed at `now` (kept, its payload emptied).
+    pub async fn mail_failed(
+        &self,
+        id: &str,
+        claimer: &str,
+        now: i64,
+        error: &str,
+    ) -> Result<bool, DbError> {
+        let rows = on_pool!(self, pool => sqlx::query(
+            r#"UPDATE "edgeauth_mail_outbox"
+               SET "status" = 'failed', "payload" = '', "finishedAt" = $3, "lastError" = $4,
+                   "claimedBy" = NULL, "claimedUntil" = NULL
+               WHERE "id" = $1 AND "claimedBy" = $2 AND "status" = 'pending'"#,
+        )
+        .bind(id)
+        .bind(claimer)
+        .bind(now)
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(rows == 1)
+    }
+
+    /// Completes request row `id` (claimed by `claimer`) by deleting it and writing what it
+    /// led to, in one transaction: `token` (a `verification` row replacing the user's earlier
+    /// ones of its kind, as [`Db::replace_verification`]) and `mail`. Nothing is written, and
+    /// false returned, if the claim was lost.
+    pub async fn complete_mail_request(
+        &self,
+        id: &str,
+        claimer: &str,
+        token: Option<&TokenRow<'_>>,
+        mail: Option<&OutboxMail>,
+    ) -> Result<bool, DbError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let taken = sqlx::query(
+                r#"DELETE FROM "edgeauth_mail_outbox" WHERE "id" = $1 AND "claimedBy" = $2 AND "status" = 'pending'"#,
+            )
+            .bind(id)
+            .bind(claimer)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if taken != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            if let Some(token) = token {
+                super::verification::replace_verification!(tx, token);
+            }
+            if let Some(mail) = mail {
+                insert_outbox!(mail).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Deletes sent rows finished before `before`; returns how many.
+    pub async fn purge_sent_mail(&self, before: i64) -> Result<u64, DbError> {
+        Ok(on_pool!(self, pool => sqlx::query(
+            r#"DELETE FROM "edgeauth_mail_outbox" WHERE "status" = 'sent' AND "finishedAt" < $1"#,
+        )
+        .bind(before)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+
+    /// Every row, oldest first, without payloads (tests and diagnostics).
+    pub async fn list_mail(&self) -> Result<Vec<OutboxStatus>, DbError> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, OutboxStatus>(
+            r#"SELECT "id", "kind", "recipient", "messageId", "status", "attempts", "lastError"
+               FROM "edgeauth_mail_outbox" ORDER BY "createdAt", "id""#,
+        )
+        .fetch_all(pool)
+        .await)?)
+    }
+}
+
+/// A `verification` row written with a mail: `identifier` grants `value` until
+/// `expires_at`, replacing the rows of the same kind (`kind_prefix`) that grant `value`.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRow<'a> {
+    /// The kind's identifier prefix (`reset-password:`).
+    pub kind_prefix: &'a str,
+    /// The row's identifier (`reset-password:<token>`).
+    pub identifier: &'a str,
+    /// What it grants to (a user id).
+    pub value: &'a str,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Now (`createdAt`).
+    pub now: DateTime<Utc>,
+}
