@@ -127,18 +127,31 @@ pub fn run(command: UsersCommand) -> ExitCode {
     }
 }
 
-/// Connects and checks the schema; reads `user.twoFactorEnabled` when it exists.
+/// Connects and checks the schema (every migration applied, and the tables as `edgeauth
+/// doctor` wants them); reads `user.twoFactorEnabled` when it exists.
 async fn open(common: &CommonArgs) -> Result<Db, Failure> {
     let db = Db::connect(common.database_url.as_deref())?;
     db.check_schema().await.map_err(|e| match e {
         DbError::Other(m) => Failure::Database(format!("refusing to run: {m}")),
         e => Failure::from(e),
     })?;
-    if db.has_two_factor_column().await? {
-        Ok(db.with_two_factor_column())
-    } else {
-        Ok(db)
+    let two_factor = db.has_two_factor_column().await?;
+    let uses = crate::doctor::Uses {
+        two_factor,
+        ..crate::doctor::Uses::default()
+    };
+    let report = crate::doctor::run(&db, uses, true).await?;
+    if !report.ok {
+        return Err(Failure::Database(format!(
+            "refusing to run: the database is not as edgeauth needs it (edgeauth doctor):\n{}",
+            report.render()
+        )));
     }
+    Ok(if two_factor {
+        db.with_two_factor_column()
+    } else {
+        db
+    })
 }
 
 /// A user id as edgeauth and Better Auth write them: 1 to 255 visible ASCII characters.
