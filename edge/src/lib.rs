@@ -113,7 +113,7 @@ pub mod runtime;
 mod layering;
 
 use serde_json::json;
-use worker::{event, Context, Date, Env, Request, Response};
+use worker::{event, web_sys, Context, Date, Env, Request, Response};
 
 use crate::decide::error::{EdgeError, ReplyContext};
 use crate::decide::route::{self, RequestInfo, Route, SERVICE_NAME};
@@ -122,9 +122,10 @@ use crate::runtime::cx::{request_info, Cx};
 use crate::runtime::{respond, state};
 
 /// The worker's fetch handler: read the request and the configuration, dispatch, and map
-/// every error to its response in one place ([`runtime::respond::respond`]).
+/// every error to its response in one place ([`runtime::respond::respond`]). Responses are
+/// the runtime's own objects: an upstream's passes through as the runtime gave it.
 #[event(fetch)]
-async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let now = Date::now().as_millis() / 1000;
     let info = request_info(&request);
     match dispatch(request, &env, &ctx, &info, now).await {
@@ -140,6 +141,7 @@ async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Respo
                     return_to: &return_to,
                 },
             )
+            .map(web_sys::Response::from)
         }
     }
 }
@@ -150,13 +152,11 @@ async fn dispatch(
     ctx: &Context,
     info: &RequestInfo,
     now: u64,
-) -> Result<Response, EdgeError> {
+) -> Result<web_sys::Response, EdgeError> {
     let path = info.path.as_ref().map_err(|e| EdgeError::BadPath(*e))?;
     match route::edge_route(&info.method, path) {
         Some(Route::Health) => {
-            return Ok(Response::from_json(
-                &json!({ "ok": true, "service": SERVICE_NAME }),
-            )?)
+            return Ok(Response::from_json(&json!({ "ok": true, "service": SERVICE_NAME }))?.into())
         }
         Some(_) => return Err(EdgeError::NotFound),
         None => {}
@@ -169,15 +169,15 @@ async fn dispatch(
         info.preflight,
     ) {
         Route::AuthApi => {
-            let cx = Cx::new(&request, env, ctx, &config, info, now)?;
-            auth_api::auth_api(request, &cx, path).await
+            let cx = Cx::new(&request, env, ctx, &config, info, now);
+            auth_api::auth_api(request, &cx, path).await.map(Into::into)
         }
         Route::Pages => {
-            let cx = Cx::new(&request, env, ctx, &config, info, now)?;
-            auth_api::pages(request, &cx, path).await
+            let cx = Cx::new(&request, env, ctx, &config, info, now);
+            auth_api::pages(request, &cx, path).await.map(Into::into)
         }
         Route::Protected => {
-            let cx = Cx::new(&request, env, ctx, &config, info, now)?;
+            let cx = Cx::new(&request, env, ctx, &config, info, now);
             protected::protected(request, &cx, path).await
         }
         _ => protected::public(request, &config.upstream_url, info, path).await,

@@ -10,14 +10,16 @@
 
 use std::future::Future;
 
-use worker::{Request, Response};
+use worker::{web_sys, Request};
 
 use crate::decide::error::{EdgeError, Peer};
 use crate::decide::forward::{join_url, upstream_headers};
 use crate::decide::route::RequestInfo;
 use crate::runtime::authenticate::authenticate;
 use crate::runtime::cx::Cx;
-use crate::runtime::fetch::{build_request, request_headers, send, streamed_body, Body};
+use crate::runtime::fetch::{
+    build_web_request, request_headers, send_through, streamed_body, Body,
+};
 
 /// A protected path: authenticated, then forwarded with the identity (a refusal is the
 /// error).
@@ -25,7 +27,7 @@ pub fn protected<'a>(
     request: Request,
     cx: &'a Cx<'a>,
     path: &'a str,
-) -> impl Future<Output = Result<Response, EdgeError>> + 'a {
+) -> impl Future<Output = Result<web_sys::Response, EdgeError>> + 'a {
     to_upstream(request, &cx.config.upstream_url, cx.info, path, Some(cx))
 }
 
@@ -35,7 +37,7 @@ pub fn public<'a>(
     upstream_url: &'a str,
     info: &'a RequestInfo,
     path: &'a str,
-) -> impl Future<Output = Result<Response, EdgeError>> + 'a {
+) -> impl Future<Output = Result<web_sys::Response, EdgeError>> + 'a {
     to_upstream(request, upstream_url, info, path, None)
 }
 
@@ -43,13 +45,17 @@ pub fn public<'a>(
 /// once [`authenticate`] established the identity, which goes along. One async function for
 /// both kinds of path (the two above only name its cases), as before the handlers had a
 /// module of their own: a nested state machine per case would cost bundle size.
+///
+/// The two credential headers are read on their own, before the rest: a refusal then costs
+/// two reads out of the runtime however many headers the client sent. The upstream's
+/// response object is returned as the runtime gave it.
 async fn to_upstream(
     request: Request,
     upstream_url: &str,
     info: &RequestInfo,
     path: &str,
     authenticate_in: Option<&Cx<'_>>,
-) -> Result<Response, EdgeError> {
+) -> Result<web_sys::Response, EdgeError> {
     let identity = match authenticate_in {
         Some(cx) => {
             let header = |name: &str| request.headers().get(name).ok().flatten();
@@ -66,6 +72,6 @@ async fn to_upstream(
     let headers = upstream_headers(&request_headers(&request), identity.as_ref())?;
     let body: Body = streamed_body(&request);
     let url = join_url(upstream_url, &info.path_and_query(path));
-    let outgoing = build_request(&info.method, &url, &headers, body)?;
-    send(outgoing, Peer::Upstream).await
+    let outgoing = build_web_request(&info.method, &url, &headers, body)?;
+    send_through(&outgoing, Peer::Upstream).await
 }

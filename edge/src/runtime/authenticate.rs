@@ -97,10 +97,11 @@ async fn read_markers(
             user: UserMarker::latest(local_user, read.user),
         });
     }
+    let unavailable = |e: worker::KvError| EdgeError::Unavailable(format!("KV read: {e}"));
+    let kv = cx.kv().map_err(unavailable)?;
     let sid_read = async {
         match session_id {
-            Some(sid) => cx
-                .kv
+            Some(sid) => kv
                 .get(&revocation::sid_marker_key(sid))
                 .text()
                 .await
@@ -108,9 +109,8 @@ async fn read_markers(
             None => Ok(false),
         }
     };
-    let user_read = cx.kv.get(&revocation::user_marker_key(user_id)).text();
+    let user_read = kv.get(&revocation::user_marker_key(user_id)).text();
     let (sid_revoked, user) = futures_util::future::join(sid_read, user_read).await;
-    let unavailable = |e: worker::KvError| EdgeError::Unavailable(format!("KV read: {e}"));
     let sid_revoked = sid_revoked.map_err(unavailable)?;
     let kv_user = user
         .map_err(unavailable)?
@@ -134,7 +134,6 @@ async fn read_markers(
 
 async fn jwt_identity(cx: &Cx<'_>, token: &str) -> Result<Identity, EdgeError> {
     let now = cx.now;
-    let rules = jwt::validation(&cx.config.jwt_issuer, &cx.config.jwt_audience);
     let hash = token_hash(token);
 
     let remembered =
@@ -142,6 +141,7 @@ async fn jwt_identity(cx: &Cx<'_>, token: &str) -> Result<Identity, EdgeError> {
     let verified = match remembered {
         Some(jwt) => jwt,
         None => {
+            let rules = jwt::validation(&cx.config.jwt_issuer, &cx.config.jwt_audience);
             let kid =
                 jwt::kid_of(token, &rules).map_err(|e| EdgeError::refused(format!("JWT: {e}")))?;
             let keys = match key_lookup(cx, &kid).await {
@@ -208,9 +208,8 @@ async fn key_lookup(cx: &Cx<'_>, kid: &str) -> KeyLookup {
 async fn refresh_keys(cx: &Cx<'_>, kid: &str) {
     let now = cx.now;
     let url = cx
-        .request_origin
-        .as_deref()
-        .map(|origin| jwks_cache::cache_url(origin, &cx.config.origin_url));
+        .request_origin()
+        .map(|origin| jwks_cache::cache_url(&origin, &cx.config.origin_url));
     let cached = match &url {
         Some(url) => worker::Cache::default().get(url.as_str(), false).await,
         None => Ok(None),
@@ -290,7 +289,11 @@ async fn check_liveness(
     if !afresh {
         entry = state::with(|s| s.liveness.get(&key, now).cloned());
         if entry.is_none() {
-            if let Ok(Some(text)) = cx.kv.get(&liveness::kv_key(sid)).text().await {
+            let read = match cx.kv() {
+                Ok(kv) => kv.get(&liveness::kv_key(sid)).text().await,
+                Err(e) => Err(e),
+            };
+            if let Ok(Some(text)) = read {
                 entry = LivenessEntry::from_json(&text).filter(|e| e.is_fresh(now));
             }
         }

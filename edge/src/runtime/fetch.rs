@@ -7,7 +7,8 @@ use std::pin::pin;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{web_sys, AbortController, Delay, Fetch, Request, Response};
 
 use crate::decide::error::{EdgeError, Peer};
@@ -46,6 +47,18 @@ pub fn build_request(
     headers: &[(String, String)],
     body: Body,
 ) -> worker::Result<Request> {
+    build_web_request(method, url, headers, body).map(Request::from)
+}
+
+/// [`build_request`]'s request as the runtime's own object, for [`send_through`] (wrapping
+/// it in a `worker::Request` would read its method, URL, headers and `cf` back out of
+/// JavaScript for nothing).
+pub fn build_web_request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Body,
+) -> worker::Result<web_sys::Request> {
     let web_headers = web_sys::Headers::new()?;
     for (name, value) in headers {
         web_headers.append(name, value)?;
@@ -63,9 +76,7 @@ pub fn build_request(
             init.set_body(value);
         }
     }
-    Ok(Request::from(web_sys::Request::new_with_str_and_init(
-        url, &init,
-    )?))
+    Ok(web_sys::Request::new_with_str_and_init(url, &init)?)
 }
 
 /// Sends a request; a network failure is a 502 naming `peer`.
@@ -98,6 +109,24 @@ pub async fn send_within(
             ))
         }
     }
+}
+
+/// Sends a request built by [`build_web_request`] and hands back the response object the
+/// runtime gave, untouched: for passing a response through as it is, without converting it
+/// to a `worker::Response` and back (which reads its status, headers, body and `cf` out of
+/// JavaScript and builds a new `Response` from them). A network failure is a 502 naming
+/// `peer`.
+pub async fn send_through(
+    request: &web_sys::Request,
+    peer: Peer,
+) -> Result<web_sys::Response, EdgeError> {
+    let global: web_sys::WorkerGlobalScope = worker::js_sys::global().unchecked_into();
+    let answer = JsFuture::from(global.fetch_with_request(request))
+        .await
+        .map_err(|e| EdgeError::BadGateway(peer, worker::Error::from(e).to_string()))?;
+    answer
+        .dyn_into::<web_sys::Response>()
+        .map_err(|_| EdgeError::BadGateway(peer, "fetch answered something else".into()))
 }
 
 /// A mutable copy of `headers` without the names in `except` (every `Set-Cookie` kept).

@@ -55,7 +55,7 @@ pub async fn apply(cx: &Cx<'_>, effects: &[Effect]) {
 }
 
 async fn put_marker(cx: &Cx<'_>, key: String, value: String) -> Result<(), worker::KvError> {
-    cx.kv
+    cx.kv()?
         .put(&key, value)?
         .expiration_ttl(revocation::MARKER_TTL)
         .execute()

@@ -15,7 +15,11 @@ pub async fn cached_entry(cx: &Cx<'_>, hash: &[u8; 32]) -> Option<SessionEntry> 
             return Some(entry);
         }
     }
-    match cx.kv.get(&session_cache::kv_key(hash)).text().await {
+    let read = match cx.kv() {
+        Ok(kv) => kv.get(&session_cache::kv_key(hash)).text().await,
+        Err(e) => Err(e),
+    };
+    match read {
         Ok(Some(text)) => {
             let entry = SessionEntry::from_json(&text).filter(|e| e.is_fresh(now))?;
             state::with(|s| {
@@ -63,7 +67,11 @@ pub async fn resolve_at_origin(
 /// Drops a session entry from isolate memory and KV.
 pub async fn evict(cx: &Cx<'_>, hash: &[u8; 32]) {
     state::with(|s| s.sessions.remove(hash));
-    if let Err(e) = cx.kv.delete(&session_cache::kv_key(hash)).await {
+    let deleted = match cx.kv() {
+        Ok(kv) => kv.delete(&session_cache::kv_key(hash)).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = deleted {
         worker::console_warn!("edgeauth-edge: KV delete failed: {e}");
     }
 }
