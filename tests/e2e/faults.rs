@@ -371,7 +371,26 @@ async fn postgres_restart_under_load_is_only_503s_and_recovers() {
         .await
         .unwrap()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Down for at least 1.5 s, and until the load has met the outage (a request answered
+    // 503), at most 15 s: on a loaded machine the requests in flight at the stop can take
+    // the whole 1.5 s to fail over to it.
+    let down_for = Instant::now();
+    loop {
+        let noticed = outcomes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|o| o.answer == Ok(503) && o.answered >= stopped_at);
+        if noticed && down_for.elapsed() >= Duration::from_millis(1500) {
+            break;
+        }
+        assert!(
+            down_for.elapsed() < Duration::from_secs(15),
+            "no 503 within 15 s of the stop\n{}",
+            origin.process.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let pg2 = pg.clone();
     tokio::task::spawn_blocking(move || pg2.restart())
         .await
