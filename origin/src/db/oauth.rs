@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Connection as _;
 
 use super::models::User;
+use super::user::insert_user;
 use super::verification::VerificationValue;
 use super::{on_pool, Db, DbError};
 
@@ -173,19 +174,7 @@ impl Db {
     ) -> Result<(), DbError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
-            )
-            .bind(&user.id)
-            .bind(&user.name)
-            .bind(&user.email)
-            .bind(user.email_verified)
-            .bind(&user.image)
-            .bind(user.created_at)
-            .bind(user.updated_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_user!(user).execute(&mut *tx).await?;
             insert_provider_account!(account).execute(&mut *tx).await?;
             tx.commit().await?;
         });

@@ -20,6 +20,25 @@ const USER_COLUMNS_TWO_FACTOR: &str = r#""id", "name", "email", "emailVerified",
 const USER_COLUMNS_PLAIN: &str = r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt",
     FALSE AS "twoFactorEnabled""#;
 
+/// The statement inserting `$u` (a [`User`]) into `user`: one place for the column list,
+/// shared by sign-up and provider sign-up.
+macro_rules! insert_user {
+    ($u:expr) => {
+        sqlx::query(
+            r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
+               VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
+        )
+        .bind(&$u.id)
+        .bind(&$u.name)
+        .bind(&$u.email)
+        .bind($u.email_verified)
+        .bind(&$u.image)
+        .bind($u.created_at)
+        .bind($u.updated_at)
+    };
+}
+pub(super) use insert_user;
+
 impl Db {
     /// The columns of a user for this deployment (see [`USER_COLUMNS_TWO_FACTOR`]).
     fn user_columns(&self) -> &'static str {
@@ -42,19 +61,7 @@ impl Db {
         let user = &new.user;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
-            )
-            .bind(&user.id)
-            .bind(&user.name)
-            .bind(&user.email)
-            .bind(user.email_verified)
-            .bind(&user.image)
-            .bind(user.created_at)
-            .bind(user.updated_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_user!(user).execute(&mut *tx).await?;
             sqlx::query(
                 r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
                    VALUES ($1, $2, 'credential', $3, $4, $5, $6)"#,
