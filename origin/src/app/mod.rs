@@ -8,13 +8,11 @@ mod router;
 #[cfg(test)]
 pub(crate) mod test_app;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
 
 pub use self::prepare::prepare;
 pub use self::router::{metrics_router, router};
@@ -30,9 +28,6 @@ use crate::mail::Mailer;
 use crate::pages::{self, render::Renderer};
 use crate::password::{HashPool, PasswordPolicy};
 use crate::rate_limit::{RateLimiter, Rules};
-
-/// Most background tasks (see [`AppState::spawn_background`]) running at once.
-pub const BACKGROUND_TASKS: usize = 256;
 
 /// How long one request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,7 +47,6 @@ struct Inner {
     limiter: RateLimiter,
     mailer: Mailer,
     pages: Option<Renderer>,
-    background: Arc<Semaphore>,
     oauth: crate::auth::oauth::Engine,
 }
 
@@ -87,7 +81,6 @@ impl AppState {
             limiter,
             mailer,
             pages,
-            background: Arc::new(Semaphore::new(BACKGROUND_TASKS)),
             oauth,
         }))
     }
@@ -147,37 +140,10 @@ impl AppState {
         &self.0.mailer
     }
 
-    /// Runs `work` after the response, so that what it does (finding out whether an
-    /// address is registered, writing a token, queueing mail) shows in neither the answer
-    /// nor its timing. At most [`BACKGROUND_TASKS`] run at once; beyond, `work` is dropped
-    /// with a warning (the rate limiter keeps honest traffic far below that).
-    pub fn spawn_background<F>(&self, what: &'static str, work: F)
-    where
-        F: Future<Output = Result<(), ApiError>> + Send + 'static,
-    {
-        let Ok(slot) = self.0.background.clone().try_acquire_owned() else {
-            tracing::warn!(what, "too many background tasks: dropped");
-            crate::metrics::background_task_dropped(what);
-            return;
-        };
-        tokio::spawn(async move {
-            if let Err(e) = work.await {
-                tracing::warn!(what, status = %e.status(), "background task failed");
-            }
-            drop(slot);
-        });
-    }
-
-    /// Graceful shutdown, once no request is served any more: waits for the background
-    /// tasks, then for the mail queue, together at most `timeout`. Returns the mails still
-    /// pending (given up on).
+    /// Graceful shutdown, once no request is served any more: waits for the mail queue at
+    /// most `timeout`. Returns the mails still pending (given up on).
     pub async fn drain(&self, timeout: Duration) -> usize {
-        let deadline = tokio::time::Instant::now() + timeout;
-        // Every permit back means no background task is running.
-        let all = u32::try_from(BACKGROUND_TASKS).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout_at(deadline, self.0.background.acquire_many(all)).await;
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.mailer().drain(left).await
+        self.mailer().drain(timeout).await
     }
 
     /// The public URL of an auth endpoint: `BETTER_AUTH_URL` + `/api/auth` + `path`, as

@@ -10,7 +10,7 @@
 //! per-thread cache ([`http`]).
 //!
 //! Label values come from small sets fixed by the code: route templates, outcomes, rate-limit
-//! rule prefixes, mail kinds, background task names. Never an address, a user id, a raw path
+//! rule prefixes, mail kinds. Never an address, a user id, a raw path
 //! or anything else a client chooses. docs/operations.md ("Metrics") lists every metric.
 //!
 //! Gauges that describe a state (the pools, the signing key) are sampled when `/metrics` is
@@ -75,8 +75,6 @@ pub mod names {
     pub const MAIL_DROPPED: &str = "edgeauth_mail_dropped_total";
     /// Gauge of mails queued or being delivered.
     pub const MAIL_PENDING: &str = "edgeauth_mail_pending";
-    /// Counter of background tasks dropped at the cap, by `task`.
-    pub const BACKGROUND_DROPPED: &str = "edgeauth_background_tasks_dropped_total";
     /// Gauge of the age of the signing key in use.
     pub const KEY_AGE: &str = "edgeauth_signing_key_age_seconds";
     /// Gauge, always 1, whose `version` label names the running version.
@@ -287,11 +285,6 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     (Kind::Counter, names::MAIL_FAILED, "Mails given up on (permanent refusal or every attempt failed), by kind."),
     (Kind::Counter, names::MAIL_DROPPED, "Mails dropped because the queue was full, by kind."),
     (Kind::Gauge, names::MAIL_PENDING, "Mails queued or being delivered."),
-    (
-        Kind::Counter,
-        names::BACKGROUND_DROPPED,
-        "Background tasks dropped because too many were running, by task.",
-    ),
     (
         Kind::Gauge,
         names::KEY_AGE,
@@ -533,18 +526,6 @@ pub fn mail_failed(kind: MailKind) {
 /// A mail of `kind` was dropped without being queued (the queue was full).
 pub fn mail_dropped(kind: MailKind) {
     mail_series(kind, |s, _| s.dropped.increment(1));
-}
-
-/// A background task named `task` was dropped (too many running). Rare: registered on use.
-pub fn background_task_dropped(task: &'static str) {
-    if let Some(m) = INSTALLED.get() {
-        m.recorder
-            .register_counter(
-                &key(names::BACKGROUND_DROPPED, &[("task", task)]),
-                &METADATA,
-            )
-            .increment(1);
-    }
 }
 
 #[cfg(test)]
