@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole stack locally: the origin (`edgeauth serve`) and the edge worker under
-# `wrangler dev` in front of it. Ctrl-C stops both.
+# `wrangler dev` in front of it (and of a demo application). Ctrl-C stops everything.
 #
 #   bash scripts/dev.sh
 #
@@ -11,6 +11,15 @@
 #   EDGEAUTH_EXAMPLE  put an example backend behind the edge instead of the demo application:
 #                     fastapi (examples/fastapi) or axum (examples/axum); open /app/me
 #   BETTER_AUTH_URL   the public URL, in mailed links and JWTs (default the edge's URL)
+#   EDGEAUTH_DEV_OIDC 1: also start a local OpenID Provider (panva's oidc-provider through
+#                     tests/js/oidc-provider.mjs; any login name and password sign in) and
+#                     offer it on the hosted pages as "Continue with dev-oidc"
+#   EDGEAUTH_DEV_OIDC_PORT where that provider listens (default 3002)
+# Sign-in providers: EDGEAUTH_GENERIC_OAUTH, EDGEAUTH_SOCIAL_PROVIDERS, EDGEAUTH_ACCOUNT_LINKING,
+# EDGEAUTH_TRUSTED_PROVIDERS and EDGEAUTH_ENCRYPT_OAUTH_TOKENS reach the origin from the
+# environment or, when unset there, from ./.env (gitignored; one KEY=value line each, the value
+# optionally in quotes). Register $BETTER_AUTH_URL/api/auth/oauth2/callback/<providerId> with
+# the provider as the redirect URI.
 # Mail is printed to the origin's log (no EDGEAUTH_SMTP_URL), links included.
 # The edge reads its [vars] from wrangler.toml and its secrets from .dev.vars (created with
 # random secrets on first run); the origin is started with the same secrets.
@@ -26,6 +35,9 @@ export DEMO_UPSTREAM_PORT="${DEMO_UPSTREAM_PORT:-3001}"
 export WRANGLER_SEND_METRICS=false
 EXAMPLE="${EDGEAUTH_EXAMPLE:-}"
 case "$EXAMPLE" in "" | fastapi | axum) ;; *) die "EDGEAUTH_EXAMPLE must be fastapi or axum" ;; esac
+DEV_OIDC="${EDGEAUTH_DEV_OIDC:-0}"
+case "$DEV_OIDC" in 0 | 1) ;; *) die "EDGEAUTH_DEV_OIDC must be 1 (or 0, or unset)" ;; esac
+DEV_OIDC_PORT="${EDGEAUTH_DEV_OIDC_PORT:-3002}"
 
 bash scripts/setup.sh
 bash scripts/build-edge.sh
@@ -57,6 +69,42 @@ export EDGEAUTH_PASSKEY_ORIGINS="${EDGEAUTH_PASSKEY_ORIGINS:-http://localhost:$E
 export BETTER_AUTH_URL="${BETTER_AUTH_URL:-http://127.0.0.1:$EDGE_PORT}"
 # Browsers on the edge's URL call the auth API through it.
 export BETTER_AUTH_TRUSTED_ORIGINS="${BETTER_AUTH_TRUSTED_ORIGINS:-http://127.0.0.1:$EDGE_PORT,http://localhost:$EDGE_PORT}"
+# Sign-in providers from ./.env, for what the environment does not set. Read line by line, not
+# sourced, so a JSON value needs no shell quoting (and .env's other settings, meant for an
+# origin on its own, do not change this stack).
+if [ -f .env ]; then
+  for name in EDGEAUTH_GENERIC_OAUTH EDGEAUTH_SOCIAL_PROVIDERS EDGEAUTH_ACCOUNT_LINKING \
+    EDGEAUTH_TRUSTED_PROVIDERS EDGEAUTH_ENCRYPT_OAUTH_TOKENS; do
+    [ -z "${!name+set}" ] || continue
+    line="$(grep -E "^(export +)?$name=" .env | tail -n 1)" || continue
+    value="${line#*=}"
+    case "$value" in \'*\' | \"*\") value="${value:1:${#value}-2}" ;; esac
+    export "$name=$value"
+    log "$name from .env"
+  done
+fi
+# The local OpenID Provider: its client's redirect URI is the edge's callback, and its entry is
+# added to EDGEAUTH_GENERIC_OAUTH (after any configured ones).
+DEV_OIDC_ISSUER="http://127.0.0.1:$DEV_OIDC_PORT"
+if [ "$DEV_OIDC" = 1 ]; then
+  DEV_OIDC_CLIENTS="$(node -e '
+    const [url] = process.argv.slice(1);
+    console.log(JSON.stringify([{ client_id: "edgeauth-dev", client_secret: "edgeauth-dev-secret",
+      redirect_uris: [`${url}/api/auth/oauth2/callback/dev-oidc`] }]));' "$BETTER_AUTH_URL")"
+  EDGEAUTH_GENERIC_OAUTH="$(node -e '
+    const [list, issuer] = process.argv.slice(1);
+    let providers;
+    try { providers = JSON.parse(list); } catch (e) { providers = null; }
+    if (!Array.isArray(providers)) {
+      console.error("EDGEAUTH_GENERIC_OAUTH is not a JSON list");
+      process.exit(1);
+    }
+    providers.push({ providerId: "dev-oidc", clientId: "edgeauth-dev", clientSecret: "edgeauth-dev-secret",
+      discoveryUrl: `${issuer}/.well-known/openid-configuration`, scopes: ["openid", "email", "profile"] });
+    console.log(JSON.stringify(providers));' "${EDGEAUTH_GENERIC_OAUTH:-[]}" "$DEV_OIDC_ISSUER")" ||
+    die "EDGEAUTH_DEV_OIDC=1 adds its provider to EDGEAUTH_GENERIC_OAUTH, which must be a JSON list"
+  export EDGEAUTH_GENERIC_OAUTH
+fi
 # The hosted pages: served by the origin, reached through the edge, where browsers without a
 # session are sent.
 PAGES_PATH="${EDGEAUTH_PAGES_PATH:-/auth}"
@@ -86,11 +134,17 @@ stop_all() {
     done
     kill -KILL -- "-$pid" 2>/dev/null || true
   done
-  log "stopped the origin and the edge"
+  log "stopped the origin, the edge and the rest"
 }
 trap 'log "interrupted"; stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM
 trap stop_all EXIT
+
+if [ "$DEV_OIDC" = 1 ]; then
+  log "starting the local OpenID Provider on $DEV_OIDC_ISSUER"
+  OIDC_CLIENTS="$DEV_OIDC_CLIENTS" setsid node tests/js/oidc-provider.mjs "$DEV_OIDC_PORT" </dev/null &
+  pids+=("$!")
+fi
 
 log "starting the origin on http://$EDGEAUTH_LISTEN"
 setsid cargo run -p edgeauth-origin --bin edgeauth -- serve &
@@ -127,9 +181,13 @@ pids+=("$!")
 
 log "open http://127.0.0.1:$EDGE_PORT/ in a browser (sign in at http://127.0.0.1:$EDGE_PORT$PAGES_PATH/sign-in)"
 log "passkeys need the site as http://localhost:$EDGE_PORT/ (browsers refuse an IP address for them)"
+if [ "$DEV_OIDC" = 1 ]; then
+  log "\"Continue with dev-oidc\" on $BETTER_AUTH_URL$PAGES_PATH/sign-in: the local OpenID Provider"
+  log "  signs in ANY login name with ANY password (a login with @ is the email; else <login>@example.com)"
+fi
 log "edge: http://127.0.0.1:$EDGE_PORT/__edge/ok   origin: http://$EDGEAUTH_LISTEN   (Ctrl-C stops everything)"
 # Return as soon as either one exits (or Ctrl-C arrives); the EXIT trap stops the other.
 status=0
 wait -n "${pids[@]}" || status=$?
-log "the origin or the edge exited (status $status): stopping the other"
+log "the origin, the edge or another part exited (status $status): stopping the others"
 exit "$status"

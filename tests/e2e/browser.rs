@@ -1,7 +1,9 @@
 //! The hosted pages in a real browser: headless Chromium (Debian's `/usr/bin/chromium`,
 //! driven by npm's `playwright-core`) against the whole stack a person would use: the real
 //! `edgeauth` binary, the real worker under `wrangler dev` in front of it and of the demo
-//! application (`scripts/demo-upstream.mjs`), and the SMTP listener the origin mails to.
+//! application (`scripts/demo-upstream.mjs`), the SMTP listener the origin mails to, and a
+//! real OpenID Provider (panva's `oidc-provider`, [`edgeauth_tests::OidcProvider`]) that the
+//! origin offers as the `genericOAuth` provider `corp`, its redirect URI on the edge.
 //!
 //! This test starts the stack, serves the captured mail to node as JSON
 //! (`GET <MAIL_URL>/messages`), then runs the flows in `tests/browser/` with node's test
@@ -19,7 +21,8 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use axum::{Json, Router};
 use edgeauth_tests::{
-    free_port, profile_dir, repo_root, scratch_dir, Origin, Process, SmtpServer, WranglerDev,
+    free_port, profile_dir, repo_root, scratch_dir, OidcClient, OidcProvider, Origin, Process,
+    SmtpServer, WranglerDev,
 };
 use serde_json::{json, Value};
 
@@ -32,6 +35,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// longer than the 1 s within which an ended session must be refused (so that refusal is
 /// the edge being told, not its cache running out).
 const SESSION_CACHE_TTL: &str = "5";
+/// The OpenID Provider's id at the origin ("Continue with corp").
+const OIDC_PROVIDER_ID: &str = "corp";
 /// The whole node suite's bound (it takes well under a minute).
 const SUITE_TIMEOUT: Duration = Duration::from_secs(240);
 
@@ -120,6 +125,16 @@ async fn the_hosted_pages_in_a_real_browser() {
         .current_dir(&root);
     let mut demo = Process::spawn(&format!("demo-{demo_port}"), demo_command, &logs).unwrap();
 
+    // The browser reaches the origin through the edge, so the provider sends it back there.
+    let redirect_uri = format!("{edge_url}/api/auth/oauth2/callback/{OIDC_PROVIDER_ID}");
+    let oidc_client = OidcClient {
+        id: "edgeauth",
+        secret: "browser-oidc-client-secret",
+        redirect_uri: &redirect_uri,
+    };
+    let oidc = OidcProvider::start(&[oidc_client]).unwrap();
+    let generic_oauth = oidc.generic_oauth(OIDC_PROVIDER_ID, &oidc_client);
+
     let database_url = sqlite_url("browser");
     let smtp_url = smtp.url();
     let origin = Origin::start_on(
@@ -143,6 +158,8 @@ async fn the_hosted_pages_in_a_real_browser() {
             ("EDGEAUTH_PASSKEY_RP_ID", "localhost"),
             ("EDGEAUTH_PASSKEY_ORIGINS", &edge_localhost_url),
             ("BETTER_AUTH_TRUSTED_ORIGINS", &edge_localhost_url),
+            // Sign-in with the OpenID Provider (tests/browser/oauth.test.mjs).
+            ("EDGEAUTH_GENERIC_OAUTH", &generic_oauth),
         ],
     )
     .unwrap();
@@ -164,8 +181,9 @@ async fn the_hosted_pages_in_a_real_browser() {
     .unwrap();
     eprintln!(
         "browser suite: stack up in {:.1}s (edge {edge_url} and {edge_localhost_url}, origin \
-         {origin_url}, demo {demo_url}, mail {mail_url})",
-        started.elapsed().as_secs_f64()
+         {origin_url}, demo {demo_url}, mail {mail_url}, OpenID Provider {})",
+        started.elapsed().as_secs_f64(),
+        oidc.issuer
     );
 
     let screenshots = profile_dir()
@@ -181,6 +199,8 @@ async fn the_hosted_pages_in_a_real_browser() {
         .env("ORIGIN_URL", &origin_url)
         .env("DEMO_URL", &demo_url)
         .env("MAIL_URL", &mail_url)
+        .env("OIDC_ISSUER", &oidc.issuer)
+        .env("OIDC_PROVIDER_ID", OIDC_PROVIDER_ID)
         .env("SESSION_CACHE_TTL", SESSION_CACHE_TTL)
         .env("CHROMIUM", &chromium)
         .env("SCREENSHOT_DIR", &screenshots)
@@ -207,9 +227,10 @@ async fn the_hosted_pages_in_a_real_browser() {
     );
     assert!(
         status.success(),
-        "the browser suite failed ({status}); see its output above\n{}\n{}\n{}",
+        "the browser suite failed ({status}); see its output above\n{}\n{}\n{}\n{}",
         edge.process.log_tail(),
         origin.process.log_tail(),
-        demo.log_tail()
+        demo.log_tail(),
+        oidc.process.log_tail()
     );
 }

@@ -5,11 +5,8 @@
 //! (The attack cases run in-process against a provider that signs what the test asks:
 //! `origin/src/features/generic_oauth_tests.rs`.)
 
-use std::process::Command;
-use std::time::Duration;
-
 use edgeauth_tests::fixtures::{browser, email, origin_env, BASE_URL};
-use edgeauth_tests::{free_port, repo_root, scratch_dir, AuthClient, Origin, Postgres, Process};
+use edgeauth_tests::{AuthClient, OidcClient, OidcProvider, Origin, Postgres};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -19,49 +16,32 @@ const CLIENT_SECRET: &str = "edgeauth-client-secret";
 const BA_CLIENT_ID: &str = "better-auth";
 const BA_CLIENT_SECRET: &str = "better-auth-client-secret";
 
-/// The provider, with a client for edgeauth.
-struct OidcProvider {
-    _process: Process,
-    issuer: String,
+/// Both servers believe they are at `BASE_URL`: one redirect URI, the test routes it.
+const REDIRECT_URI: &str = "http://localhost:3000/api/auth/oauth2/callback/corp";
+/// edgeauth's client at the provider.
+const CLIENT: OidcClient = OidcClient {
+    id: CLIENT_ID,
+    secret: CLIENT_SECRET,
+    redirect_uri: REDIRECT_URI,
+};
+
+/// The provider, with a client for edgeauth and one for the Better Auth server.
+fn start_provider() -> OidcProvider {
+    assert!(REDIRECT_URI.starts_with(BASE_URL));
+    OidcProvider::start(&[
+        CLIENT,
+        OidcClient {
+            id: BA_CLIENT_ID,
+            secret: BA_CLIENT_SECRET,
+            redirect_uri: REDIRECT_URI,
+        },
+    ])
+    .unwrap()
 }
 
-impl OidcProvider {
-    fn start() -> OidcProvider {
-        let port = free_port().unwrap();
-        // Both servers believe they are at BASE_URL: one redirect URI, the test routes it.
-        let redirect = format!("{BASE_URL}/api/auth/oauth2/callback/corp");
-        let clients = json!([
-            {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [&redirect]},
-            {"client_id": BA_CLIENT_ID, "client_secret": BA_CLIENT_SECRET, "redirect_uris": [&redirect]},
-        ]);
-        let mut command = Command::new("node");
-        command
-            .current_dir(repo_root())
-            .arg("tests/js/oidc-provider.mjs")
-            .arg(port.to_string())
-            .env("OIDC_CLIENTS", clients.to_string());
-        let mut process =
-            Process::spawn("oidc-provider", command, &scratch_dir("logs").unwrap()).unwrap();
-        process
-            .wait_for_port(port, Duration::from_secs(30))
-            .unwrap();
-        OidcProvider {
-            _process: process,
-            issuer: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// `EDGEAUTH_GENERIC_OAUTH` for this provider, as `corp`.
-    fn config(&self) -> String {
-        json!([{
-            "providerId": "corp",
-            "discoveryUrl": format!("{}/.well-known/openid-configuration", self.issuer),
-            "clientId": CLIENT_ID,
-            "clientSecret": CLIENT_SECRET,
-            "scopes": ["openid", "email", "profile"],
-        }])
-        .to_string()
-    }
+/// `EDGEAUTH_GENERIC_OAUTH` for the provider, as `corp`.
+fn config(provider: &OidcProvider) -> String {
+    provider.generic_oauth("corp", &CLIENT)
 }
 
 /// The `action` of the page's first form, and whether it is the login form.
@@ -186,8 +166,8 @@ async fn start_sign_in(app: &mut AuthClient) -> String {
 #[tokio::test]
 async fn sign_in_through_a_real_openid_provider_pages_and_keys() {
     let pg = Postgres::start_shared().await.unwrap();
-    let provider = OidcProvider::start();
-    let config = provider.config();
+    let provider = start_provider();
+    let config = config(&provider);
     let mut env = origin_env(&pg.url());
     env.push(("EDGEAUTH_GENERIC_OAUTH", config));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -264,8 +244,8 @@ async fn sign_in_through_a_real_openid_provider_pages_and_keys() {
 #[tokio::test]
 async fn better_auth_and_edgeauth_share_provider_users_and_accounts() {
     let pg = Postgres::start_shared().await.unwrap();
-    let provider = OidcProvider::start();
-    let config = provider.config();
+    let provider = start_provider();
+    let config = config(&provider);
     let mut env = origin_env(&pg.url());
     env.push(("EDGEAUTH_GENERIC_OAUTH", config));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -322,8 +302,8 @@ async fn better_auth_and_edgeauth_share_provider_users_and_accounts() {
 /// against edgeauth (`tests/js/oauth-client.mjs`).
 #[tokio::test]
 async fn better_auths_client_signs_in_lists_links_and_unlinks() {
-    let provider = OidcProvider::start();
-    let config = provider.config();
+    let provider = start_provider();
+    let config = config(&provider);
     let database = edgeauth_tests::fixtures::sqlite_url("oauth-client");
     let mut env = origin_env(&database);
     env.push(("EDGEAUTH_GENERIC_OAUTH", config));

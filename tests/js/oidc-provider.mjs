@@ -1,4 +1,5 @@
-// A real OpenID Provider for the end-to-end tests: panva's oidc-provider (pinned in
+// A real OpenID Provider for the end-to-end tests (started by tests/src/oidc.rs) and for local
+// development (`EDGEAUTH_DEV_OIDC=1 bash scripts/dev.sh`): panva's oidc-provider (pinned in
 // package.json) with its development login and consent pages (devInteractions: any login name
 // and password sign in), signing ID tokens with its development RS256 key.
 //

@@ -15,6 +15,10 @@ pub mod client;
 
 pub mod fixtures;
 
+pub mod oidc;
+
+pub use oidc::{OidcClient, OidcProvider};
+
 pub use client::{AuthClient, Reply};
 
 pub mod postgres;
