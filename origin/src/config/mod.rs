@@ -13,6 +13,7 @@ mod lifecycle;
 mod oauth;
 mod pages;
 mod passkey;
+mod social;
 mod two_factor;
 
 pub use lifecycle::{
@@ -20,6 +21,7 @@ pub use lifecycle::{
 };
 pub use oauth::{ClientAuthentication, Endpoints, GenericProvider, OAuth, OAuthArgs};
 pub use pages::{Pages, PagesArgs};
+pub use social::ProviderKind;
 pub use passkey::{Passkey, PasskeyArgs};
 pub use two_factor::{TwoFactor, TwoFactorArgs};
 

@@ -47,7 +47,7 @@ pub const FEATURE: Feature = Feature {
 };
 
 fn routes(state: &AppState) -> ApiRoutes {
-    if state.config().oauth.generic.is_empty() {
+    if !state.config().oauth.has_providers() {
         return ApiRoutes::new();
     }
     ApiRoutes::new()
@@ -259,7 +259,7 @@ async fn token_account<'s>(
 ) -> Result<(&'s GenericProvider, AccountRow), ApiError> {
     let provider_id = required_str(body, "providerId")?;
     let row_id = optional_str(body, "accountId")?;
-    let Some(provider) = state.config().oauth.generic_provider(provider_id) else {
+    let Some(provider) = state.config().oauth.provider(provider_id) else {
         let message = format!("Provider {provider_id} is not supported.");
         return Err(ApiError::with_code(
             StatusCode::BAD_REQUEST,
@@ -404,7 +404,7 @@ async fn account_info(
     let provider = state
         .config()
         .oauth
-        .generic_provider(&account.provider_id)
+        .provider(&account.provider_id)
         .ok_or_else(not_found)?;
     let (access_token, _, _) = valid_access_token(&state, provider, &account).await?;
     let failed = || bad_request(messages::FAILED_TO_GET_USER_INFO);
