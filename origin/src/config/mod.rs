@@ -21,8 +21,8 @@ pub use lifecycle::{
 };
 pub use oauth::{ClientAuthentication, Endpoints, GenericProvider, OAuth, OAuthArgs};
 pub use pages::{Pages, PagesArgs};
-pub use social::ProviderKind;
 pub use passkey::{Passkey, PasskeyArgs};
+pub use social::ProviderKind;
 pub use two_factor::{TwoFactor, TwoFactorArgs};
 
 /// Better Auth's hard-coded fallback secret. Accepted in development (with a warning) so a

@@ -195,8 +195,8 @@ pub fn parse_social(
     env: Environment,
     taken: &[&str],
 ) -> Result<Vec<GenericProvider>, ConfigError> {
-    let values: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
-        .map_err(|e| {
+    let values: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(json).map_err(|e| {
             ConfigError::OAuth(format!(
                 "{VAR} must be a JSON object of providers by id: {e}"
             ))
@@ -225,7 +225,11 @@ pub fn parse_social(
 /// Refuses an option given to a provider it does not belong to.
 fn only_for(id: &str, field: &str, given: bool, owner: &str) -> Result<(), ConfigError> {
     if given && id != owner {
-        return Err(field_error(id, field, &format!("an option of {owner} only")));
+        return Err(field_error(
+            id,
+            field,
+            &format!("an option of {owner} only"),
+        ));
     }
     Ok(())
 }
@@ -262,7 +266,12 @@ fn build(
     only_for(id, "audience", raw.audience.is_some(), "apple")?;
     only_for(id, "permissions", raw.permissions.is_some(), "discord")?;
     only_for(id, "issuer", raw.issuer.is_some(), "gitlab")?;
-    only_for(id, "emailsEndpoint", raw.emails_endpoint.is_some(), "github")?;
+    only_for(
+        id,
+        "emailsEndpoint",
+        raw.emails_endpoint.is_some(),
+        "github",
+    )?;
     let has_id_tokens = matches!(
         kind,
         ProviderKind::Google | ProviderKind::Microsoft | ProviderKind::Apple
@@ -272,7 +281,7 @@ fn build(
         only_for(id, "jwksUrl", raw.jwks_url.is_some(), which)?;
         only_for(id, "idTokenIssuer", raw.id_token_issuer.is_some(), which)?;
     }
-    if matches!(kind, ProviderKind::Google | ProviderKind::Microsoft) {
+    if has_id_tokens {
         // Their profile is the ID token's (as Better Auth's).
         only_for(
             id,
@@ -312,15 +321,15 @@ fn build(
 
     // Better Auth's endpoints, default scopes and parameters.
     let mut params = BTreeMap::new();
-    let (defaults, authorization, token, user_info, jwks, issuer, pkce): (
-        &[&str],
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        bool,
-    ) = match kind {
+    let Described {
+        scopes: defaults,
+        authorization,
+        token,
+        user_info,
+        jwks,
+        issuer,
+        pkce,
+    } = match kind {
         ProviderKind::Google => {
             params.insert("include_granted_scopes".to_string(), "true".to_string());
             if let Some(display) = &raw.display {
@@ -329,7 +338,7 @@ fn build(
             if let Some(hd) = &raw.hd {
                 params.insert("hd".into(), hd.clone());
             }
-            (
+            described(
                 &["email", "profile", "openid"],
                 "https://accounts.google.com/o/oauth2/v2/auth".into(),
                 "https://oauth2.googleapis.com/token".into(),
@@ -339,7 +348,7 @@ fn build(
                 true,
             )
         }
-        ProviderKind::GitHub => (
+        ProviderKind::GitHub => described(
             &["read:user", "user:email"],
             "https://github.com/login/oauth/authorize".into(),
             "https://github.com/login/oauth/access_token".into(),
@@ -369,13 +378,13 @@ fn build(
             };
             // Multi-tenant endpoints: the issuer is the signing-in user's tenant's, checked
             // against the token's own `tid` (Microsoft's documented template).
-            let issuer_tenant = if matches!(tenant.as_str(), "common" | "organizations" | "consumers")
-            {
-                "{tenantid}"
-            } else {
-                tenant.as_str()
-            };
-            (
+            let issuer_tenant =
+                if matches!(tenant.as_str(), "common" | "organizations" | "consumers") {
+                    "{tenantid}"
+                } else {
+                    tenant.as_str()
+                };
+            described(
                 &["openid", "profile", "email", "User.Read", "offline_access"],
                 format!("{authority}/{tenant}/oauth2/v2.0/authorize"),
                 format!("{authority}/{tenant}/oauth2/v2.0/token"),
@@ -385,7 +394,7 @@ fn build(
                 true,
             )
         }
-        ProviderKind::Apple => (
+        ProviderKind::Apple => described(
             &["email", "name"],
             "https://appleid.apple.com/auth/authorize".into(),
             "https://appleid.apple.com/auth/token".into(),
@@ -400,7 +409,7 @@ fn build(
                     params.insert("permissions".into(), permissions.to_string());
                 }
             }
-            (
+            described(
                 &["identify", "email"],
                 "https://discord.com/api/oauth2/authorize".into(),
                 "https://discord.com/api/oauth2/token".into(),
@@ -417,7 +426,7 @@ fn build(
                     .to_string(),
                 None => "https://gitlab.com".to_string(),
             };
-            (
+            described(
                 &["read_user"],
                 format!("{base}/oauth/authorize"),
                 format!("{base}/oauth/token"),
@@ -511,6 +520,37 @@ fn build(
         id_token_audiences: audiences,
         disable_id_token_sign_in: raw.disable_id_token_sign_in,
     })
+}
+
+/// A built-in provider's description, as Better Auth has it.
+struct Described {
+    scopes: &'static [&'static str],
+    authorization: String,
+    token: String,
+    user_info: Option<String>,
+    jwks: Option<String>,
+    issuer: Option<String>,
+    pkce: bool,
+}
+
+fn described(
+    scopes: &'static [&'static str],
+    authorization: String,
+    token: String,
+    user_info: Option<String>,
+    jwks: Option<String>,
+    issuer: Option<String>,
+    pkce: bool,
+) -> Described {
+    Described {
+        scopes,
+        authorization,
+        token,
+        user_info,
+        jwks,
+        issuer,
+        pkce,
+    }
 }
 
 fn unreachable_generic<T>(id: &str) -> Result<T, ConfigError> {
@@ -644,6 +684,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.contains("github: the id is also a providerId"), "{error}");
+        assert!(
+            error.contains("github: the id is also a providerId"),
+            "{error}"
+        );
     }
 }

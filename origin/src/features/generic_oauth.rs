@@ -380,7 +380,9 @@ pub(crate) async fn finish_callback(
     };
     if let Some(link) = &data.link {
         let linked = async {
-            let identity = flow::identify_with(state, provider, &data, code, param("iss"), param("user")).await?;
+            let identity =
+                flow::identify_with(state, provider, &data, code, param("iss"), param("user"))
+                    .await?;
             flow::link_identity(state, provider, &identity, link).await
         }
         .await;
@@ -393,7 +395,8 @@ pub(crate) async fn finish_callback(
         };
     }
     let outcome = async {
-        let identity = flow::identify_with(state, provider, &data, code, param("iss"), param("user")).await?;
+        let identity =
+            flow::identify_with(state, provider, &data, code, param("iss"), param("user")).await?;
         flow::resolve_user(
             state,
             provider,

@@ -226,7 +226,9 @@ fn tag_description(tag: &str) -> &'static str {
         "generic-oauth" => {
             "Sign-in with OAuth 2.0 / OpenID Connect providers (EDGEAUTH_GENERIC_OAUTH)"
         }
-        "social" => "Sign-in with Better Auth's built-in social providers (EDGEAUTH_SOCIAL_PROVIDERS)",
+        "social" => {
+            "Sign-in with Better Auth's built-in social providers (EDGEAUTH_SOCIAL_PROVIDERS)"
+        }
         "social-callback" => "Where the built-in social providers send the browser back",
         "accounts" => {
             "The user's sign-in methods and providers' tokens (with a provider configured)"

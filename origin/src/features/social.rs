@@ -300,10 +300,11 @@ fn unauthorized(message: &str) -> ApiError {
     )
 }
 
-/// The body's `idToken`, if any: `(token, nonce, accessToken)`.
-fn id_token_of(
-    body: &Map<String, Value>,
-) -> Result<Option<(String, Option<String>, Option<String>)>, ApiError> {
+/// An `idToken` of a body: `(token, nonce, accessToken)`.
+type IdTokenBody = (String, Option<String>, Option<String>);
+
+/// The body's `idToken`, if any.
+fn id_token_of(body: &Map<String, Value>) -> Result<Option<IdTokenBody>, ApiError> {
     match body.get("idToken") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(id_token)) => {
@@ -312,9 +313,15 @@ fn id_token_of(
             let text = |name: &str| {
                 optional_str(id_token, name)
                     .map(|v| v.map(str::to_owned))
-                    .map_err(|_| ApiError::validation(format!("[body.idToken.{name}] Invalid input")))
+                    .map_err(|_| {
+                        ApiError::validation(format!("[body.idToken.{name}] Invalid input"))
+                    })
             };
-            Ok(Some((token.to_string(), text("nonce")?, text("accessToken")?)))
+            Ok(Some((
+                token.to_string(),
+                text("nonce")?,
+                text("accessToken")?,
+            )))
         }
         Some(_) => Err(ApiError::validation(
             "[body.idToken] Invalid input: expected object",
@@ -327,7 +334,9 @@ fn id_token_of(
 fn to_provider(authorization: flow::Authorization, redirect: bool) -> Response {
     let mut response = CookieHeaders::default()
         .with_cookies([authorization.cookie])
-        .apply(Json(json!({ "url": authorization.url, "redirect": redirect })));
+        .apply(Json(
+            json!({ "url": authorization.url, "redirect": redirect }),
+        ));
     if redirect {
         if let Ok(location) = HeaderValue::from_str(&authorization.url) {
             response.headers_mut().insert(header::LOCATION, location);
@@ -467,16 +476,18 @@ async fn link_social(
             _ => unauthorized("Invalid token"),
         })?;
         return match flow::link_identity(&state, provider, &identity, &link).await {
-            Ok(()) => Ok(Json(json!({ "url": "", "status": true, "redirect": false })).into_response()),
+            Ok(()) => {
+                Ok(Json(json!({ "url": "", "status": true, "redirect": false })).into_response())
+            }
             Err(Failure::Redirect("email_doesn't_match")) => Err(unauthorized(
                 "Account not linked - different emails not allowed",
             )),
-            Err(Failure::Redirect("account_already_linked_to_different_user")) => Err(
-                unauthorized("Account already linked to a different user"),
-            ),
-            Err(Failure::Redirect(_)) => Err(unauthorized(
-                "Account not linked - linking not allowed",
-            )),
+            Err(Failure::Redirect("account_already_linked_to_different_user")) => {
+                Err(unauthorized("Account already linked to a different user"))
+            }
+            Err(Failure::Redirect(_)) => {
+                Err(unauthorized("Account not linked - linking not allowed"))
+            }
             Err(Failure::Api(e)) => Err(e),
         };
     }

@@ -63,11 +63,8 @@ async fn token(
     body: Bytes,
 ) -> (StatusCode, Json<Value>) {
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap();
-    let text = |name: header::HeaderName| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-    };
+    let text =
+        |name: header::HeaderName| headers.get(name).map(|v| v.to_str().unwrap().to_string());
     let request = TokenRequest {
         path: uri.path().to_string(),
         accept: text(header::ACCEPT),
@@ -398,7 +395,13 @@ async fn google_signs_in_through_the_redirect_flow_in_better_auths_format() {
     let mut claims = s.google_claims(Some(&begun.params["nonce"]));
     claims["iss"] = json!("accounts.google.com");
     let answer = s
-        .come_back(&mut again, "google", &begun, "g2", Some(s.key.sign(&claims)))
+        .come_back(
+            &mut again,
+            "google",
+            &begun,
+            "g2",
+            Some(s.key.sign(&claims)),
+        )
         .await;
     assert_eq!(answer.location.as_deref(), Some("/dashboard"));
 }
@@ -411,15 +414,27 @@ async fn a_google_id_token_for_another_client_or_nonce_signs_nobody_in() {
             (|c: &mut Value| c["aud"] = json!("someone-else")) as fn(&mut Value),
             "audience",
         ),
-        (|c: &mut Value| c["nonce"] = json!("replayed-nonce"), "nonce"),
-        (|c: &mut Value| c["iss"] = json!("https://evil.example"), "issuer"),
+        (
+            |c: &mut Value| c["nonce"] = json!("replayed-nonce"),
+            "nonce",
+        ),
+        (
+            |c: &mut Value| c["iss"] = json!("https://evil.example"),
+            "issuer",
+        ),
     ] {
         let mut browser = Browser::new(&s.app);
         let begun = s.begin(&mut browser, "google").await;
         let mut claims = s.google_claims(Some(&begun.params["nonce"]));
         change(&mut claims);
         let answer = s
-            .come_back(&mut browser, "google", &begun, why, Some(s.key.sign(&claims)))
+            .come_back(
+                &mut browser,
+                "google",
+                &begun,
+                why,
+                Some(s.key.sign(&claims)),
+            )
             .await;
         assert_eq!(error_of(&answer), "invalid_id_token", "{why}");
         assert!(answer.location.unwrap().starts_with("/oops?"));
@@ -448,8 +463,15 @@ async fn github_uses_the_primary_verified_email_and_the_numeric_id() {
     assert_eq!(begun.params["scope"], "read:user user:email");
     assert_eq!(begun.params["code_challenge_method"], "S256");
     assert!(!begun.params.contains_key("nonce"));
-    let answer = s.come_back(&mut browser, "github", &begun, "h1", None).await;
-    assert_eq!(answer.location.as_deref(), Some("/welcome"), "{:?}", answer.location);
+    let answer = s
+        .come_back(&mut browser, "github", &begun, "h1", None)
+        .await;
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/welcome"),
+        "{:?}",
+        answer.location
+    );
     s.assert_token_request("github", "h1", true);
     assert!(s
         .stand_in
@@ -484,7 +506,9 @@ async fn a_github_email_that_github_does_not_call_verified_stays_unverified() {
     );
     let mut browser = Browser::new(&s.app);
     let begun = s.begin(&mut browser, "github").await;
-    let answer = s.come_back(&mut browser, "github", &begun, "h2", None).await;
+    let answer = s
+        .come_back(&mut browser, "github", &begun, "h2", None)
+        .await;
     assert_eq!(answer.location.as_deref(), Some("/welcome"));
     let (user, _) = s.accounts_of("lin@example.com").await;
     assert_eq!(user.name, "Lin");
@@ -506,7 +530,9 @@ async fn discord_maps_its_profile_and_sends_no_pkce() {
     assert_eq!(begun.params["scope"], "identify email");
     assert_eq!(begun.params["prompt"], "none");
     assert!(!begun.params.contains_key("code_challenge"));
-    let answer = s.come_back(&mut browser, "discord", &begun, "d1", None).await;
+    let answer = s
+        .come_back(&mut browser, "discord", &begun, "d1", None)
+        .await;
     assert_eq!(answer.location.as_deref(), Some("/welcome"));
     s.assert_token_request("discord", "d1", false);
     let (user, accounts) = s.accounts_of("nelly@example.com").await;
@@ -530,7 +556,8 @@ async fn discord_default_avatars_follow_better_auths_rule() {
     );
     let mut browser = Browser::new(&s.app);
     let begun = s.begin(&mut browser, "discord").await;
-    s.come_back(&mut browser, "discord", &begun, "d2", None).await;
+    s.come_back(&mut browser, "discord", &begun, "d2", None)
+        .await;
     let (user, _) = s.accounts_of("n2@example.com").await;
     let index = (80351110224678912u64 >> 22) % 6;
     assert_eq!(
@@ -557,7 +584,9 @@ async fn gitlab_maps_its_profile_and_refuses_a_blocked_user() {
     s.assert_authorization(&begun, "gitlab");
     assert_eq!(begun.params["scope"], "read_user");
     assert_eq!(begun.params["code_challenge_method"], "S256");
-    let answer = s.come_back(&mut browser, "gitlab", &begun, "l1", None).await;
+    let answer = s
+        .come_back(&mut browser, "gitlab", &begun, "l1", None)
+        .await;
     assert_eq!(answer.location.as_deref(), Some("/welcome"));
     s.assert_token_request("gitlab", "l1", true);
     let (user, accounts) = s.accounts_of("john@example.com").await;
@@ -615,9 +644,20 @@ async fn microsoft_checks_the_tokens_own_tenant_and_reads_verified_addresses() {
     let mut good = claims(tid, &format!("https://login.example/{tid}/v2.0"));
     good["nonce"] = json!(begun.params["nonce"]);
     let answer = s
-        .come_back(&mut browser, "microsoft", &begun, "m1", Some(s.key.sign(&good)))
+        .come_back(
+            &mut browser,
+            "microsoft",
+            &begun,
+            "m1",
+            Some(s.key.sign(&good)),
+        )
         .await;
-    assert_eq!(answer.location.as_deref(), Some("/welcome"), "{:?}", answer.location);
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/welcome"),
+        "{:?}",
+        answer.location
+    );
     s.assert_token_request("microsoft", "m1", true);
     let (user, accounts) = s.accounts_of("alex@contoso.example").await;
     assert_eq!(user.name, "Alex Wilber");
@@ -646,11 +686,11 @@ async fn apple_posts_back_and_gives_the_name_only_in_the_form() {
         "is_private_email": "true",
         "iat": s.now(), "exp": s.now() + 600, "nonce": p["nonce"],
     });
-    s.stand_in
-        .grant("a1", Some(s.key.sign(&claims)), None);
+    s.stand_in.grant("a1", Some(s.key.sign(&claims)), None);
     // Apple's cross-site form post: no cookies, Apple's origin.
     let mut apple = Browser::new(&s.app);
-    let user = r#"{"name":{"firstName":"Tim","lastName":"Apple"},"email":"tim@privaterelay.appleid.com"}"#;
+    let user =
+        r#"{"name":{"firstName":"Tim","lastName":"Apple"},"email":"tim@privaterelay.appleid.com"}"#;
     let posted = apple
         .post_form(
             "/callback/apple",
@@ -671,7 +711,12 @@ async fn apple_posts_back_and_gives_the_name_only_in_the_form() {
     // The browser follows: a top-level GET that carries the state cookie.
     let path = location.trim_start_matches("http://localhost:3000/api/auth");
     let answer = browser.send("GET", path, None).await;
-    assert_eq!(answer.location.as_deref(), Some("/welcome"), "{:?}", answer.location);
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/welcome"),
+        "{:?}",
+        answer.location
+    );
     assert!(browser.has_session());
     s.assert_token_request("apple", "a1", false);
     let (user, accounts) = s.accounts_of("tim@privaterelay.appleid.com").await;
@@ -705,7 +750,11 @@ async fn the_id_token_flow_signs_in_with_a_verified_token_only() {
     wrong_aud["aud"] = json!("another-client");
     for (token, nonce, why) in [
         (s.key.sign(&wrong_aud), Some("n-1"), "audience"),
-        (s.key.sign(&s.google_claims(Some("n-1"))), Some("n-2"), "nonce"),
+        (
+            s.key.sign(&s.google_claims(Some("n-1"))),
+            Some("n-2"),
+            "nonce",
+        ),
         (unsigned(&s.google_claims(None)), None, "unsigned"),
         (
             Key::es256("s1", 10).sign(&s.google_claims(None)),
@@ -842,7 +891,12 @@ async fn link_social_finds_accounts_by_provider_and_subject_together() {
         url: url::Url::parse(&url).unwrap(),
     };
     let answer = s.come_back(&mut ada, "discord", &begun, "d42", None).await;
-    assert_eq!(answer.location.as_deref(), Some("/settings"), "{:?}", answer.location);
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/settings"),
+        "{:?}",
+        answer.location
+    );
     let (_, accounts) = s.accounts_of("ada@example.com").await;
     let mut providers: Vec<(&str, &str)> = accounts
         .iter()
@@ -937,9 +991,17 @@ async fn the_pages_offer_each_social_provider_without_javascript() {
     let s = Social::new(&[]).await;
     let mut browser = Browser::new(&s.app);
     let page = browser.send("GET", "/auth/sign-in", None).await;
-    for name in ["Google", "GitHub", "Microsoft", "Apple", "Discord", "GitLab"] {
+    for name in [
+        "Google",
+        "GitHub",
+        "Microsoft",
+        "Apple",
+        "Discord",
+        "GitLab",
+    ] {
         assert!(
-            page.text.contains(&format!("Continue with {name}</button>")),
+            page.text
+                .contains(&format!("Continue with {name}</button>")),
             "{name}"
         );
     }
@@ -956,7 +1018,11 @@ async fn the_pages_offer_each_social_provider_without_javascript() {
     let answer = browser
         .post_form(
             "/auth/sign-in/provider",
-            &[("csrf", &csrf), ("providerId", "github"), ("callbackURL", "/dashboard")],
+            &[
+                ("csrf", &csrf),
+                ("providerId", "github"),
+                ("callbackURL", "/dashboard"),
+            ],
         )
         .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
@@ -970,7 +1036,9 @@ async fn the_pages_offer_each_social_provider_without_javascript() {
     let mut ada = password_user(&s.app, "ada@example.com").await;
     let account = ada.send("GET", "/auth/account", None).await;
     assert!(account.text.contains("Microsoft"), "{}", account.text);
-    assert!(account.text.contains(r#"name="providerId" value="microsoft""#));
+    assert!(account
+        .text
+        .contains(r#"name="providerId" value="microsoft""#));
 }
 
 #[tokio::test]
@@ -978,7 +1046,11 @@ async fn unknown_providers_and_untrusted_callbacks_are_refused() {
     let s = Social::new(&[]).await;
     let mut browser = Browser::new(&s.app);
     let answer = browser
-        .send("POST", "/sign-in/social", Some(json!({"provider": "twitter"})))
+        .send(
+            "POST",
+            "/sign-in/social",
+            Some(json!({"provider": "twitter"})),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.body["code"], "PROVIDER_NOT_FOUND");

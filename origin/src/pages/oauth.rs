@@ -56,11 +56,7 @@ pub async fn continue_with(State(state): State<AppState>, form: PageForm) -> Sen
     let prefix = state.config().pages.path.clone();
     let callback = form.text("callbackURL");
     let back = format!("{prefix}/sign-in{}", callback_query(&callback));
-    let Some(provider) = state
-        .config()
-        .oauth
-        .provider(&form.text("providerId"))
-    else {
+    let Some(provider) = state.config().oauth.provider(&form.text("providerId")) else {
         return Sent::see_other(&state, &back, |r| r);
     };
     let requested = Requested {
@@ -96,11 +92,7 @@ pub async fn link(
     AccountPost { current, form }: AccountPost,
 ) -> Result<Sent, ApiError> {
     let account = format!("{}/account", state.config().pages.path);
-    let Some(provider) = state
-        .config()
-        .oauth
-        .provider(&form.text("providerId"))
-    else {
+    let Some(provider) = state.config().oauth.provider(&form.text("providerId")) else {
         return Ok(Sent::see_other(&state, &account, |r| r));
     };
     let user = &current.found.user;

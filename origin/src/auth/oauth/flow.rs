@@ -421,7 +421,12 @@ async fn github_email(
     profile: &mut serde_json::Map<String, Value>,
 ) {
     let emails = match &provider.emails_url {
-        Some(url) => match state.oauth().http().get_json_list(url, Some(access_token)).await {
+        Some(url) => match state
+            .oauth()
+            .http()
+            .get_json_list(url, Some(access_token))
+            .await
+        {
             Ok(list) => list,
             Err(e) => {
                 tracing::info!(provider = %provider.provider_id, error = %e, "GitHub emails unavailable");
@@ -459,7 +464,11 @@ fn discord_avatar(profile: &serde_json::Map<String, Value>) -> Option<String> {
     let id = as_subject(profile.get("id"))?;
     match profile.get("avatar").and_then(Value::as_str) {
         Some(avatar) => {
-            let format = if avatar.starts_with("a_") { "gif" } else { "png" };
+            let format = if avatar.starts_with("a_") {
+                "gif"
+            } else {
+                "png"
+            };
             Some(format!(
                 "https://cdn.discordapp.com/avatars/{id}/{avatar}.{format}"
             ))
@@ -533,7 +542,10 @@ fn adapt_profile(
         ProviderKind::Discord => {
             let name = text(profile, "global_name").or_else(|| text(profile, "username"));
             profile.insert("name".into(), name.map_or(Value::Null, Value::String));
-            let verified = profile.get("verified").cloned().unwrap_or(Value::Bool(false));
+            let verified = profile
+                .get("verified")
+                .cloned()
+                .unwrap_or(Value::Bool(false));
             profile.insert("email_verified".into(), verified);
             let image = discord_avatar(profile);
             profile.insert("picture".into(), image.map_or(Value::Null, Value::String));
@@ -647,7 +659,11 @@ pub async fn identify_id_token(
         }
     }
     let verified = result.map_err(refused)?;
-    let iat = verified.claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
+    let iat = verified
+        .claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     if iat < now.timestamp() - ID_TOKEN_MAX_AGE_SECS {
         return Err(refused(id_token::IdTokenError::Time));
     }
