@@ -30,8 +30,10 @@ impl OidcProvider {
         let port = free_port().unwrap();
         // Both servers believe they are at BASE_URL: one redirect URI, the test routes it.
         let redirect = format!("{BASE_URL}/api/auth/oauth2/callback/corp");
+        // edgeauth's built-in `google`, pointed here, comes back to Better Auth's core callback.
+        let social = format!("{BASE_URL}/api/auth/callback/google");
         let clients = json!([
-            {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [&redirect]},
+            {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [&redirect, &social]},
             {"client_id": BA_CLIENT_ID, "client_secret": BA_CLIENT_SECRET, "redirect_uris": [&redirect]},
         ]);
         let mut command = Command::new("node");
@@ -39,7 +41,9 @@ impl OidcProvider {
             .current_dir(repo_root())
             .arg("tests/js/oidc-provider.mjs")
             .arg(port.to_string())
-            .env("OIDC_CLIENTS", clients.to_string());
+            .env("OIDC_CLIENTS", clients.to_string())
+            // The built-in google reads the profile from the ID token alone, as Google's.
+            .env("OIDC_ID_TOKEN_CLAIMS", "1");
         let mut process =
             Process::spawn("oidc-provider", command, &scratch_dir("logs").unwrap()).unwrap();
         process
@@ -49,6 +53,21 @@ impl OidcProvider {
             _process: process,
             issuer: format!("http://127.0.0.1:{port}"),
         }
+    }
+
+    /// `EDGEAUTH_SOCIAL_PROVIDERS` with the built-in `google` pointed at this provider
+    /// through the endpoint overrides (its routes are oidc-provider's defaults).
+    fn social_config(&self) -> String {
+        let issuer = &self.issuer;
+        json!({"google": {
+            "clientId": CLIENT_ID,
+            "clientSecret": CLIENT_SECRET,
+            "authorizationEndpoint": format!("{issuer}/auth"),
+            "tokenEndpoint": format!("{issuer}/token"),
+            "jwksUrl": format!("{issuer}/jwks"),
+            "idTokenIssuer": issuer,
+        }})
+        .to_string()
     }
 
     /// `EDGEAUTH_GENERIC_OAUTH` for this provider, as `corp`.
@@ -345,6 +364,43 @@ async fn better_auths_client_signs_in_lists_links_and_unlinks() {
             "session": {"email": login, "verified": true},
             "listAccounts": [
                 {"providerId": "corp", "accountId": login, "scopes": ["openid", "email", "profile"]}
+            ],
+            "unlinkLast": {"status": 400, "code": "YOU_CANT_UNLINK_YOUR_LAST_ACCOUNT"},
+            "link": {"error": null, "redirect": true},
+            "linkCallback": {"status": 302, "location": "/settings"},
+            "accountsAfterLink": 1,
+        })
+    );
+}
+
+/// Better Auth's core JS client (`signIn.social`, `linkSocial`) against edgeauth's built-in
+/// `google`, pointed at the same provider by the endpoint overrides: the flow of Google's
+/// wire (PKCE, nonce, the profile from the verified ID token) through a real provider.
+#[tokio::test]
+async fn better_auths_client_signs_in_with_a_built_in_provider() {
+    let provider = OidcProvider::start();
+    let database = edgeauth_tests::fixtures::sqlite_url("social-client");
+    let mut env = origin_env(&database);
+    env.push(("EDGEAUTH_SOCIAL_PROVIDERS", provider.social_config()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let origin = Origin::start(&env).unwrap();
+    let login = email("social-client");
+    let seen = edgeauth_tests::fixtures::node_json(
+        "oauth-client.mjs",
+        &[&origin.url, BASE_URL, &provider.issuer, &login, "social"],
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        seen,
+        json!({
+            "signIn": {"error": null, "redirect": true, "urlOnIssuer": true},
+            "callback": {"status": 302, "location": "/welcome"},
+            "session": {"email": login, "verified": true},
+            "listAccounts": [
+                // Google's default scopes, in Better Auth's order, as granted.
+                {"providerId": "google", "accountId": login, "scopes": ["email", "profile", "openid"]}
             ],
             "unlinkLast": {"status": 400, "code": "YOU_CANT_UNLINK_YOUR_LAST_ACCOUNT"},
             "link": {"error": null, "redirect": true},
