@@ -413,6 +413,31 @@ async fn account_info(
         .resolve(provider, state.now())
         .await
         .map_err(|_| failed())?;
+    if provider.kind.is_social() {
+        // Better Auth's getUserInfo of the built-in provider: the user-info endpoint's answer,
+        // or for Google, Microsoft and Apple the stored ID token's claims.
+        let data = match resolved.user_info {
+            Some(url) => match state
+                .oauth()
+                .http()
+                .get_json(&url, Some(&access_token))
+                .await
+            {
+                Ok(Value::Object(data)) => data,
+                _ => return Err(failed()),
+            },
+            None => account
+                .id_token
+                .as_deref()
+                .and_then(flow::stored_claims)
+                .ok_or_else(failed)?,
+        };
+        let user =
+            flow::account_profile(&state, provider, &access_token, &data, &account.account_id)
+                .await
+                .map_err(|_| failed())?;
+        return Ok(Json(json!({ "user": user, "data": data })).into_response());
+    }
     let url = resolved.user_info.ok_or_else(failed)?;
     let data = state
         .oauth()

@@ -388,6 +388,15 @@ async fn google_signs_in_through_the_redirect_flow_in_better_auths_format() {
         Some(s.state.now() + chrono::Duration::seconds(7200))
     );
 
+    // account-info reads Google's profile from the stored ID token, as Better Auth.
+    let info = browser
+        .send("GET", "/account-info?accountId=110169484474386276334", None)
+        .await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.body);
+    assert_eq!(info.body["user"]["name"], "Grace Hopper");
+    assert_eq!(info.body["user"]["email"], "grace@example.com");
+    assert_eq!(info.body["user"]["emailVerified"], true);
+
     // The second sign-in finds the account by provider and subject: no new user.
     let mut again = Browser::new(&s.app);
     let begun = s.begin(&mut again, "google").await;
@@ -491,6 +500,18 @@ async fn github_uses_the_primary_verified_email_and_the_numeric_id() {
     );
     assert_eq!(accounts[0].account_id, "583231");
     assert_eq!(accounts[0].provider_id, "github");
+
+    // account-info maps the provider's answer as the sign-in did.
+    let info = browser
+        .send("GET", "/account-info?accountId=583231", None)
+        .await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.body);
+    assert_eq!(
+        info.body["user"],
+        json!({"id": "583231", "name": "octocat", "email": "octo@example.com",
+               "image": "https://avatars.example/u/583231", "emailVerified": true})
+    );
+    assert_eq!(info.body["data"]["login"], "octocat");
 }
 
 #[tokio::test]

@@ -588,6 +588,42 @@ fn profile_fields(
     ))
 }
 
+/// A built-in provider's profile (`/account-info`): `data` is what its user-info endpoint
+/// answered, or the claims of the account's stored ID token for the providers Better Auth
+/// reads from the ID token; mapped as at sign-in into `{id, name, email, image,
+/// emailVerified}`.
+pub async fn account_profile(
+    state: &AppState,
+    provider: &GenericProvider,
+    access_token: &str,
+    data: &serde_json::Map<String, Value>,
+    account_id: &str,
+) -> Result<Value, Failure> {
+    let mut profile = data.clone();
+    if provider.kind == ProviderKind::GitHub {
+        github_email(state, provider, access_token, &mut profile).await;
+    }
+    adapt_profile(provider.kind, &mut profile, None)?;
+    let (email, email_verified, name, image) = profile_fields(&profile)?;
+    let id = as_subject(profile.get("sub").or_else(|| profile.get("id")))
+        .unwrap_or_else(|| account_id.to_string());
+    Ok(serde_json::json!({
+        "id": id, "name": name, "email": email, "image": image, "emailVerified": email_verified,
+    }))
+}
+
+/// The claims of a stored ID token, read without verification: it was verified when the
+/// account signed in, and is only shown to its owner.
+pub fn stored_claims(id_token: &str) -> Option<serde_json::Map<String, Value>> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let payload = id_token.split('.').nth(1)?;
+    let bytes = Base64UrlUnpadded::decode_vec(payload.trim_end_matches('=')).ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(claims) => Some(claims),
+        _ => None,
+    }
+}
+
 /// The longest an ID token of the `idToken` flow may have been issued before (Better
 /// Auth's `maxTokenAge: "1h"`).
 pub const ID_TOKEN_MAX_AGE_SECS: i64 = 3600;
