@@ -351,6 +351,16 @@ pub(crate) async fn finish_callback(
     let Some(provider) = provider else {
         return Ok(fail(&default_error, "oauth_provider_not_found"));
     };
+    if social && param("state").is_none() {
+        // Better Auth's core callback says this one with `state=`, not `error=`.
+        return Ok(CookieHeaders::default()
+            .with_cookies([expire_state])
+            .apply(found(&with_query(
+                &default_error,
+                "state",
+                "state_not_found",
+            ))));
+    }
     let cookie = state.cookies().get(headers, STATE_COOKIE);
     let data = match state::consume(state, param("state"), cookie, state.now()).await? {
         Ok(data) => data,

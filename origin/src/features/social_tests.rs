@@ -687,6 +687,22 @@ async fn microsoft_checks_the_tokens_own_tenant_and_reads_verified_addresses() {
         accounts[0].account_id,
         "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ"
     );
+
+    // A refresh asks Microsoft for the scopes again, as Better Auth's does.
+    browser
+        .send(
+            "POST",
+            "/refresh-token",
+            Some(json!({"providerId": "microsoft"})),
+        )
+        .await;
+    let request = s.stand_in.last_token_request();
+    assert_eq!(request.field("grant_type"), Some("refresh_token"));
+    assert_eq!(request.field("refresh_token"), Some("refresh-m1"));
+    assert_eq!(
+        request.field("scope"),
+        Some("openid profile email User.Read offline_access")
+    );
 }
 
 #[tokio::test]
@@ -707,7 +723,8 @@ async fn apple_posts_back_and_gives_the_name_only_in_the_form() {
         "is_private_email": "true",
         "iat": s.now(), "exp": s.now() + 600, "nonce": p["nonce"],
     });
-    s.stand_in.grant("a1", Some(s.key.sign(&claims)), None);
+    s.stand_in
+        .grant("apple-code-1", Some(s.key.sign(&claims)), None);
     // Apple's cross-site form post: no cookies, Apple's origin.
     let mut apple = Browser::new(&s.app);
     let user =
@@ -715,7 +732,11 @@ async fn apple_posts_back_and_gives_the_name_only_in_the_form() {
     let posted = apple
         .post_form(
             "/callback/apple",
-            &[("code", "a1"), ("state", &p["state"]), ("user", user)],
+            &[
+                ("code", "apple-code-1"),
+                ("state", &p["state"]),
+                ("user", user),
+            ],
         )
         .await;
     assert_eq!(posted.status, StatusCode::FOUND);
@@ -725,7 +746,7 @@ async fn apple_posts_back_and_gives_the_name_only_in_the_form() {
         "{location}"
     );
     // The code never appears in a URL.
-    assert!(!location.contains("a1"), "{location}");
+    assert!(!location.contains("apple-code-1"), "{location}");
     assert!(!location.contains("code="), "{location}");
     assert!(!apple.has_session());
 
@@ -739,16 +760,43 @@ async fn apple_posts_back_and_gives_the_name_only_in_the_form() {
         answer.location
     );
     assert!(browser.has_session());
-    s.assert_token_request("apple", "a1", false);
+    s.assert_token_request("apple", "apple-code-1", false);
     let (user, accounts) = s.accounts_of("tim@privaterelay.appleid.com").await;
     assert_eq!(user.name, "Tim Apple");
     assert!(user.email_verified);
     assert_eq!(accounts[0].account_id, "001234.abcdef.1234");
 
-    // The parameters work once.
+    // The parameters work once: the name replayed names nothing.
     let mut replay = Browser::new(&s.app);
     let answer = replay.send("GET", path, None).await;
+    assert!(
+        answer
+            .location
+            .as_deref()
+            .unwrap()
+            .ends_with("?state=state_not_found"),
+        "{:?}",
+        answer.location
+    );
+    assert!(!replay.has_session());
+
+    // Posted parameters fetched by another browser (no state cookie): refused.
+    let begun = s.begin(&mut browser, "apple").await;
+    let mut claims = claims.clone();
+    claims["nonce"] = json!(begun.params["nonce"]);
+    s.stand_in.grant("a2", Some(s.key.sign(&claims)), None);
+    let posted = Browser::new(&s.app)
+        .post_form(
+            "/callback/apple",
+            &[("code", "a2"), ("state", &begun.params["state"])],
+        )
+        .await;
+    let location = posted.location.unwrap();
+    let path = location.trim_start_matches("http://localhost:3000/api/auth");
+    let mut attacker = Browser::new(&s.app);
+    let answer = attacker.send("GET", path, None).await;
     assert_eq!(error_of(&answer), "state_mismatch");
+    assert!(!attacker.has_session());
 }
 
 #[tokio::test]
@@ -1086,6 +1134,12 @@ async fn unknown_providers_and_untrusted_callbacks_are_refused() {
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{field}");
     }
     assert!(!browser.cookies.contains_key("better-auth.state"));
+    // A callback without state: Better Auth's `state=state_not_found`.
+    let answer = browser.send("GET", "/callback/github?code=c", None).await;
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("http://localhost:3000/api/auth/error?state=state_not_found")
+    );
     // disableRedirect: the URL without Location.
     let answer = browser
         .send(

@@ -925,6 +925,11 @@ pub async fn refresh(
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
     ];
+    // Better Auth asks Microsoft for the configured scopes again on refresh.
+    let scope = provider.scopes.join(" ");
+    if provider.kind == ProviderKind::Microsoft {
+        form.push(("scope", &scope));
+    }
     let basic = match provider.authentication {
         ClientAuthentication::Post => {
             form.push(("client_id", &provider.client_id));
