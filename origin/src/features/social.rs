@@ -475,6 +475,9 @@ async fn link_social(
             IdTokenRefusal::NotSupported => id_token_refusal(refusal),
             _ => unauthorized("Invalid token"),
         })?;
+        if identity.email.is_none() {
+            return Err(unauthorized("User email not found"));
+        }
         return match flow::link_identity(&state, provider, &identity, &link).await {
             Ok(()) => {
                 Ok(Json(json!({ "url": "", "status": true, "redirect": false })).into_response())
