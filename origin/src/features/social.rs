@@ -280,6 +280,10 @@ static CALLBACK_POST: Endpoint = Endpoint {
 const FORM_POST_TTL_SECS: i64 = 60;
 /// The longest value kept from a form post (Apple's `id_token` is a few KiB).
 const MAX_FORM_VALUE: usize = 16 * 1024;
+/// The most kept from one form post, all fields together.
+const MAX_FORM_POST: usize = 32 * 1024;
+/// Length of a `state` (Better Auth's 32 characters).
+const STATE_LEN: usize = 32;
 /// The longest `loginHint`.
 const MAX_LOGIN_HINT: usize = 320;
 
@@ -583,6 +587,15 @@ async fn callback_post(
         }
     }
     let back = state.auth_url(&format!("/callback/{provider_id}"));
+    // Nothing is kept for a post that cannot be a state's answer (no state of the right
+    // shape, or more than an answer holds): the GET then says so (`state_not_found`).
+    let stateful = params
+        .iter()
+        .any(|(n, v)| n == "state" && v.len() == STATE_LEN);
+    let size: usize = params.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if !stateful || size > MAX_FORM_POST {
+        return Ok(found(&back));
+    }
     let handle = ids::random_string(FORM_POST_HANDLE_LEN);
     let now = state.now();
     let value = serde_json::to_string(&params).map_err(ApiError::internal)?;

@@ -780,6 +780,15 @@ async fn apple_posts_back_and_gives_the_name_only_in_the_form() {
     );
     assert!(!replay.has_session());
 
+    // A post without a state keeps nothing.
+    let posted = Browser::new(&s.app)
+        .post_form("/callback/apple", &[("code", "x")])
+        .await;
+    assert_eq!(
+        posted.location.as_deref(),
+        Some("http://localhost:3000/api/auth/callback/apple")
+    );
+
     // Posted parameters fetched by another browser (no state cookie): refused.
     let begun = s.begin(&mut browser, "apple").await;
     let mut claims = claims.clone();
