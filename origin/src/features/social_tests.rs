@@ -1164,3 +1164,30 @@ async fn unknown_providers_and_untrusted_callbacks_are_refused() {
         "o@example.com"
     );
 }
+
+#[tokio::test]
+async fn the_id_token_flow_still_asks_the_second_factor() {
+    let s = Social::new(&["--two-factor", "on"]).await;
+    let sign_in = |s: &Social| json!({"provider": "google", "idToken": {"token": s.key.sign(&s.google_claims(None))}});
+    let mut first = Browser::new(&s.app);
+    let answer = first
+        .send("POST", "/sign-in/social", Some(sign_in(&s)))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let (user, _) = s.accounts_of("grace@example.com").await;
+    assert!(s
+        .state
+        .db()
+        .set_two_factor_enabled(&user.id, true, s.state.now())
+        .await
+        .unwrap());
+    // Better Auth 1.4's two-factor plugin does not hook /sign-in/social: it would sign in.
+    let mut again = Browser::new(&s.app);
+    let answer = again
+        .send("POST", "/sign-in/social", Some(sign_in(&s)))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body, json!({"twoFactorRedirect": true}));
+    assert!(!again.has_session());
+    assert!(again.cookies.contains_key("better-auth.two_factor"));
+}
