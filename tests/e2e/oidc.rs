@@ -25,6 +25,14 @@ const CLIENT: OidcClient = OidcClient {
     redirect_uri: REDIRECT_URI,
 };
 
+/// edgeauth's built-in `google`, pointed at the provider, comes back to Better Auth's core
+/// callback.
+const GOOGLE_CLIENT: OidcClient = OidcClient {
+    id: "edgeauth-google",
+    secret: "edgeauth-google-client-secret",
+    redirect_uri: "http://localhost:3000/api/auth/callback/google",
+};
+
 /// The provider, with a client for edgeauth and one for the Better Auth server.
 fn start_provider() -> OidcProvider {
     assert!(REDIRECT_URI.starts_with(BASE_URL));
@@ -42,6 +50,21 @@ fn start_provider() -> OidcProvider {
 /// `EDGEAUTH_GENERIC_OAUTH` for the provider, as `corp`.
 fn config(provider: &OidcProvider) -> String {
     provider.generic_oauth("corp", &CLIENT)
+}
+
+/// `EDGEAUTH_SOCIAL_PROVIDERS` with the built-in `google` pointed at `provider` through the
+/// endpoint overrides (its routes are oidc-provider's defaults), as [`GOOGLE_CLIENT`].
+fn social_config(provider: &OidcProvider) -> String {
+    let issuer = &provider.issuer;
+    json!({"google": {
+        "clientId": GOOGLE_CLIENT.id,
+        "clientSecret": GOOGLE_CLIENT.secret,
+        "authorizationEndpoint": format!("{issuer}/auth"),
+        "tokenEndpoint": format!("{issuer}/token"),
+        "jwksUrl": format!("{issuer}/jwks"),
+        "idTokenIssuer": issuer,
+    }})
+    .to_string()
 }
 
 /// The `action` of the page's first form, and whether it is the login form.
@@ -325,6 +348,43 @@ async fn better_auths_client_signs_in_lists_links_and_unlinks() {
             "session": {"email": login, "verified": true},
             "listAccounts": [
                 {"providerId": "corp", "accountId": login, "scopes": ["openid", "email", "profile"]}
+            ],
+            "unlinkLast": {"status": 400, "code": "YOU_CANT_UNLINK_YOUR_LAST_ACCOUNT"},
+            "link": {"error": null, "redirect": true},
+            "linkCallback": {"status": 302, "location": "/settings"},
+            "accountsAfterLink": 1,
+        })
+    );
+}
+
+/// Better Auth's core JS client (`signIn.social`, `linkSocial`) against edgeauth's built-in
+/// `google`, pointed at the same provider by the endpoint overrides: the flow of Google's
+/// wire (PKCE, nonce, the profile from the verified ID token) through a real provider.
+#[tokio::test]
+async fn better_auths_client_signs_in_with_a_built_in_provider() {
+    let provider = OidcProvider::start_with_profile_in_id_token(&[GOOGLE_CLIENT]).unwrap();
+    let database = edgeauth_tests::fixtures::sqlite_url("social-client");
+    let mut env = origin_env(&database);
+    env.push(("EDGEAUTH_SOCIAL_PROVIDERS", social_config(&provider)));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let origin = Origin::start(&env).unwrap();
+    let login = email("social-client");
+    let seen = edgeauth_tests::fixtures::node_json(
+        "oauth-client.mjs",
+        &[&origin.url, BASE_URL, &provider.issuer, &login, "social"],
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        seen,
+        json!({
+            "signIn": {"error": null, "redirect": true, "urlOnIssuer": true},
+            "callback": {"status": 302, "location": "/welcome"},
+            "session": {"email": login, "verified": true},
+            "listAccounts": [
+                // Google's default scopes, in Better Auth's order, as granted.
+                {"providerId": "google", "accountId": login, "scopes": ["email", "profile", "openid"]}
             ],
             "unlinkLast": {"status": 400, "code": "YOU_CANT_UNLINK_YOUR_LAST_ACCOUNT"},
             "link": {"error": null, "redirect": true},

@@ -25,6 +25,15 @@ async fn the_api_description_passes_the_openapi_linter() {
             "EDGEAUTH_EDGE_SECRET",
             "edge-proof-edge-proof-edge-proof-0123456789",
         ),
+        // Providers: the social, genericOAuth and account endpoints are described too.
+        (
+            "EDGEAUTH_SOCIAL_PROVIDERS",
+            r#"{"github":{"clientId":"c","clientSecret":"s"}}"#,
+        ),
+        (
+            "EDGEAUTH_GENERIC_OAUTH",
+            r#"[{"providerId":"corp","clientId":"c","clientSecret":"s","discoveryUrl":"https://id.edgeauth.test/.well-known/openid-configuration"}]"#,
+        ),
     ])
     .unwrap();
     let reply = browser(&origin.url)
@@ -43,6 +52,10 @@ async fn the_api_description_passes_the_openapi_linter() {
         "/sign-in/email",
         "/two-factor/enable",
         "/passkey/verify-authentication",
+        "/sign-in/social",
+        "/callback/{providerId}",
+        "/sign-in/oauth2",
+        "/list-accounts",
     ] {
         assert!(paths.contains_key(path), "{path} is missing");
     }

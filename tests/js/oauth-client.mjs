@@ -3,7 +3,10 @@
 // (tests/js/oidc-provider.mjs, whose development login and consent pages it submits).
 // Prints one JSON object with what the client and the browser saw.
 //
-//   node tests/js/oauth-client.mjs <server URL> <public base URL> <provider issuer> <login>
+//   node tests/js/oauth-client.mjs <server URL> <public base URL> <provider issuer> <login> [social]
+//
+// With "social", the same through the core client's signIn.social and linkSocial, with the
+// server's built-in "google" provider pointed at the provider.
 //
 // The server believes it is at <public base URL> (BETTER_AUTH_URL): the provider's redirect
 // back is rewritten to <server URL>. Node's fetch keeps no cookies, so the script keeps them
@@ -11,7 +14,9 @@
 import { createAuthClient } from "better-auth/client";
 import { genericOAuthClient } from "better-auth/client/plugins";
 
-const [serverURL, publicBase, issuer, login] = process.argv.slice(2);
+const [serverURL, publicBase, issuer, login, mode] = process.argv.slice(2);
+const social = mode === "social";
+const providerId = social ? "google" : "corp";
 if (!serverURL || !publicBase || !issuer || !login) {
   console.error("usage: oauth-client.mjs <server URL> <public base URL> <issuer> <login>");
   process.exit(2);
@@ -80,11 +85,9 @@ const callback = async (url) => {
 };
 
 const result = {};
-const signIn = await client.signIn.oauth2({
-  providerId: "corp",
-  callbackURL: "/dashboard",
-  newUserCallbackURL: "/welcome",
-});
+const signIn = social
+  ? await client.signIn.social({ provider: providerId, callbackURL: "/dashboard", newUserCallbackURL: "/welcome" })
+  : await client.signIn.oauth2({ providerId, callbackURL: "/dashboard", newUserCallbackURL: "/welcome" });
 result.signIn = {
   error: signIn.error?.code ?? null,
   redirect: signIn.data?.redirect ?? null,
@@ -95,9 +98,11 @@ const session = await client.getSession();
 result.session = { email: session.data?.user?.email ?? null, verified: session.data?.user?.emailVerified ?? null };
 const listed = await client.listAccounts();
 result.listAccounts = (listed.data ?? []).map((a) => ({ providerId: a.providerId, accountId: a.accountId, scopes: a.scopes }));
-const unlink = await client.unlinkAccount({ providerId: "corp" });
+const unlink = await client.unlinkAccount({ providerId });
 result.unlinkLast = { status: unlink.error?.status ?? 200, code: unlink.error?.code ?? null };
-const link = await client.oauth2.link({ providerId: "corp", callbackURL: "/settings" });
+const link = social
+  ? await client.linkSocial({ provider: providerId, callbackURL: "/settings" })
+  : await client.oauth2.link({ providerId, callbackURL: "/settings" });
 result.link = { error: link.error?.code ?? null, redirect: link.data?.redirect ?? null };
 result.linkCallback = link.data?.url ? await callback(link.data.url) : null;
 result.accountsAfterLink = ((await client.listAccounts()).data ?? []).length;

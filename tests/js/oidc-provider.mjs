@@ -9,8 +9,9 @@
 // The issuer is http://127.0.0.1:<port>. An account's `sub` is the login name typed on the
 // login page; its claims are `email` (the login name when it contains "@", else
 // <login>@example.com), `email_verified: true` and `name`. Clients authenticate with
-// client_secret_post unless their metadata says otherwise. Prints "listening" once it
-// accepts connections.
+// client_secret_post unless their metadata says otherwise. With OIDC_ID_TOKEN_CLAIMS=1 the
+// ID token carries the scopes' claims too (email, name), as Google's and Microsoft's do, for
+// providers read from the ID token alone. Prints "listening" once it accepts connections.
 import Provider from "oidc-provider";
 
 const port = Number(process.argv[2]);
@@ -28,6 +29,7 @@ const clients = JSON.parse(process.env.OIDC_CLIENTS || "[]").map((client) => ({
 const issuer = `http://127.0.0.1:${port}`;
 const provider = new Provider(issuer, {
   clients,
+  conformIdTokenClaims: process.env.OIDC_ID_TOKEN_CLAIMS !== "1",
   cookies: { keys: ["oidc-provider-test-cookie-key-0123456789"] },
   claims: {
     openid: ["sub"],

@@ -34,6 +34,17 @@ pub struct OidcProvider {
 impl OidcProvider {
     /// Starts the provider with `clients` and waits until it listens.
     pub fn start(clients: &[OidcClient]) -> Result<OidcProvider> {
+        Self::start_with(clients, false)
+    }
+
+    /// [`OidcProvider::start`], with the user's email and name in the ID token too
+    /// (`OIDC_ID_TOKEN_CLAIMS=1`), as Google's: for a built-in provider that reads the
+    /// profile from the ID token alone.
+    pub fn start_with_profile_in_id_token(clients: &[OidcClient]) -> Result<OidcProvider> {
+        Self::start_with(clients, true)
+    }
+
+    fn start_with(clients: &[OidcClient], profile_in_id_token: bool) -> Result<OidcProvider> {
         let port = free_port()?;
         let clients: Vec<_> = clients
             .iter()
@@ -47,6 +58,9 @@ impl OidcProvider {
             .arg("tests/js/oidc-provider.mjs")
             .arg(port.to_string())
             .env("OIDC_CLIENTS", json!(clients).to_string());
+        if profile_in_id_token {
+            command.env("OIDC_ID_TOKEN_CLAIMS", "1");
+        }
         let mut process = Process::spawn(
             &format!("oidc-provider-{port}"),
             command,

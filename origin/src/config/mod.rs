@@ -13,6 +13,7 @@ mod lifecycle;
 mod oauth;
 mod pages;
 mod passkey;
+mod social;
 mod two_factor;
 
 pub use lifecycle::{
@@ -21,6 +22,7 @@ pub use lifecycle::{
 pub use oauth::{ClientAuthentication, Endpoints, GenericProvider, OAuth, OAuthArgs};
 pub use pages::{Pages, PagesArgs};
 pub use passkey::{Passkey, PasskeyArgs};
+pub use social::ProviderKind;
 pub use two_factor::{TwoFactor, TwoFactorArgs};
 
 /// Better Auth's hard-coded fallback secret. Accepted in development (with a warning) so a

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use serde::Deserialize;
 
+use super::social::{parse_social, ProviderKind};
 use super::{url_origin, ConfigError, Environment, Switch};
 
 /// `serve`'s flags for OAuth sign-in.
@@ -24,6 +25,13 @@ pub struct OAuthArgs {
     /// Unset: no provider, and `/sign-in/oauth2` is not served.
     #[arg(long, env = "EDGEAUTH_GENERIC_OAUTH", hide_env_values = true)]
     pub generic_oauth: Option<String>,
+
+    /// Better Auth's built-in social providers, as JSON in the shape of its
+    /// `socialProviders`: `{"github": {clientId, clientSecret, scope, …}, "google": …}`
+    /// (google, github, microsoft, apple, discord, gitlab). Unset: none, and
+    /// `/sign-in/social` is not served.
+    #[arg(long, env = "EDGEAUTH_SOCIAL_PROVIDERS", hide_env_values = true)]
+    pub social_providers: Option<String>,
 
     /// Providers' access and refresh tokens are stored encrypted (Better Auth's
     /// `account.encryptOAuthTokens` format). On by default; `off` when a Better Auth server
@@ -172,6 +180,22 @@ pub struct GenericProvider {
     pub disable_sign_up: bool,
     /// Refresh the user's name and image from the provider on each sign-in.
     pub override_user_info: bool,
+    /// Which provider's quirks apply (a built-in social provider's, or none).
+    pub kind: ProviderKind,
+    /// GitHub's `/user/emails` endpoint.
+    pub emails_url: Option<String>,
+    /// The audiences an ID token of `/sign-in/social`'s `idToken` flow may name (Better
+    /// Auth's `clientId`s, or Apple's `audience` / `appBundleIdentifier`).
+    pub id_token_audiences: Vec<String>,
+    /// `disableIdTokenSignIn`: the `idToken` flow is refused.
+    pub disable_id_token_sign_in: bool,
+}
+
+impl GenericProvider {
+    /// The name shown on the pages: a built-in provider's ("GitHub"), else the id.
+    pub fn display_name(&self) -> &str {
+        self.kind.display_name().unwrap_or(&self.provider_id)
+    }
 }
 
 impl std::fmt::Debug for GenericProvider {
@@ -194,6 +218,8 @@ impl std::fmt::Debug for GenericProvider {
 pub struct OAuth {
     /// The `genericOAuth` providers (empty: the feature is off).
     pub generic: Vec<GenericProvider>,
+    /// The built-in social providers (empty: `/sign-in/social` is off).
+    pub social: Vec<GenericProvider>,
     /// Whether access and refresh tokens are sealed at rest.
     pub encrypt_tokens: bool,
     /// Whether provider identities may be linked to existing users.
@@ -209,8 +235,14 @@ impl OAuth {
             None | Some("") => Vec::new(),
             Some(json) => parse_generic(json, env)?,
         };
+        let taken: Vec<&str> = generic.iter().map(|p| p.provider_id.as_str()).collect();
+        let social = match args.social_providers.as_deref().map(str::trim) {
+            None | Some("") => Vec::new(),
+            Some(json) => parse_social(json, env, &taken)?,
+        };
         Ok(OAuth {
             generic,
+            social,
             encrypt_tokens: args.encrypt_oauth_tokens == Switch::On,
             linking: args.account_linking == Switch::On,
             trusted_providers: args
@@ -225,6 +257,26 @@ impl OAuth {
     /// The generic provider with this id.
     pub fn generic_provider(&self, id: &str) -> Option<&GenericProvider> {
         self.generic.iter().find(|p| p.provider_id == id)
+    }
+
+    /// The built-in social provider with this id.
+    pub fn social_provider(&self, id: &str) -> Option<&GenericProvider> {
+        self.social.iter().find(|p| p.provider_id == id)
+    }
+
+    /// Every provider: the `genericOAuth` ones, then the built-in ones.
+    pub fn providers(&self) -> impl Iterator<Item = &GenericProvider> {
+        self.generic.iter().chain(&self.social)
+    }
+
+    /// The provider with this id, generic or built in (ids are distinct).
+    pub fn provider(&self, id: &str) -> Option<&GenericProvider> {
+        self.providers().find(|p| p.provider_id == id)
+    }
+
+    /// Whether any provider is configured.
+    pub fn has_providers(&self) -> bool {
+        !self.generic.is_empty() || !self.social.is_empty()
     }
 }
 
@@ -390,6 +442,10 @@ fn validate(
         disable_implicit_sign_up: raw.disable_implicit_sign_up,
         disable_sign_up: raw.disable_sign_up,
         override_user_info: raw.override_user_info,
+        kind: ProviderKind::Generic,
+        emails_url: None,
+        id_token_audiences: Vec::new(),
+        disable_id_token_sign_in: true,
     })
 }
 
@@ -400,6 +456,7 @@ mod tests {
     fn args(json: &str) -> OAuthArgs {
         OAuthArgs {
             generic_oauth: Some(json.into()),
+            social_providers: None,
             encrypt_oauth_tokens: Switch::On,
             account_linking: Switch::On,
             trusted_providers: vec![" corp ".into(), String::new()],

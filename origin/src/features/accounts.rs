@@ -47,7 +47,7 @@ pub const FEATURE: Feature = Feature {
 };
 
 fn routes(state: &AppState) -> ApiRoutes {
-    if state.config().oauth.generic.is_empty() {
+    if !state.config().oauth.has_providers() {
         return ApiRoutes::new();
     }
     ApiRoutes::new()
@@ -259,7 +259,7 @@ async fn token_account<'s>(
 ) -> Result<(&'s GenericProvider, AccountRow), ApiError> {
     let provider_id = required_str(body, "providerId")?;
     let row_id = optional_str(body, "accountId")?;
-    let Some(provider) = state.config().oauth.generic_provider(provider_id) else {
+    let Some(provider) = state.config().oauth.provider(provider_id) else {
         let message = format!("Provider {provider_id} is not supported.");
         return Err(ApiError::with_code(
             StatusCode::BAD_REQUEST,
@@ -404,7 +404,7 @@ async fn account_info(
     let provider = state
         .config()
         .oauth
-        .generic_provider(&account.provider_id)
+        .provider(&account.provider_id)
         .ok_or_else(not_found)?;
     let (access_token, _, _) = valid_access_token(&state, provider, &account).await?;
     let failed = || bad_request(messages::FAILED_TO_GET_USER_INFO);
@@ -413,6 +413,31 @@ async fn account_info(
         .resolve(provider, state.now())
         .await
         .map_err(|_| failed())?;
+    if provider.kind.is_social() {
+        // Better Auth's getUserInfo of the built-in provider: the user-info endpoint's answer,
+        // or for Google, Microsoft and Apple the stored ID token's claims.
+        let data = match resolved.user_info {
+            Some(url) => match state
+                .oauth()
+                .http()
+                .get_json(&url, Some(&access_token))
+                .await
+            {
+                Ok(Value::Object(data)) => data,
+                _ => return Err(failed()),
+            },
+            None => account
+                .id_token
+                .as_deref()
+                .and_then(flow::stored_claims)
+                .ok_or_else(failed)?,
+        };
+        let user =
+            flow::account_profile(&state, provider, &access_token, &data, &account.account_id)
+                .await
+                .map_err(|_| failed())?;
+        return Ok(Json(json!({ "user": user, "data": data })).into_response());
+    }
     let url = resolved.user_info.ok_or_else(failed)?;
     let data = state
         .oauth()

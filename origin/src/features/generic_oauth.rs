@@ -183,7 +183,7 @@ fn provider<'s>(state: &'s AppState, id: &str) -> Result<&'s GenericProvider, Ap
 }
 
 /// An optional redirect target of the body, validated: 403 `Invalid <field>`.
-fn target(
+pub(crate) fn target(
     state: &AppState,
     body: &serde_json::Map<String, Value>,
     field: &'static str,
@@ -203,7 +203,7 @@ fn target(
     }
 }
 
-fn scopes(body: &serde_json::Map<String, Value>) -> Result<Vec<String>, ApiError> {
+pub(crate) fn scopes(body: &serde_json::Map<String, Value>) -> Result<Vec<String>, ApiError> {
     let invalid = || ApiError::validation("[body.scopes] Invalid input: expected array of scopes");
     match body.get("scopes") {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -239,6 +239,7 @@ async fn sign_in_oauth2(
         with_nonce: false,
         link: None,
         provider_id: None,
+        login_hint: None,
     };
     let scopes = scopes(&body)?;
     let disable_redirect = optional_bool(&body, "disableRedirect")?.unwrap_or(false);
@@ -273,6 +274,7 @@ async fn link(
             user_id: user.id.clone(),
         }),
         provider_id: None,
+        login_hint: None,
     };
     let scopes = scopes(&body)?;
     let authorization = flow::authorize(&state, provider, requested, &scopes).await?;
@@ -282,7 +284,7 @@ async fn link(
 }
 
 /// The callback's query parameters (the first of each name).
-fn query_params(raw: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn query_params(raw: Option<&str>) -> Vec<(String, String)> {
     let mut params: Vec<(String, String)> =
         serde_urlencoded::from_str(raw.unwrap_or("")).unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
@@ -303,6 +305,35 @@ async fn callback(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let params = query_params(raw.as_deref());
+    let provider = state.config().oauth.generic_provider(&provider_id);
+    finish_callback(&state, &client, provider, &provider_id, &params, &headers).await
+}
+
+/// Better Auth's core callback (`/callback/:id`) names some failures differently from its
+/// genericOAuth one: a built-in provider's redirect says what Better Auth's would.
+fn social_code(code: &'static str) -> &'static str {
+    match code {
+        "oAuth_code_missing" => "no_code",
+        "oauth_code_verification_failed" => "invalid_code",
+        "user_info_is_missing" => "unable_to_get_user_info",
+        "email_is_missing" => "email_not_found",
+        other => other,
+    }
+}
+
+/// A provider's callback, from its parameters (the query's, or for Apple's `form_post`
+/// the posted ones): the state checked against this browser's cookie, then sign-in,
+/// sign-up or link. `provider` is the one configured under `provider_id`, if any.
+pub(crate) async fn finish_callback(
+    state: &AppState,
+    client: &crate::auth::issue::Client,
+    provider: Option<&GenericProvider>,
+    provider_id: &str,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let provider_id = provider_id.to_string();
+    let social = provider.is_some_and(|p| p.kind.is_social());
     let param = |name: &str| {
         params
             .iter()
@@ -311,16 +342,27 @@ async fn callback(
     };
     let expire_state = state.cookies().delete(STATE_COOKIE);
     let default_error = state.auth_url("/error");
-    let fail = |target: &str, code: &str| {
+    let fail = |target: &str, code: &'static str| {
+        let code = if social { social_code(code) } else { code };
         CookieHeaders::default()
             .with_cookies([expire_state.clone()])
             .apply(found(&with_query(target, "error", code)))
     };
-    let Some(provider) = state.config().oauth.generic_provider(&provider_id) else {
+    let Some(provider) = provider else {
         return Ok(fail(&default_error, "oauth_provider_not_found"));
     };
-    let cookie = state.cookies().get(&headers, STATE_COOKIE);
-    let data = match state::consume(&state, param("state"), cookie, state.now()).await? {
+    if social && param("state").is_none() {
+        // Better Auth's core callback says this one with `state=`, not `error=`.
+        return Ok(CookieHeaders::default()
+            .with_cookies([expire_state])
+            .apply(found(&with_query(
+                &default_error,
+                "state",
+                "state_not_found",
+            ))));
+    }
+    let cookie = state.cookies().get(headers, STATE_COOKIE);
+    let data = match state::consume(state, param("state"), cookie, state.now()).await? {
         Ok(data) => data,
         Err(refused) => {
             tracing::info!(provider = %provider_id, error = refused.code(), "OAuth state refused");
@@ -348,8 +390,10 @@ async fn callback(
     };
     if let Some(link) = &data.link {
         let linked = async {
-            let identity = flow::identify(&state, provider, &data, code, param("iss")).await?;
-            flow::link_identity(&state, provider, &identity, link).await
+            let identity =
+                flow::identify_with(state, provider, &data, code, param("iss"), param("user"))
+                    .await?;
+            flow::link_identity(state, provider, &identity, link).await
         }
         .await;
         return match linked {
@@ -361,9 +405,10 @@ async fn callback(
         };
     }
     let outcome = async {
-        let identity = flow::identify(&state, provider, &data, code, param("iss")).await?;
+        let identity =
+            flow::identify_with(state, provider, &data, code, param("iss"), param("user")).await?;
         flow::resolve_user(
-            &state,
+            state,
             provider,
             &identity,
             data.request_sign_up.unwrap_or(false),
@@ -382,12 +427,12 @@ async fn callback(
         method: sign_in::Method::OAuth,
     };
     let request = sign_in::Request {
-        client: &client,
+        client,
         remember: true,
         callback: Some(&data.callback_url),
-        trusted_device: state.cookies().get(&headers, TRUST_DEVICE),
+        trusted_device: state.cookies().get(headers, TRUST_DEVICE),
     };
-    let completed = match sign_in::complete(&state, authenticated, request).await {
+    let completed = match sign_in::complete(state, authenticated, request).await {
         Ok(completed) => completed,
         Err(e) if e.status() == StatusCode::FORBIDDEN => {
             return Ok(fail(&error_url, "email_not_verified"))
@@ -400,7 +445,7 @@ async fn callback(
                 (Some(url), true) => url.clone(),
                 _ => data.callback_url.clone(),
             };
-            Ok(CookieHeaders::new_session(&state, &session, false)?
+            Ok(CookieHeaders::new_session(state, &session, false)?
                 .with_cookies(extra)
                 .with_cookies([expire_state])
                 .apply(found(&target)))

@@ -1685,3 +1685,6 @@ async fn account_info_asks_the_provider_about_the_users_own_account() {
     let answer = browser.send("GET", "/account-info", None).await;
     assert_eq!(answer.body["code"], "ACCOUNT_NOT_FOUND");
 }
+
+#[path = "social_tests.rs"]
+mod social;

@@ -23,6 +23,7 @@ pub mod open_api;
 pub mod passkey;
 pub mod password_reset;
 pub mod sessions;
+pub mod social;
 pub mod two_factor;
 pub mod user;
 
@@ -61,6 +62,8 @@ pub const FEATURES: &[Feature] = &[
     two_factor::FEATURE,
     passkey::FEATURE,
     generic_oauth::FEATURE,
+    social::FEATURE,
+    social::CALLBACK_FEATURE,
     accounts::FEATURE,
     edge::FEATURE,
     open_api::FEATURE,

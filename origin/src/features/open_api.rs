@@ -134,10 +134,20 @@ pub fn document(state: &AppState) -> Value {
             .entry(endpoint.path)
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(item) = item {
-            item.insert(
-                endpoint.method.lower().into(),
-                operation(tag, endpoint, &mut used),
-            );
+            let mut op = operation(tag, endpoint, &mut used);
+            // A second method on a path (a provider's callback, GET and POST): its
+            // operation id names the method too, so ids stay unique.
+            if !item.is_empty() {
+                let method = endpoint.method.lower();
+                let id = format!(
+                    "{}{}{}",
+                    op["operationId"].as_str().unwrap_or_default(),
+                    method[..1].to_ascii_uppercase(),
+                    &method[1..]
+                );
+                op["operationId"] = json!(id);
+            }
+            item.insert(endpoint.method.lower().into(), op);
         }
     }
     let config = state.config();
@@ -216,6 +226,10 @@ fn tag_description(tag: &str) -> &'static str {
         "generic-oauth" => {
             "Sign-in with OAuth 2.0 / OpenID Connect providers (EDGEAUTH_GENERIC_OAUTH)"
         }
+        "social" => {
+            "Sign-in with Better Auth's built-in social providers (EDGEAUTH_SOCIAL_PROVIDERS)"
+        }
+        "social-callback" => "Where the built-in social providers send the browser back",
         "accounts" => {
             "The user's sign-in methods and providers' tokens (with a provider configured)"
         }
@@ -697,6 +711,8 @@ mod tests {
         "on",
         "--generic-oauth",
         r#"[{"providerId":"corp","clientId":"c","clientSecret":"s","authorizationUrl":"https://idp.example/authorize","tokenUrl":"https://idp.example/token","userInfoUrl":"https://idp.example/userinfo"}]"#,
+        "--social-providers",
+        r#"{"github":{"clientId":"c","clientSecret":"s"}}"#,
     ];
 
     /// The router's fallbacks, marked so a test can tell "no such route" (404) and "no such
@@ -752,6 +768,8 @@ mod tests {
             "delete-user",
             "open-api",
             "generic-oauth",
+            "social",
+            "social-callback",
             "accounts",
         ] {
             assert!(
@@ -759,7 +777,10 @@ mod tests {
                 "{feature} serves nothing"
             );
         }
-        let mut paths: Vec<_> = served.iter().map(|(_, e)| e.path).collect();
+        let mut paths: Vec<_> = served
+            .iter()
+            .map(|(_, e)| (e.method.upper(), e.path))
+            .collect();
         paths.sort_unstable();
         let unique = paths.len();
         paths.dedup();
@@ -777,7 +798,11 @@ mod tests {
             // Every other method is refused by the router itself, unless the handler takes
             // any method (the liveness endpoint, which answers all as an unknown route).
             for other in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
-                if other == endpoint.method.upper() {
+                if other == endpoint.method.upper()
+                    || served
+                        .iter()
+                        .any(|(_, e)| e.path == endpoint.path && e.method.upper() == other)
+                {
                     continue;
                 }
                 let (status, missed) = status_of(&app, other, &path).await;

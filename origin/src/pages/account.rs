@@ -117,7 +117,7 @@ pub(super) async fn account_values(
         .filter(|s| match *s {
             "two-factor" => config.two_factor.enabled,
             "passkeys" => config.passkey.enabled,
-            "sign-in-methods" => !config.oauth.generic.is_empty(),
+            "sign-in-methods" => config.oauth.has_providers(),
             _ => true,
         })
         .collect();
@@ -138,7 +138,7 @@ pub(super) async fn account_values(
             .collect();
         values.insert("passkeys".into(), json!(passkeys));
     }
-    if !config.oauth.generic.is_empty() {
+    if config.oauth.has_providers() {
         let accounts = state.db().list_accounts(&user.id).await?;
         let mut methods: Vec<Value> = accounts
             .iter()
@@ -152,8 +152,12 @@ pub(super) async fn account_values(
                         "created": null,
                     })
                 } else {
+                    let label = config
+                        .oauth
+                        .provider(&a.provider_id)
+                        .map_or(a.provider_id.as_str(), |p| p.display_name());
                     json!({
-                        "label": a.provider_id,
+                        "label": label,
                         "provider": a.provider_id,
                         "account": a.account_id,
                         "linked": true,
@@ -162,13 +166,13 @@ pub(super) async fn account_values(
                 }
             })
             .collect();
-        for provider in &config.oauth.generic {
+        for provider in config.oauth.providers() {
             if !accounts
                 .iter()
                 .any(|a| a.provider_id == provider.provider_id)
             {
                 methods.push(json!({
-                    "label": provider.provider_id,
+                    "label": provider.display_name(),
                     "provider": provider.provider_id,
                     "account": null,
                     "linked": false,

@@ -266,9 +266,8 @@ fn context(state: &AppState, title: &str, csrf: &str) -> Map<String, Value> {
         "providers": state
             .config()
             .oauth
-            .generic
-            .iter()
-            .map(|p| p.provider_id.as_str())
+            .providers()
+            .map(|p| json!({ "id": p.provider_id, "name": p.display_name() }))
             .collect::<Vec<_>>(),
         "api": edgeauth_token::wire::AUTH_PREFIX,
         "landing": "",

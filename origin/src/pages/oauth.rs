@@ -1,5 +1,5 @@
 //! `Continue with <provider>` on the sign-in and sign-up pages, for the providers of
-//! `EDGEAUTH_GENERIC_OAUTH`: a form post (forgery-checked like every page form) that starts
+//! `EDGEAUTH_GENERIC_OAUTH` and `EDGEAUTH_SOCIAL_PROVIDERS`: a form post (forgery-checked like every page form) that starts
 //! the provider flow and sends the browser to the provider. The provider's answer comes back
 //! to the API's callback, which lands on the page's `callbackURL`, or back on the sign-in
 //! page with `?error=` (shown as one of the fixed messages of [`provider_error`]).
@@ -39,7 +39,7 @@ pub fn provider_error(code: &str) -> &'static str {
         }
         "email_not_verified" => "Your email address is not verified yet.",
         "access_denied" => "The sign-in was cancelled at the provider.",
-        "email_is_missing" => "The provider did not share an email address.",
+        "email_is_missing" | "email_not_found" => "The provider did not share an email address.",
         "email_doesn't_match" => "The provider's email address is not this account's.",
         "unable_to_link_account" => {
             "The provider did not confirm the email address, so it cannot be linked."
@@ -56,11 +56,7 @@ pub async fn continue_with(State(state): State<AppState>, form: PageForm) -> Sen
     let prefix = state.config().pages.path.clone();
     let callback = form.text("callbackURL");
     let back = format!("{prefix}/sign-in{}", callback_query(&callback));
-    let Some(provider) = state
-        .config()
-        .oauth
-        .generic_provider(&form.text("providerId"))
-    else {
+    let Some(provider) = state.config().oauth.provider(&form.text("providerId")) else {
         return Sent::see_other(&state, &back, |r| r);
     };
     let requested = Requested {
@@ -96,11 +92,7 @@ pub async fn link(
     AccountPost { current, form }: AccountPost,
 ) -> Result<Sent, ApiError> {
     let account = format!("{}/account", state.config().pages.path);
-    let Some(provider) = state
-        .config()
-        .oauth
-        .generic_provider(&form.text("providerId"))
-    else {
+    let Some(provider) = state.config().oauth.provider(&form.text("providerId")) else {
         return Ok(Sent::see_other(&state, &account, |r| r));
     };
     let user = &current.found.user;

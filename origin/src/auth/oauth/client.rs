@@ -104,7 +104,28 @@ impl HttpClient {
         if !(200..300).contains(&status) {
             return Err(FetchError::Status(status));
         }
-        value.ok_or(FetchError::NotJson)
+        value.filter(Value::is_object).ok_or(FetchError::NotJson)
+    }
+
+    /// `GET url` (with a bearer token if given) answered by a JSON array (GitHub's
+    /// `/user/emails`).
+    pub async fn get_json_list(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+    ) -> Result<Vec<Value>, FetchError> {
+        let mut request = self.client()?.get(url).header("accept", "application/json");
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let (status, value) = send(request).await?;
+        if !(200..300).contains(&status) {
+            return Err(FetchError::Status(status));
+        }
+        match value {
+            Some(Value::Array(items)) => Ok(items),
+            _ => Err(FetchError::NotJson),
+        }
     }
 
     /// `POST url` with a form body (and HTTP Basic credentials if given): the status and
@@ -126,7 +147,8 @@ impl HttpClient {
         if let Some((user, password)) = basic {
             request = request.basic_auth(user, password);
         }
-        send(request).await
+        let (status, value) = send(request).await?;
+        Ok((status, value.filter(Value::is_object)))
     }
 }
 
@@ -156,6 +178,6 @@ async fn send(request: RequestBuilder) -> Result<(u16, Option<Value>), FetchErro
     }
     let value = serde_json::from_slice::<Value>(&body)
         .ok()
-        .filter(Value::is_object);
+        .filter(|v| v.is_object() || v.is_array());
     Ok((status, value))
 }

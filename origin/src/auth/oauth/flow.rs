@@ -10,7 +10,7 @@ use super::id_token::{self, Expected};
 use super::state::{self, LinkTarget, Requested, StateData};
 use super::{ProviderError, Resolved};
 use crate::app::AppState;
-use crate::config::{ClientAuthentication, GenericProvider};
+use crate::config::{ClientAuthentication, GenericProvider, ProviderKind};
 use crate::db::{DbError, NewProviderAccount, ProviderTokens, User};
 use crate::http::error::ApiError;
 use crate::http::extract::body::{is_valid_email, MAX_IMAGE_LENGTH, MAX_NAME_LENGTH};
@@ -68,12 +68,18 @@ pub fn code_challenge(verifier: &str) -> String {
     Base64UrlUnpadded::encode_string(&Sha256::digest(verifier.as_bytes()))
 }
 
-/// The callback URL registered with the provider.
+/// The callback URL registered with the provider: Better Auth's `/callback/<id>` for a
+/// built-in provider, `/oauth2/callback/<id>` for a `genericOAuth` one.
 pub fn redirect_uri(state: &AppState, provider: &GenericProvider) -> String {
+    let path = if provider.kind.is_social() {
+        "/callback"
+    } else {
+        "/oauth2/callback"
+    };
     provider
         .redirect_uri
         .clone()
-        .unwrap_or_else(|| state.auth_url(&format!("/oauth2/callback/{}", provider.provider_id)))
+        .unwrap_or_else(|| state.auth_url(&format!("{path}/{}", provider.provider_id)))
 }
 
 /// A sign-in's start: the provider's authorization URL and the state cookie.
@@ -87,8 +93,10 @@ pub struct Authorization {
 
 /// Starts a sign-in: stores the state and builds the authorization URL, with Better Auth's
 /// parameters in its order (`response_type, client_id, state, scope, redirect_uri`, then
-/// `prompt`, `access_type`, `nonce`, PKCE, and the configured extras). `scopes` are the
-/// request's, asked before the configured ones.
+/// `prompt`, `access_type`, `login_hint`, `response_mode`, `nonce`, PKCE, and the
+/// configured extras). `scopes` are the request's, asked before the configured ones
+/// (`genericOAuth`) or after them (built-in providers, as Better Auth). Apple is asked
+/// `response_type=code id_token` with `response_mode=form_post`, as Better Auth asks it.
 pub async fn authorize(
     state: &AppState,
     provider: &GenericProvider,
@@ -102,18 +110,27 @@ pub async fn authorize(
         .map_err(|e| unavailable(provider, &e))?;
     requested.with_nonce = resolved.jwks.is_some();
     requested.provider_id = Some(provider.provider_id.clone());
+    let login_hint = requested.login_hint.take();
     let created = state::create(state, requested).await?;
     let mut url = url::Url::parse(&resolved.authorization).map_err(ApiError::internal)?;
-    let scope = scopes
-        .iter()
-        .chain(&provider.scopes)
+    let ordered: Vec<&String> = if provider.kind.is_social() {
+        provider.scopes.iter().chain(scopes).collect()
+    } else {
+        scopes.iter().chain(&provider.scopes).collect()
+    };
+    let scope = ordered
+        .into_iter()
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(" ");
+    let apple = provider.kind == ProviderKind::Apple;
     {
         let mut query = url.query_pairs_mut();
         query
-            .append_pair("response_type", "code")
+            .append_pair(
+                "response_type",
+                if apple { "code id_token" } else { "code" },
+            )
             .append_pair("client_id", &provider.client_id)
             .append_pair("state", &created.state)
             .append_pair("scope", &scope)
@@ -123,6 +140,12 @@ pub async fn authorize(
         }
         if let Some(access_type) = &provider.access_type {
             query.append_pair("access_type", access_type);
+        }
+        if let Some(hint) = &login_hint {
+            query.append_pair("login_hint", hint);
+        }
+        if apple {
+            query.append_pair("response_mode", "form_post");
         }
         if let Some(nonce) = &created.data.nonce {
             query.append_pair("nonce", nonce);
@@ -198,6 +221,19 @@ pub async fn identify(
     data: &StateData,
     code: &str,
     iss: Option<&str>,
+) -> Result<Identity, Failure> {
+    identify_with(state, provider, data, code, iss, None).await
+}
+
+/// [`identify`], with Apple's `user` form field of the first callback (the only place
+/// Apple ever gives the user's name).
+pub async fn identify_with(
+    state: &AppState,
+    provider: &GenericProvider,
+    data: &StateData,
+    code: &str,
+    iss: Option<&str>,
+    form_user: Option<&str>,
 ) -> Result<Identity, Failure> {
     let engine = state.oauth();
     let now = state.now();
@@ -282,8 +318,9 @@ pub async fn identify(
         };
         let expected = Expected {
             issuer,
+            also_issuer: also_issuer(provider, issuer),
             client_id: &provider.client_id,
-            nonce,
+            nonce: Some(nonce),
             now: now.timestamp(),
         };
         claims = Some(id_token::verify(&untrusted, key, &expected).map_err(refused)?);
@@ -316,19 +353,19 @@ pub async fn identify(
             profile = Some(info);
         }
     }
-    let Some(profile) = profile else {
+    let Some(mut profile) = profile else {
         return Err(Failure::Redirect("user_info_is_missing"));
     };
+    if provider.kind == ProviderKind::GitHub {
+        github_email(state, provider, &access_token, &mut profile).await;
+    }
+    adapt_profile(provider.kind, &mut profile, form_user)?;
     let subject = match &claims {
         Some(verified) => verified.subject.clone(),
         None => as_subject(profile.get("sub").or_else(|| profile.get("id")))
             .ok_or(Failure::Redirect("user_info_is_missing"))?,
     };
-    let field = |name: &str| profile.get(name).and_then(Value::as_str).map(str::to_owned);
-    let email = field("email").map(|e| e.trim().to_lowercase());
-    if email.as_deref().is_some_and(|e| !is_valid_email(e)) {
-        return Err(Failure::Redirect("email_is_missing"));
-    }
+    let (email, email_verified, name, image) = profile_fields(&profile)?;
 
     let seal = |token: Option<&str>| {
         token.map(|t| {
@@ -351,14 +388,10 @@ pub async fn identify(
     };
     Ok(Identity {
         subject,
-        email_verified: as_bool(profile.get("email_verified")),
+        email_verified,
         email,
-        name: field("name")
-            .filter(|n| !n.trim().is_empty())
-            .map(|n| n.chars().take(MAX_NAME_LENGTH).collect()),
-        image: field("picture")
-            .or_else(|| field("image"))
-            .filter(|i| i.len() <= MAX_IMAGE_LENGTH),
+        name,
+        image,
         tokens: ProviderTokens {
             access_token: seal(Some(&access_token)),
             refresh_token: seal(text("refresh_token")),
@@ -366,6 +399,330 @@ pub async fn identify(
             access_token_expires_at: seconds_from(now, tokens.get("expires_in")),
             refresh_token_expires_at: seconds_from(now, tokens.get("refresh_token_expires_in")),
             scope,
+        },
+    })
+}
+
+/// The other spelling of an issuer a provider signs with: Google's tokens say
+/// `accounts.google.com` as often as `https://accounts.google.com` (Better Auth accepts
+/// both).
+fn also_issuer<'a>(provider: &GenericProvider, issuer: &str) -> Option<&'a str> {
+    (provider.kind == ProviderKind::Google && issuer == "https://accounts.google.com")
+        .then_some("accounts.google.com")
+}
+
+/// GitHub's `/user` often has no (public) email: the primary address of `/user/emails`
+/// (else the first) is taken, and it is verified only if `/user/emails` says so (Better
+/// Auth's rule). A failed `/user/emails` leaves the address unverified.
+async fn github_email(
+    state: &AppState,
+    provider: &GenericProvider,
+    access_token: &str,
+    profile: &mut serde_json::Map<String, Value>,
+) {
+    let emails = match &provider.emails_url {
+        Some(url) => match state
+            .oauth()
+            .http()
+            .get_json_list(url, Some(access_token))
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::info!(provider = %provider.provider_id, error = %e, "GitHub emails unavailable");
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    let email_of = |e: &Value| e.get("email").and_then(Value::as_str).map(str::to_owned);
+    let has_email = profile
+        .get("email")
+        .and_then(Value::as_str)
+        .is_some_and(|e| !e.is_empty());
+    if !has_email {
+        let chosen = emails
+            .iter()
+            .find(|e| e.get("primary") == Some(&Value::Bool(true)))
+            .or_else(|| emails.first())
+            .and_then(email_of);
+        if let Some(email) = chosen {
+            profile.insert("email".into(), Value::String(email));
+        }
+    }
+    let email = profile.get("email").and_then(Value::as_str);
+    let verified = emails
+        .iter()
+        .find(|e| email.is_some() && email_of(e).as_deref() == email)
+        .is_some_and(|e| e.get("verified") == Some(&Value::Bool(true)));
+    profile.insert("email_verified".into(), Value::Bool(verified));
+}
+
+/// Discord's avatar URL, as Better Auth makes it: the user's own avatar (animated ones as
+/// GIF), else one of the default avatars.
+fn discord_avatar(profile: &serde_json::Map<String, Value>) -> Option<String> {
+    let id = as_subject(profile.get("id"))?;
+    match profile.get("avatar").and_then(Value::as_str) {
+        Some(avatar) => {
+            let format = if avatar.starts_with("a_") {
+                "gif"
+            } else {
+                "png"
+            };
+            Some(format!(
+                "https://cdn.discordapp.com/avatars/{id}/{avatar}.{format}"
+            ))
+        }
+        None => {
+            let discriminator = profile
+                .get("discriminator")
+                .and_then(Value::as_str)
+                .unwrap_or("0");
+            let index = if discriminator == "0" {
+                (id.parse::<u64>().ok()? >> 22) % 6
+            } else {
+                discriminator.parse::<u64>().ok()? % 5
+            };
+            Some(format!(
+                "https://cdn.discordapp.com/embed/avatars/{index}.png"
+            ))
+        }
+    }
+}
+
+/// Better Auth's profile mapping of each built-in provider, written into the OpenID names
+/// the rest of the flow reads (`name`, `picture`, `email_verified`).
+fn adapt_profile(
+    kind: ProviderKind,
+    profile: &mut serde_json::Map<String, Value>,
+    form_user: Option<&str>,
+) -> Result<(), Failure> {
+    let text = |p: &serde_json::Map<String, Value>, name: &str| {
+        p.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    match kind {
+        ProviderKind::Generic | ProviderKind::Google => {}
+        ProviderKind::GitHub => {
+            let name = text(profile, "name").or_else(|| text(profile, "login"));
+            profile.insert("name".into(), name.map_or(Value::Null, Value::String));
+            let image = text(profile, "avatar_url");
+            profile.insert("picture".into(), image.map_or(Value::Null, Value::String));
+        }
+        ProviderKind::Microsoft => {
+            if profile.get("email_verified").is_none() {
+                let email = text(profile, "email");
+                let listed = |name: &str| {
+                    profile
+                        .get(name)
+                        .and_then(Value::as_array)
+                        .is_some_and(|l| l.iter().any(|e| e.as_str() == email.as_deref()))
+                };
+                let verified = email.is_some()
+                    && (listed("verified_primary_email") || listed("verified_secondary_email"));
+                profile.insert("email_verified".into(), Value::Bool(verified));
+            }
+        }
+        ProviderKind::Apple => {
+            let user: Option<Value> = form_user.and_then(|u| serde_json::from_str(u).ok());
+            let given = user.as_ref().and_then(|u| u.get("name")).map(|n| {
+                let part = |k: &str| n.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                format!("{} {}", part("firstName"), part("lastName"))
+                    .trim()
+                    .to_string()
+            });
+            if let Some(name) = given.filter(|n| !n.is_empty()) {
+                profile.insert("name".into(), Value::String(name));
+            }
+            // Apple's ID tokens carry no picture.
+            profile.remove("picture");
+        }
+        ProviderKind::Discord => {
+            let name = text(profile, "global_name").or_else(|| text(profile, "username"));
+            profile.insert("name".into(), name.map_or(Value::Null, Value::String));
+            let verified = profile
+                .get("verified")
+                .cloned()
+                .unwrap_or(Value::Bool(false));
+            profile.insert("email_verified".into(), verified);
+            let image = discord_avatar(profile);
+            profile.insert("picture".into(), image.map_or(Value::Null, Value::String));
+        }
+        ProviderKind::GitLab => {
+            // Better Auth refuses a blocked or locked GitLab user (no user info).
+            let active = profile.get("state").and_then(Value::as_str) == Some("active");
+            if !active || as_bool(profile.get("locked")) {
+                return Err(Failure::Redirect("user_info_is_missing"));
+            }
+            let name = text(profile, "name").or_else(|| text(profile, "username"));
+            profile.insert("name".into(), name.map_or(Value::Null, Value::String));
+            let image = text(profile, "avatar_url");
+            profile.insert("picture".into(), image.map_or(Value::Null, Value::String));
+        }
+    }
+    Ok(())
+}
+
+/// The email (lower-cased, checked), whether it is verified, the name and the image of a
+/// profile in OpenID names.
+#[allow(clippy::type_complexity)]
+fn profile_fields(
+    profile: &serde_json::Map<String, Value>,
+) -> Result<(Option<String>, bool, Option<String>, Option<String>), Failure> {
+    let field = |name: &str| profile.get(name).and_then(Value::as_str).map(str::to_owned);
+    let email = field("email").map(|e| e.trim().to_lowercase());
+    if email.as_deref().is_some_and(|e| !is_valid_email(e)) {
+        return Err(Failure::Redirect("email_is_missing"));
+    }
+    Ok((
+        email,
+        as_bool(profile.get("email_verified")),
+        field("name")
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.chars().take(MAX_NAME_LENGTH).collect()),
+        field("picture")
+            .or_else(|| field("image"))
+            .filter(|i| i.len() <= MAX_IMAGE_LENGTH),
+    ))
+}
+
+/// A built-in provider's profile (`/account-info`): `data` is what its user-info endpoint
+/// answered, or the claims of the account's stored ID token for the providers Better Auth
+/// reads from the ID token; mapped as at sign-in into `{id, name, email, image,
+/// emailVerified}`.
+pub async fn account_profile(
+    state: &AppState,
+    provider: &GenericProvider,
+    access_token: &str,
+    data: &serde_json::Map<String, Value>,
+    account_id: &str,
+) -> Result<Value, Failure> {
+    let mut profile = data.clone();
+    if provider.kind == ProviderKind::GitHub {
+        github_email(state, provider, access_token, &mut profile).await;
+    }
+    adapt_profile(provider.kind, &mut profile, None)?;
+    let (email, email_verified, name, image) = profile_fields(&profile)?;
+    let id = as_subject(profile.get("sub").or_else(|| profile.get("id")))
+        .unwrap_or_else(|| account_id.to_string());
+    Ok(serde_json::json!({
+        "id": id, "name": name, "email": email, "image": image, "emailVerified": email_verified,
+    }))
+}
+
+/// The claims of a stored ID token, read without verification: it was verified when the
+/// account signed in, and is only shown to its owner.
+pub fn stored_claims(id_token: &str) -> Option<serde_json::Map<String, Value>> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let payload = id_token.split('.').nth(1)?;
+    let bytes = Base64UrlUnpadded::decode_vec(payload.trim_end_matches('=')).ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(claims) => Some(claims),
+        _ => None,
+    }
+}
+
+/// The longest an ID token of the `idToken` flow may have been issued before (Better
+/// Auth's `maxTokenAge: "1h"`).
+pub const ID_TOKEN_MAX_AGE_SECS: i64 = 3600;
+
+/// Why `/sign-in/social`'s `idToken` flow refused a token.
+#[derive(Debug)]
+pub enum IdTokenRefusal {
+    /// The provider has no ID-token sign-in (404 `id_token not supported`).
+    NotSupported,
+    /// The token does not verify (401 `Invalid token`).
+    Invalid,
+    /// The token is fine but says nothing usable (401 `Failed to get user info`).
+    NoUserInfo,
+}
+
+/// `/sign-in/social`'s `idToken` flow: a token the client obtained from Google, Apple or
+/// Microsoft itself, verified like a callback's (signature against the provider's JWKS,
+/// `iss`, `aud` among the provider's audiences, `azp`, `exp`, `iat` within the last hour)
+/// and against the client's `nonce` when it names one (as Better Auth). Only the access
+/// token of the request is kept (as Better Auth).
+pub async fn identify_id_token(
+    state: &AppState,
+    provider: &GenericProvider,
+    token: &str,
+    nonce: Option<&str>,
+    access_token: Option<&str>,
+) -> Result<Identity, IdTokenRefusal> {
+    if !provider.kind.supports_id_token_sign_in() {
+        return Err(IdTokenRefusal::NotSupported);
+    }
+    if provider.disable_id_token_sign_in {
+        return Err(IdTokenRefusal::Invalid);
+    }
+    let engine = state.oauth();
+    let now = state.now();
+    let refused = |why: id_token::IdTokenError| {
+        tracing::info!(provider = %provider.provider_id, %why, "ID token refused");
+        IdTokenRefusal::Invalid
+    };
+    let resolved = engine.resolve(provider, now).await.map_err(|e| {
+        tracing::warn!(provider = %provider.provider_id, error = %e, "OAuth provider unavailable");
+        IdTokenRefusal::Invalid
+    })?;
+    let (Some(jwks_url), Some(issuer)) = (&resolved.jwks, &resolved.issuer) else {
+        return Err(IdTokenRefusal::NotSupported);
+    };
+    let untrusted = id_token::parse(token).map_err(refused)?;
+    let keys = engine
+        .keys(provider, jwks_url, untrusted.kid.as_deref(), now)
+        .await
+        .map_err(|e| {
+            tracing::warn!(provider = %provider.provider_id, error = %e, "JWKS unavailable");
+            IdTokenRefusal::Invalid
+        })?;
+    let key = id_token::select(&untrusted, &keys)
+        .ok_or_else(|| refused(id_token::IdTokenError::UnknownKey))?;
+    let mut result = Err(id_token::IdTokenError::Audience);
+    for audience in &provider.id_token_audiences {
+        let expected = Expected {
+            issuer,
+            also_issuer: also_issuer(provider, issuer),
+            client_id: audience,
+            nonce,
+            now: now.timestamp(),
+        };
+        result = id_token::verify(&untrusted, key, &expected);
+        if !matches!(result, Err(id_token::IdTokenError::Audience)) {
+            break;
+        }
+    }
+    let verified = result.map_err(refused)?;
+    let iat = verified
+        .claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if iat < now.timestamp() - ID_TOKEN_MAX_AGE_SECS {
+        return Err(refused(id_token::IdTokenError::Time));
+    }
+    let mut profile = verified.claims.clone();
+    adapt_profile(provider.kind, &mut profile, None).map_err(|_| IdTokenRefusal::NoUserInfo)?;
+    let (email, email_verified, name, image) =
+        profile_fields(&profile).map_err(|_| IdTokenRefusal::NoUserInfo)?;
+    let access_token = access_token.map(|t| {
+        if state.config().oauth.encrypt_tokens {
+            crate::crypto::seal(&state.config().secret, t)
+        } else {
+            t.to_string()
+        }
+    });
+    Ok(Identity {
+        subject: verified.subject,
+        email,
+        email_verified,
+        name,
+        image,
+        tokens: ProviderTokens {
+            access_token,
+            ..ProviderTokens::default()
         },
     })
 }
@@ -568,6 +925,11 @@ pub async fn refresh(
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
     ];
+    // Better Auth asks Microsoft for the configured scopes again on refresh.
+    let scope = provider.scopes.join(" ");
+    if provider.kind == ProviderKind::Microsoft {
+        form.push(("scope", &scope));
+    }
     let basic = match provider.authentication {
         ClientAuthentication::Post => {
             form.push(("client_id", &provider.client_id));

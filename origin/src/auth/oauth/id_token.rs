@@ -53,12 +53,16 @@ pub enum IdTokenError {
 /// What the callback expects of the token.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {
-    /// The provider's issuer.
+    /// The provider's issuer. `{tenantid}` in it stands for the token's own `tid` claim
+    /// (Microsoft's multi-tenant endpoints: each tenant signs as itself).
     pub issuer: &'a str,
+    /// Another spelling of the issuer the provider uses (Google's `accounts.google.com`).
+    pub also_issuer: Option<&'a str>,
     /// This client's id.
     pub client_id: &'a str,
-    /// The nonce sent.
-    pub nonce: &'a str,
+    /// The nonce sent; `None` only in the `idToken` flow when the client names none (the
+    /// token was obtained by the client, not through a request of the origin).
+    pub nonce: Option<&'a str>,
     /// Now, in seconds since the epoch.
     pub now: i64,
 }
@@ -160,7 +164,16 @@ pub fn verify(
     })?;
     let claims = data.claims;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    if text("iss") != Some(expected.issuer) {
+    let issuer = if expected.issuer.contains("{tenantid}") {
+        let tenant = text("tid")
+            .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            .ok_or(IdTokenError::Issuer)?;
+        expected.issuer.replace("{tenantid}", tenant)
+    } else {
+        expected.issuer.to_string()
+    };
+    let iss = text("iss");
+    if iss != Some(issuer.as_str()) && (iss.is_none() || iss != expected.also_issuer) {
         return Err(IdTokenError::Issuer);
     }
     let audience: Option<Audience> = claims
@@ -188,9 +201,11 @@ pub fn verify(
     if number("nbf").is_some_and(|nbf| nbf > expected.now + LEEWAY) {
         return Err(IdTokenError::Time);
     }
-    match text("nonce") {
-        Some(nonce) if same(nonce, expected.nonce) => {}
-        _ => return Err(IdTokenError::Nonce),
+    if let Some(sent) = expected.nonce {
+        match text("nonce") {
+            Some(nonce) if same(nonce, sent) => {}
+            _ => return Err(IdTokenError::Nonce),
+        }
     }
     let subject = text("sub")
         .filter(|s| !s.is_empty() && s.len() <= 255)

@@ -111,8 +111,7 @@ impl Engine {
     /// An engine for the configured providers.
     pub fn new(config: &OAuth) -> Self {
         let caches = config
-            .generic
-            .iter()
+            .providers()
             .map(|p| (p.provider_id.clone(), Arc::default()))
             .collect();
         Engine {
@@ -138,7 +137,7 @@ impl Engine {
     /// endpoints of discovery documents already fetched.
     pub fn authorization_origins(&self, config: &OAuth) -> Vec<String> {
         let mut origins = Vec::new();
-        for provider in &config.generic {
+        for provider in config.providers() {
             let (known, cache) = match &provider.endpoints {
                 Endpoints::Explicit { authorization, .. } => (authorization.as_str(), None),
                 Endpoints::Discovery(url) => (url.as_str(), self.caches.get(&provider.provider_id)),

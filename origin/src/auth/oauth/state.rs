@@ -106,6 +106,8 @@ pub struct Requested {
     pub link: Option<LinkTarget>,
     /// The provider (set by [`crate::auth::oauth::flow::authorize`]).
     pub provider_id: Option<String>,
+    /// `loginHint`: sent to the provider as `login_hint` (not stored).
+    pub login_hint: Option<String>,
 }
 
 /// Creates and stores a state.
