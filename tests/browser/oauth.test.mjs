@@ -94,6 +94,17 @@ test("a new person signs up with the provider, the app sees them, and their only
     assert.ok(Number(await unlink.evaluate((b) => getComputedStyle(b).opacity)) < 1, "a dimmed button");
     await methods.getByText("Your only way to sign in cannot be unlinked.").waitFor();
     await screenshot(page, "oauth-account-methods");
+    // No password to confirm with: the sections that would ask for one say so instead.
+    const password = page.getByRole("region", { name: "Password" });
+    await password.getByText("Your account has no password").waitFor();
+    assert.equal(await password.getByRole("button", { name: "Change password" }).count(), 0);
+    assert.equal(await password.getByRole("link", { name: "Set a password" }).getAttribute("href"), "/auth/forgot-password");
+    const twoFactor = page.getByRole("region", { name: "Two-factor authentication" });
+    await twoFactor.getByText("set a password first").waitFor();
+    assert.equal(await twoFactor.getByLabel("Current password").count(), 0);
+    const deletion = page.getByRole("region", { name: "Delete account" });
+    assert.equal(await deletion.getByLabel("Password").count(), 0);
+    await deletion.getByText("only a recent sign-in").waitFor();
 
     // Submitted anyway (the button enabled by hand): refused, with the reason, still linked.
     await unlink.evaluate((button) => button.removeAttribute("disabled"));

@@ -210,6 +210,7 @@ impl Renderer {
                         { "label": "other", "provider": "other", "account": null, "linked": false, "created": null },
                     ],
                     "can_unlink": true,
+                    "has_password": true, "fresh_minutes": 5,
                 }),
             ),
             (
@@ -226,6 +227,19 @@ impl Renderer {
                         { "label": "corp", "provider": "corp", "account": "s1", "linked": true, "created": "2026-01-01 00:00 UTC" },
                     ],
                     "can_unlink": false,
+                    "has_password": false, "fresh_minutes": 5,
+                }),
+            ),
+            (
+                "account.html",
+                json!({
+                    "user": user, "sessions": [session], "sections": super::account::SECTIONS,
+                    "two_factor": { "enabled": false },
+                    "methods": [
+                        { "label": "corp", "provider": "corp", "account": "s1", "linked": true, "created": "2026-01-01 00:00 UTC" },
+                    ],
+                    "can_unlink": false, "passkeys": [],
+                    "has_password": false, "fresh_minutes": 5,
                 }),
             ),
         ] {
