@@ -412,6 +412,7 @@ pub(crate) async fn finish_callback(
             provider,
             &identity,
             data.request_sign_up.unwrap_or(false),
+            Some(&data.callback_url),
         )
         .await
     }

@@ -907,6 +907,111 @@ async fn a_verified_local_account_is_linked_only_on_a_verified_provider_email() 
     assert_eq!(error_of(&answer), "account_not_linked");
 }
 
+/// A sign-in by `browser` whose genuine ID token `change` alters first.
+async fn sign_in_claiming(
+    h: &Harness,
+    browser: &mut Browser,
+    code: &str,
+    change: impl Fn(&mut Value),
+) -> Answer {
+    let started = h.start(browser).await;
+    let mut claims = h.claims(&started);
+    change(&mut claims);
+    h.callback(browser, &started, code, Some(h.key.sign(&claims)))
+        .await
+}
+
+/// The verification mails queued for `email`.
+async fn verification_mails(h: &Harness, email: &str) -> usize {
+    h.state
+        .db()
+        .list_mail()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| m.kind == "verify-email" && m.recipient == email)
+        .count()
+}
+
+#[tokio::test]
+async fn a_new_provider_user_with_an_address_not_vouched_for_is_mailed_the_link() {
+    let h = Harness::new(&["--verification-on-sign-up", "on"]).await;
+    let mut browser = Browser::new(&h.app);
+    let answer = sign_in_claiming(&h, &mut browser, "n1", |c| {
+        c["email_verified"] = json!(false);
+    })
+    .await;
+    assert_eq!(answer.location.as_deref(), Some("/welcome"));
+    let user = h
+        .state
+        .db()
+        .find_user_by_email(EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!user.email_verified);
+    assert_eq!(verification_mails(&h, EMAIL).await, 1);
+
+    // Vouched for: verified at once, and no mail.
+    let h = Harness::new(&["--verification-on-sign-up", "on"]).await;
+    let mut browser = Browser::new(&h.app);
+    h.sign_in(&mut browser, "n2").await;
+    let user = h
+        .state
+        .db()
+        .find_user_by_email(EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.email_verified);
+    assert_eq!(verification_mails(&h, EMAIL).await, 0);
+
+    // Without verification mail on sign-up (the default unless verification is required).
+    let h = Harness::new(&[]).await;
+    let mut browser = Browser::new(&h.app);
+    sign_in_claiming(&h, &mut browser, "n3", |c| {
+        c["email_verified"] = json!(false)
+    })
+    .await;
+    assert_eq!(verification_mails(&h, EMAIL).await, 0);
+}
+
+#[tokio::test]
+async fn a_linked_provider_vouching_for_the_users_own_address_verifies_it() {
+    let h = Harness::new(&[]).await;
+    let unverified = |c: &mut Value| c["email_verified"] = json!(false);
+    let mut browser = Browser::new(&h.app);
+    sign_in_claiming(&h, &mut browser, "p1", unverified).await;
+    let verified = || async {
+        let user = h
+            .state
+            .db()
+            .find_user_by_email(EMAIL)
+            .await
+            .unwrap()
+            .unwrap();
+        user.email_verified
+    };
+    assert!(!verified().await);
+
+    // Vouching for another address proves nothing about this one.
+    let mut browser = Browser::new(&h.app);
+    let answer = sign_in_claiming(&h, &mut browser, "p2", |c| {
+        c["email"] = json!("someone.else@example.com");
+    })
+    .await;
+    assert_eq!(answer.location.as_deref(), Some("/dashboard"));
+    assert!(!verified().await);
+
+    // The same address, vouched for (in another case): verified, as in Better Auth.
+    let mut browser = Browser::new(&h.app);
+    sign_in_claiming(&h, &mut browser, "p3", |c| {
+        c["email"] = json!(EMAIL.to_uppercase());
+    })
+    .await;
+    assert!(verified().await);
+}
+
 #[tokio::test]
 async fn every_callback_url_is_validated() {
     let h = Harness::new(&[]).await;

@@ -404,6 +404,7 @@ async fn sign_in_social(
             provider,
             &identity,
             request_sign_up.unwrap_or(false),
+            callback_url.as_deref(),
         )
         .await
         {

@@ -10,6 +10,7 @@ use super::id_token::{self, Expected};
 use super::state::{self, LinkTarget, Requested, StateData};
 use super::{ProviderError, Resolved};
 use crate::app::AppState;
+use crate::auth::email_verification::send_verification;
 use crate::config::{ClientAuthentication, GenericProvider, ProviderKind};
 use crate::db::{DbError, NewProviderAccount, ProviderTokens, User};
 use crate::http::error::ApiError;
@@ -738,12 +739,15 @@ pub fn may_link(state: &AppState, identity: &Identity, user: &User) -> bool {
 
 /// The user a provider identity signs in as: the owner of the account with this provider
 /// and subject; else the user with the same email, if [`may_link`] (the account is added);
-/// else a new user with the account (unless sign-up is off). `true` with a new user.
+/// else a new user with the account (unless sign-up is off), mailed the verification link
+/// (ending at `callback`) when the provider does not vouch for the address. `true` with a
+/// new user.
 pub async fn resolve_user(
     state: &AppState,
     provider: &GenericProvider,
     identity: &Identity,
     request_sign_up: bool,
+    callback: Option<&str>,
 ) -> Result<(User, bool), Failure> {
     let db = state.db();
     let now = state.now();
@@ -757,6 +761,20 @@ pub async fn resolve_user(
             .ok_or(Failure::Redirect("user_info_is_missing"))?;
         db.update_provider_tokens(&account.id, &identity.tokens, now)
             .await?;
+        // The provider vouches for the user's own address: it is verified now (as Better
+        // Auth does). Only the same address: a provider's other address proves nothing here.
+        if identity.email_verified
+            && !user.email_verified
+            && identity
+                .email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(&user.email))
+        {
+            if let Some(verified) = db.mark_email_verified(&user.email, now).await? {
+                tracing::info!(user = %user.id, provider = %provider.provider_id, "email verified by the provider");
+                user = verified;
+            }
+        }
         if provider.override_user_info {
             let name = identity.name.as_deref().unwrap_or(&user.name).to_string();
             db.set_user_profile(&user.id, &name, identity.image.as_deref(), now)
@@ -816,6 +834,17 @@ pub async fn resolve_user(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user = %user.id, provider = %provider.provider_id, "user created from provider");
+    // An address the provider does not vouch for gets the sign-up verification mail, as a
+    // password sign-up's does. The user exists already: a mail that cannot be queued is
+    // logged, not a failed sign-in (the user can ask for another).
+    if !user.email_verified
+        && state.config().lifecycle.verification_on_sign_up
+        && state.mailer().enabled()
+    {
+        if let Err(e) = send_verification(state, &user, callback).await {
+            tracing::warn!(user = %user.id, status = %e.status(), "verification mail not queued");
+        }
+    }
     Ok((user, true))
 }
 
