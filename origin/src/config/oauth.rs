@@ -44,16 +44,13 @@ pub struct OAuthArgs {
     )]
     pub encrypt_oauth_tokens: Switch,
 
-    /// Account linking (Better Auth's `account.accountLinking.enabled`): a provider identity
-    /// whose verified email matches a local user's verified email is added to that user.
-    /// `off`: never; such a sign-in is refused with `account_not_linked`.
-    #[arg(
-        long,
-        env = "EDGEAUTH_ACCOUNT_LINKING",
-        value_enum,
-        default_value = "on"
-    )]
-    pub account_linking: Switch,
+    /// Account linking (Better Auth's `account.accountLinking`): `on` (a provider identity
+    /// whose verified email matches a local user's verified email is added to that user),
+    /// `off` (never; such a sign-in is refused with `account_not_linked`), or the option
+    /// object as JSON: `{"enabled", "trustedProviders", "allowDifferentEmails",
+    /// "disableImplicitLinking", "updateUserInfoOnLink"}`.
+    #[arg(long, env = "EDGEAUTH_ACCOUNT_LINKING", default_value = "on")]
+    pub account_linking: String,
 
     /// Provider ids trusted to link accounts (Better Auth's
     /// `account.accountLinking.trustedProviders`), comma-separated.
@@ -226,6 +223,71 @@ pub struct OAuth {
     pub linking: bool,
     /// Providers trusted to link.
     pub trusted_providers: Vec<String>,
+    /// Whether a signed-in user may link a provider identity with another address
+    /// (`allowDifferentEmails`).
+    pub allow_different_emails: bool,
+    /// Whether a sign-in never links to the user with the same address
+    /// (`disableImplicitLinking`); explicit links from a signed-in account are unaffected.
+    pub disable_implicit_linking: bool,
+    /// Whether an explicit link copies the provider's name and image to the user
+    /// (`updateUserInfoOnLink`).
+    pub update_user_info_on_link: bool,
+}
+
+/// `EDGEAUTH_ACCOUNT_LINKING` as JSON: Better Auth's `account.accountLinking`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LinkingOptions {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    trusted_providers: Vec<String>,
+    #[serde(default)]
+    allow_different_emails: bool,
+    #[serde(default)]
+    disable_implicit_linking: bool,
+    #[serde(default)]
+    update_user_info_on_link: bool,
+    /// Accepted only as `false`: the last way to sign in is never unlinked.
+    #[serde(default)]
+    allow_unlinking_all: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reads `EDGEAUTH_ACCOUNT_LINKING`: `on`, `off`, or [`LinkingOptions`] as JSON.
+fn parse_linking(value: &str) -> Result<LinkingOptions, ConfigError> {
+    const LINKING: &str = "EDGEAUTH_ACCOUNT_LINKING";
+    let value = value.trim();
+    let switch = |enabled| LinkingOptions {
+        enabled,
+        trusted_providers: Vec::new(),
+        allow_different_emails: false,
+        disable_implicit_linking: false,
+        update_user_info_on_link: false,
+        allow_unlinking_all: false,
+    };
+    if value.eq_ignore_ascii_case("on") {
+        return Ok(switch(true));
+    }
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(switch(false));
+    }
+    if !value.starts_with('{') {
+        return Err(ConfigError::OAuth(format!(
+            "{LINKING} must be on, off or a JSON object like Better Auth's account.accountLinking, not {value:?}"
+        )));
+    }
+    let options: LinkingOptions =
+        serde_json::from_str(value).map_err(|e| ConfigError::OAuth(format!("{LINKING}: {e}")))?;
+    if options.allow_unlinking_all {
+        return Err(ConfigError::OAuth(format!(
+            "{LINKING}.allowUnlinkingAll: not supported: the last way to sign in is never unlinked"
+        )));
+    }
+    Ok(options)
 }
 
 impl OAuth {
@@ -240,17 +302,25 @@ impl OAuth {
             None | Some("") => Vec::new(),
             Some(json) => parse_social(json, env, &taken)?,
         };
+        let linking = parse_linking(&args.account_linking)?;
+        let mut trusted_providers: Vec<String> = args
+            .trusted_providers
+            .iter()
+            .chain(&linking.trusted_providers)
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        trusted_providers.sort();
+        trusted_providers.dedup();
         Ok(OAuth {
             generic,
             social,
             encrypt_tokens: args.encrypt_oauth_tokens == Switch::On,
-            linking: args.account_linking == Switch::On,
-            trusted_providers: args
-                .trusted_providers
-                .iter()
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect(),
+            linking: linking.enabled,
+            trusted_providers,
+            allow_different_emails: linking.allow_different_emails,
+            disable_implicit_linking: linking.disable_implicit_linking,
+            update_user_info_on_link: linking.update_user_info_on_link,
         })
     }
 
@@ -458,7 +528,7 @@ mod tests {
             generic_oauth: Some(json.into()),
             social_providers: None,
             encrypt_oauth_tokens: Switch::On,
-            account_linking: Switch::On,
+            account_linking: "on".into(),
             trusted_providers: vec![" corp ".into(), String::new()],
         }
     }
@@ -485,6 +555,37 @@ mod tests {
         assert!(config.encrypt_tokens && config.linking);
         let printed = format!("{corp:?}");
         assert!(!printed.contains("\"cs\""), "{printed}");
+    }
+
+    #[test]
+    fn account_linking_takes_on_off_or_better_auths_object() {
+        let with = |linking: &str| {
+            let mut a = args("[]");
+            a.account_linking = linking.into();
+            OAuth::from_args(&a, Environment::Production)
+        };
+        assert!(with("on").unwrap().linking);
+        assert!(!with("OFF").unwrap().linking);
+        let config = with(
+            r#"{"enabled":true,"trustedProviders":["github","corp"],"allowDifferentEmails":true,
+                "disableImplicitLinking":true,"updateUserInfoOnLink":true,"allowUnlinkingAll":false}"#,
+        )
+        .unwrap();
+        assert!(config.linking && config.allow_different_emails);
+        assert!(config.disable_implicit_linking && config.update_user_info_on_link);
+        // Merged with EDGEAUTH_TRUSTED_PROVIDERS (" corp ").
+        assert_eq!(config.trusted_providers, ["corp", "github"]);
+        let off = with(r#"{"enabled":false}"#).unwrap();
+        assert!(!off.linking && !off.allow_different_emails && !off.disable_implicit_linking);
+        for (value, named) in [
+            ("yes", "must be on, off or a JSON object"),
+            (r#"{"allowUnlinkingAll":true}"#, "allowUnlinkingAll"),
+            (r#"{"allowDiferentEmails":true}"#, "allowDiferentEmails"),
+            (r#"{"enabled":"yes"}"#, "EDGEAUTH_ACCOUNT_LINKING"),
+        ] {
+            let error = with(value).unwrap_err().to_string();
+            assert!(error.contains(named), "{value}: {error}");
+        }
     }
 
     #[test]

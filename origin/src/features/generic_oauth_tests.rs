@@ -1353,6 +1353,52 @@ async fn a_signed_in_user_links_a_provider_under_the_core_rules() {
 }
 
 #[tokio::test]
+async fn better_auths_linking_options_are_applied() {
+    // disableImplicitLinking: a verified local account is not linked by a sign-in...
+    let options = r#"{"disableImplicitLinking":true}"#;
+    let h = Harness::new(&["--account-linking", options]).await;
+    let mut ada = h.password_user(EMAIL).await;
+    h.state
+        .db()
+        .mark_email_verified(EMAIL, h.state.now())
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&h.app);
+    let answer = h.sign_in(&mut browser, "i1").await;
+    assert_eq!(error_of(&answer), "account_not_linked");
+    assert!(!browser.has_session());
+    // ... but its owner still links from the account.
+    let answer = h.link(&mut ada, "i2", |_| {}).await;
+    assert_eq!(answer.location.as_deref(), Some("/settings"));
+    assert_eq!(h.providers_of(&mut ada).await, ["corp", "credential"]);
+
+    // allowDifferentEmails and updateUserInfoOnLink: the signed-in owner links an identity
+    // with another address, and takes its name and picture.
+    let options = r#"{"allowDifferentEmails":true,"updateUserInfoOnLink":true}"#;
+    let h = Harness::new(&["--account-linking", options]).await;
+    let mut ada = h.password_user(EMAIL).await;
+    let answer = h
+        .link(&mut ada, "d1", |c| c["email"] = json!("ada@work.example"))
+        .await;
+    assert_eq!(answer.location.as_deref(), Some("/settings"));
+    assert_eq!(h.providers_of(&mut ada).await, ["corp", "credential"]);
+    let session = ada.send("GET", "/get-session", None).await;
+    assert_eq!(
+        session.body["user"]["email"], EMAIL,
+        "the address is the user's own still"
+    );
+    assert_eq!(session.body["user"]["name"], "Ada Lovelace");
+    assert_eq!(session.body["user"]["image"], "https://img.example/ada.png");
+
+    // Without them (the default), neither.
+    let h = Harness::new(&[]).await;
+    let mut ada = h.password_user(EMAIL).await;
+    h.link(&mut ada, "d2", |_| {}).await;
+    let session = ada.send("GET", "/get-session", None).await;
+    assert_eq!(session.body["user"]["name"], "Ada");
+}
+
+#[tokio::test]
 async fn a_trusted_provider_links_without_asserting_the_address() {
     let h = Harness::new(&["--trusted-providers", "corp"]).await;
     let mut ada = h.password_user(EMAIL).await;

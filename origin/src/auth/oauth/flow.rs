@@ -734,7 +734,11 @@ pub async fn identify_id_token(
 /// else (pre-account takeover): it is never linked, trusted provider or not; its owner
 /// signs in and links from the account page.
 pub fn may_link(state: &AppState, identity: &Identity, user: &User) -> bool {
-    state.config().oauth.linking && identity.email_verified && user.email_verified
+    let oauth = &state.config().oauth;
+    oauth.linking
+        && !oauth.disable_implicit_linking
+        && identity.email_verified
+        && user.email_verified
 }
 
 /// The user a provider identity signs in as: the owner of the account with this provider
@@ -850,10 +854,11 @@ pub async fn resolve_user(
 
 /// A link flow's end (`/oauth2/link`, Better Auth's core rules, which its genericOAuth skips):
 /// linking on, the provider trusted or asserting the address verified
-/// (`unable_to_link_account`), the provider's address the user's own
-/// (`email_doesn't_match`), and the identity, found by provider and subject, not another
-/// user's (`account_already_linked_to_different_user`). Already the user's: its tokens are
-/// refreshed.
+/// (`unable_to_link_account`), the provider's address the user's own unless
+/// `allowDifferentEmails` (`email_doesn't_match`), and the identity, found by provider and
+/// subject, not another user's (`account_already_linked_to_different_user`). Already the
+/// user's: its tokens are refreshed. A new link copies the provider's name and image with
+/// `updateUserInfoOnLink`.
 pub async fn link_identity(
     state: &AppState,
     provider: &GenericProvider,
@@ -871,7 +876,9 @@ pub async fn link_identity(
         .find_user_by_id(&link.user_id)
         .await?
         .ok_or(Failure::Redirect("unable_to_link_account"))?;
-    if identity.email.as_deref() != Some(user.email.to_lowercase().as_str()) {
+    if !oauth.allow_different_emails
+        && identity.email.as_deref() != Some(user.email.to_lowercase().as_str())
+    {
         return Err(Failure::Redirect("email_doesn't_match"));
     }
     match db
@@ -898,6 +905,11 @@ pub async fn link_identity(
             })
             .await?;
             tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity linked");
+            if oauth.update_user_info_on_link {
+                let name = identity.name.as_deref().unwrap_or(&user.name);
+                db.set_user_profile(&user.id, name, identity.image.as_deref(), now)
+                    .await?;
+            }
             Ok(())
         }
     }
