@@ -119,6 +119,52 @@ struct RawProvider {
     disable_sign_up: bool,
     #[serde(default)]
     override_user_info: bool,
+    /// An edgeauth addition: the name on the pages' buttons (default: the id).
+    #[serde(default)]
+    display_name: Option<String>,
+    /// An edgeauth addition standing in for Better Auth's `mapProfileToUser` function: where
+    /// in the provider's user info each field is, as a key or a dotted path.
+    #[serde(default)]
+    user_info_mapping: Option<UserInfoMapping>,
+}
+
+/// Where a plain OAuth 2.0 provider's user info keeps the user's fields (`userInfoMapping`):
+/// each a key of the answer or a dotted path into it (`data.attributes.email`). Unset fields
+/// are read from the OpenID Connect names (`sub` or `id`, `email`, `email_verified`, `name`,
+/// `picture`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserInfoMapping {
+    /// The subject (a string or a number).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the provider verified the address (a boolean, or the strings "true"/"false").
+    #[serde(default)]
+    pub email_verified: Option<String>,
+    /// The display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The picture's URL.
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+impl UserInfoMapping {
+    /// `(path, OpenID Connect name, field name)` for each mapped field.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &'static str, &'static str)> {
+        [
+            (&self.id, "sub", "id"),
+            (&self.email, "email", "email"),
+            (&self.email_verified, "email_verified", "emailVerified"),
+            (&self.name, "name", "name"),
+            (&self.image, "picture", "image"),
+        ]
+        .into_iter()
+        .filter_map(|(path, to, field)| path.as_deref().map(|p| (p, to, field)))
+    }
 }
 
 /// Where a provider's endpoints come from.
@@ -186,12 +232,20 @@ pub struct GenericProvider {
     pub id_token_audiences: Vec<String>,
     /// `disableIdTokenSignIn`: the `idToken` flow is refused.
     pub disable_id_token_sign_in: bool,
+    /// `displayName`: the name on the pages.
+    pub display_name: Option<String>,
+    /// `userInfoMapping`: where the user's fields are in the user info.
+    pub user_info_mapping: Option<UserInfoMapping>,
 }
 
 impl GenericProvider {
-    /// The name shown on the pages: a built-in provider's ("GitHub"), else the id.
+    /// The name shown on the pages: the configured `displayName`, a built-in provider's
+    /// ("GitHub"), else the id.
     pub fn display_name(&self) -> &str {
-        self.kind.display_name().unwrap_or(&self.provider_id)
+        self.display_name
+            .as_deref()
+            .or(self.kind.display_name())
+            .unwrap_or(&self.provider_id)
     }
 }
 
@@ -494,6 +548,28 @@ fn validate(
             "each scope must be non-empty, without spaces",
         ));
     }
+    if let Some(name) = &raw.display_name {
+        if name.trim().is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control)
+        {
+            return Err(field_error(
+                index,
+                "displayName",
+                "must be 1 to 64 characters, without control characters",
+            ));
+        }
+    }
+    if let Some(mapping) = &raw.user_info_mapping {
+        for (path, _, field) in mapping.fields() {
+            if path.split('.').any(str::is_empty) {
+                let field = format!("userInfoMapping.{field}");
+                return Err(field_error(
+                    index,
+                    &field,
+                    "must be a key or a dotted path of keys",
+                ));
+            }
+        }
+    }
     Ok(GenericProvider {
         provider_id: raw.provider_id,
         client_id: raw.client_id,
@@ -516,6 +592,8 @@ fn validate(
         emails_url: None,
         id_token_audiences: Vec::new(),
         disable_id_token_sign_in: true,
+        display_name: raw.display_name.map(|n| n.trim().to_string()),
+        user_info_mapping: raw.user_info_mapping,
     })
 }
 
@@ -595,6 +673,18 @@ mod tests {
             (
                 r#"[{"clientId":"c","discoveryUrl":"https://x.example"}]"#,
                 "providerId",
+            ),
+            (
+                r#"[{"providerId":"p","clientId":"c","discoveryUrl":"https://x.example","displayName":" "}]"#,
+                "[0].displayName",
+            ),
+            (
+                r#"[{"providerId":"p","clientId":"c","discoveryUrl":"https://x.example","userInfoMapping":{"email":"a..b"}}]"#,
+                "[0].userInfoMapping.email",
+            ),
+            (
+                r#"[{"providerId":"p","clientId":"c","discoveryUrl":"https://x.example","userInfoMapping":{"mail":"a"}}]"#,
+                "mail",
             ),
             (
                 r#"[{"providerId":"a b","clientId":"c","discoveryUrl":"https://x.example"}]"#,

@@ -519,6 +519,8 @@ fn build(
         emails_url,
         id_token_audiences: audiences,
         disable_id_token_sign_in: raw.disable_id_token_sign_in,
+        display_name: None,
+        user_info_mapping: None,
     })
 }
 

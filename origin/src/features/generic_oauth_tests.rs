@@ -1504,6 +1504,103 @@ fn csrf_of(page: &Answer) -> String {
 }
 
 #[tokio::test]
+async fn a_plain_oauth2_provider_is_read_through_its_user_info_mapping() {
+    let provider = Provider::start(&[]).await;
+    let b = &provider.base;
+    let config = json!([{
+        "providerId": "plain",
+        "displayName": "Acme Accounts",
+        "authorizationUrl": format!("{b}/authorize"),
+        "tokenUrl": format!("{b}/token"),
+        "userInfoUrl": format!("{b}/userinfo"),
+        "clientId": CLIENT_ID,
+        "clientSecret": CLIENT_SECRET,
+        "pkce": true,
+        "userInfoMapping": {
+            "id": "data.user_id",
+            "email": "data.attributes.mail",
+            "emailVerified": "data.attributes.mail_confirmed",
+            "name": "data.attributes.display",
+            "image": "data.avatar",
+        },
+    }])
+    .to_string();
+    let (state, _clock, path) =
+        test_app::state(&["--rate-limit", "off", "--generic-oauth", &config]).await;
+    let app = crate::app::router(state.clone());
+    // No OpenID Connect names at all: only the mapping finds the user.
+    provider.state.lock().unwrap().user_info = json!({"data": {
+        "user_id": 90125,
+        "attributes": {"mail": "Ada@Example.com", "mail_confirmed": "true", "display": "Ada L."},
+        "avatar": "https://img.example/a.png",
+    }});
+    let mut browser = Browser::new(&app);
+    let page = browser.send("GET", "/auth/sign-in", None).await;
+    assert!(
+        page.text.contains("Continue with Acme Accounts"),
+        "{}",
+        page.text
+    );
+    let answer = browser
+        .send(
+            "POST",
+            "/sign-in/oauth2",
+            Some(json!({"providerId": "plain", "callbackURL": "/dashboard"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let started = params(answer.body["url"].as_str().unwrap());
+    provider.grant("m1", None, started.get("code_challenge").cloned());
+    let answer = browser
+        .send(
+            "GET",
+            &format!("/oauth2/callback/plain?code=m1&state={}", started["state"]),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FOUND, "{}", answer.text);
+    assert!(browser.has_session());
+    let user = state
+        .db()
+        .find_user_by_email("ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.name, "Ada L.");
+    assert!(user.email_verified);
+    assert_eq!(user.image.as_deref(), Some("https://img.example/a.png"));
+    let accounts = state.db().list_accounts(&user.id).await.unwrap();
+    assert_eq!(accounts[0].provider_id, "plain");
+    assert_eq!(accounts[0].account_id, "90125");
+
+    // A mapping that leads nowhere for the subject: nobody signs in.
+    provider.state.lock().unwrap().user_info =
+        json!({"data": {"attributes": {"mail": "x@example.com"}}});
+    let mut browser = Browser::new(&app);
+    let answer = browser
+        .send(
+            "POST",
+            "/sign-in/oauth2",
+            Some(json!({"providerId": "plain"})),
+        )
+        .await;
+    let started = params(answer.body["url"].as_str().unwrap());
+    provider.grant("m2", None, started.get("code_challenge").cloned());
+    let answer = browser
+        .send(
+            "GET",
+            &format!("/oauth2/callback/plain?code=m2&state={}", started["state"]),
+            None,
+        )
+        .await;
+    assert_eq!(error_of(&answer), "user_info_is_missing");
+    assert!(!browser.has_session());
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test]
 async fn the_hosted_pages_continue_with_each_provider() {
     let h = Harness::new(&[]).await;
     let mut browser = Browser::new(&h.app);

@@ -360,6 +360,7 @@ pub async fn identify_with(
     if provider.kind == ProviderKind::GitHub {
         github_email(state, provider, &access_token, &mut profile).await;
     }
+    map_user_info(provider, &mut profile);
     adapt_profile(provider.kind, &mut profile, form_user)?;
     let subject = match &claims {
         Some(verified) => verified.subject.clone(),
@@ -402,6 +403,34 @@ pub async fn identify_with(
             scope,
         },
     })
+}
+
+/// Applies the provider's `userInfoMapping`: each mapped field is copied from its path to
+/// the OpenID Connect name the rest of the flow reads (`sub`, `email`, `email_verified`,
+/// `name`, `picture`); a path that leads nowhere leaves the field unset. A subject given as
+/// a number becomes its decimal string, and `"true"` / `"false"` booleans.
+fn map_user_info(provider: &GenericProvider, profile: &mut serde_json::Map<String, Value>) {
+    let Some(mapping) = &provider.user_info_mapping else {
+        return;
+    };
+    let mapped: Vec<(&str, Value)> = mapping
+        .fields()
+        .map(|(path, to, _)| {
+            let mut segments = path.split('.');
+            let first = segments.next().and_then(|key| profile.get(key));
+            let found = segments.fold(first, |value, key| value.and_then(|v| v.get(key)));
+            let value = match (to, found) {
+                ("sub", Some(Value::Number(n))) => Value::String(n.to_string()),
+                ("email_verified", Some(Value::String(s))) => Value::Bool(s == "true"),
+                (_, Some(v)) => v.clone(),
+                (_, None) => Value::Null,
+            };
+            (to, value)
+        })
+        .collect();
+    for (to, value) in mapped {
+        profile.insert(to.to_string(), value);
+    }
 }
 
 /// The other spelling of an issuer a provider signs with: Google's tokens say
@@ -604,6 +633,7 @@ pub async fn account_profile(
     if provider.kind == ProviderKind::GitHub {
         github_email(state, provider, access_token, &mut profile).await;
     }
+    map_user_info(provider, &mut profile);
     adapt_profile(provider.kind, &mut profile, None)?;
     let (email, email_verified, name, image) = profile_fields(&profile)?;
     let id = as_subject(profile.get("sub").or_else(|| profile.get("id")))
