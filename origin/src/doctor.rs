@@ -207,6 +207,35 @@ const MAIL_OUTBOX: &[ColumnSpec] = &[
     col("finishedAt", BigInt),
 ];
 
+/// Every table edgeauth may use, by logical name, with the columns it uses, and whether it is
+/// one of Better Auth's models (the others are edgeauth's own tables).
+pub fn catalogue() -> Vec<(&'static str, Vec<ColumnSpec>, bool)> {
+    let mut user = USER.to_vec();
+    user.push(col("twoFactorEnabled", Bool));
+    vec![
+        ("user", user, true),
+        ("session", SESSION.to_vec(), true),
+        ("account", ACCOUNT.to_vec(), true),
+        ("verification", VERIFICATION.to_vec(), true),
+        ("jwks", JWKS.to_vec(), true),
+        ("rateLimit", RATE_LIMIT.to_vec(), true),
+        ("twoFactor", TWO_FACTOR.to_vec(), true),
+        ("passkey", PASSKEY.to_vec(), true),
+        (
+            "edgeauth_two_factor_guard",
+            TWO_FACTOR_GUARD.to_vec(),
+            false,
+        ),
+        (
+            "edgeauth_two_factor_pending",
+            TWO_FACTOR_PENDING.to_vec(),
+            false,
+        ),
+        ("edgeauth_passkey_use", PASSKEY_USE.to_vec(), false),
+        ("edgeauth_mail_outbox", MAIL_OUTBOX.to_vec(), false),
+    ]
+}
+
 /// What the configuration uses, as far as the schema is concerned.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Uses {

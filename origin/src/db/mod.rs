@@ -15,6 +15,7 @@ mod outage;
 mod outbox;
 mod passkey;
 mod rate_limit;
+mod schema;
 mod session;
 mod two_factor;
 mod user;
@@ -37,6 +38,7 @@ pub use oauth::{AccountRow, NewProviderAccount, ProviderAccountRef, ProviderToke
 pub use outbox::{ClaimedMail, OutboxMail, OutboxStatus, TokenRow};
 pub use passkey::PasskeyRow;
 pub use rate_limit::RateLimitHit;
+pub use schema::{class_of, ColumnClass, GenerateId, Schema};
 pub use two_factor::{PendingSignIn, TwoFactorRow};
 pub use verification::{ResetOutcome, VerificationValue};
 
@@ -114,6 +116,8 @@ pub struct Db {
     pool: Pool,
     /// Whether `user.twoFactorEnabled` exists and is read ([`Db::with_two_factor_column`]).
     two_factor_column: bool,
+    /// The tables' names and column types ([`schema`]).
+    schema: Arc<Schema>,
     /// Whether the database is marked unreachable ([`outage`]), shared by the clones.
     outage: Arc<outage::Outage>,
 }
@@ -233,6 +237,7 @@ impl Db {
         Ok(Db {
             pool,
             two_factor_column: false,
+            schema: Arc::default(),
             outage: Arc::default(),
         })
     }
