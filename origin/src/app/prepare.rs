@@ -17,22 +17,29 @@ use crate::password::{HashPool, HashScheme, Hasher};
 /// Validates `args`, connects (and migrates, unless disabled) and builds the app state.
 pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let config = Config::from_args(args)?;
+    let schema = args.common.schema()?;
     let mut db = Db::connect_with(
         args.common.database_url.as_deref(),
         Some(std::time::Duration::from_secs(args.db_statement_timeout)),
-    )?;
-    if args.migrate == Switch::On {
+    )?
+    .with_schema(schema);
+    // Migrations never touch a deployment's own tables: with EDGEAUTH_SCHEMA naming them,
+    // edgeauth's migrations (written for Better Auth's default names) do not run.
+    let migrate = args.migrate == Switch::On && !db.schema().is_custom();
+    if migrate {
         db.migrate().await?;
         tracing::info!(database = db.dialect(), "migrations applied");
+    } else if args.migrate == Switch::On {
+        tracing::info!("EDGEAUTH_SCHEMA names the deployment's own tables: migrations not run");
     }
     if config.two_factor.enabled {
-        prepare_two_factor_column(&db, args.migrate == Switch::On).await?;
+        prepare_two_factor_column(&db, migrate).await?;
         db = db.with_two_factor_column();
     }
     if config.rate_limit && config.rate_limit_storage == RateLimitStorage::Database {
         check_rate_limit_table(&db).await?;
     }
-    check_schema(&db, &config).await?;
+    let db = check_schema(db, &config).await?;
     let scheme = match config.password_hash {
         PasswordHashSetting::Argon2id => HashScheme::Argon2id,
         PasswordHashSetting::Scrypt => HashScheme::BetterAuthScrypt,
@@ -80,16 +87,19 @@ async fn prepare_two_factor_column(db: &Db, migrate: bool) -> anyhow::Result<()>
 /// Refuses to start on a database whose tables edgeauth cannot read or write (the report
 /// `edgeauth doctor` prints). A database that is not up yet is only a warning: the server
 /// starts, answers 503 until it is, and the doctor can be run then.
-async fn check_schema(db: &Db, config: &Config) -> anyhow::Result<()> {
-    match crate::doctor::run(db, crate::cli::doctor::uses(config), true).await {
-        Ok(report) if report.ok => Ok(()),
+///
+/// The column types found (timestamps without time zone, uuid ids) decide how statements
+/// read and bind them: the returned database is `db` with them.
+async fn check_schema(db: Db, config: &Config) -> anyhow::Result<Db> {
+    match crate::doctor::run(&db, crate::cli::doctor::uses(config), true).await {
+        Ok(report) if report.ok => Ok(report.apply(db)),
         Ok(report) => anyhow::bail!(
             "the database does not have the schema edgeauth needs:\n{}",
             report.render()
         ),
         Err(crate::db::DbError::Unavailable(e)) => {
             tracing::warn!(error = %e, "database unreachable at start: schema not checked");
-            Ok(())
+            Ok(db)
         }
         Err(e) => Err(e.into()),
     }

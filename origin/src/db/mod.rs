@@ -38,7 +38,7 @@ pub use oauth::{AccountRow, NewProviderAccount, ProviderAccountRef, ProviderToke
 pub use outbox::{ClaimedMail, OutboxMail, OutboxStatus, TokenRow};
 pub use passkey::PasskeyRow;
 pub use rate_limit::RateLimitHit;
-pub use schema::{class_of, ColumnClass, GenerateId, Schema};
+pub use schema::{class_of, is_id as schema_is_id, ColumnClass, GenerateId, Schema};
 pub use two_factor::{PendingSignIn, TwoFactorRow};
 pub use verification::{ResetOutcome, VerificationValue};
 
@@ -204,6 +204,9 @@ impl Db {
     ) -> Result<Self, DbError> {
         let url = url.unwrap_or(crate::config::DEFAULT_SQLITE_URL);
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // sqlx starts every session with `TimeZone=UTC`: timestamps written into columns
+            // without a time zone (Drizzle's, Prisma's) are stored as UTC, as Better Auth's
+            // adapters store them, and read back with `AT TIME ZONE 'UTC'` (db/schema.rs).
             let mut options = PgConnectOptions::from_str(url)
                 .map_err(|e| DbError::Other(format!("invalid DATABASE_URL: {e}")))?;
             if let Some(timeout) = statement_timeout {

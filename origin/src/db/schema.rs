@@ -466,8 +466,12 @@ impl Db {
         &self.schema
     }
 
-    /// This database read with `schema`.
+    /// This database read with `schema`. A schema with `generateId: "uuid"` makes every new
+    /// row id of Better Auth's models a uuid ([`crate::ids::row_id`]) for the process.
     pub fn with_schema(mut self, schema: Schema) -> Self {
+        if schema.generate_id == GenerateId::Uuid {
+            crate::ids::use_uuid_row_ids();
+        }
         self.schema = std::sync::Arc::new(schema);
         self
     }

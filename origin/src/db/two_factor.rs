@@ -112,7 +112,7 @@ impl Db {
             sqlx::query(
                 self.sql(r#"INSERT INTO {twoFactor} ({twoFactor.id}, {twoFactor.secret}, {twoFactor.backupCodes}, {twoFactor.userId}) VALUES ({$1:twoFactor.id}, $2, $3, {$4:twoFactor.userId})"#),
             )
-            .bind(ids::generate_id())
+            .bind(ids::row_id())
             .bind(secret)
             .bind(backup_codes)
             .bind(user_id)

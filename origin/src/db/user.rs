@@ -80,7 +80,7 @@ impl Db {
                 self.sql(r#"INSERT INTO {account} ({account.id}, {account.accountId}, {account.providerId}, {account.userId}, {account.password}, {account.createdAt}, {account.updatedAt})
                    VALUES ({$1:account.id}, $2, 'credential', {$3:account.userId}, $4, $5, $6)"#),
             )
-            .bind(ids::generate_id())
+            .bind(ids::row_id())
             .bind(&user.id)
             .bind(&user.id)
             .bind(&new.password_hash)

@@ -27,7 +27,7 @@ macro_rules! replace_verification {
             $db.sql(r#"INSERT INTO {verification} ({verification.id}, {verification.identifier}, {verification.value}, {verification.expiresAt}, {verification.createdAt}, {verification.updatedAt})
                VALUES ({$1:verification.id}, $2, $3, $4, $5, $5)"#),
         )
-        .bind($crate::ids::generate_id())
+        .bind($crate::ids::row_id())
         .bind(token.identifier)
         .bind(token.value)
         .bind(token.expires_at)
@@ -98,7 +98,7 @@ impl Db {
             self.sql(r#"INSERT INTO {verification} ({verification.id}, {verification.identifier}, {verification.value}, {verification.expiresAt}, {verification.createdAt}, {verification.updatedAt})
                VALUES ({$1:verification.id}, $2, $3, $4, $5, $5)"#),
         )
-        .bind(ids::generate_id())
+        .bind(ids::row_id())
         .bind(identifier)
         .bind(value)
         .bind(expires_at)
@@ -129,7 +129,7 @@ impl Db {
                 self.sql(r#"INSERT INTO {verification} ({verification.id}, {verification.identifier}, {verification.value}, {verification.expiresAt}, {verification.createdAt}, {verification.updatedAt})
                    VALUES ({$1:verification.id}, $2, $3, $4, $5, $5)"#),
             )
-            .bind(ids::generate_id())
+            .bind(ids::row_id())
             .bind(identifier)
             .bind(value)
             .bind(expires_at)
@@ -219,7 +219,7 @@ impl Db {
                     self.sql(r#"INSERT INTO {account} ({account.id}, {account.accountId}, {account.providerId}, {account.userId}, {account.password}, {account.createdAt}, {account.updatedAt})
                        SELECT {$1:account.id}, {>user.id} AS "accountId", 'credential', {user.id}, $2, $3, $3 FROM {user} WHERE {user.id} = {$4:user.id}"#),
                 )
-                .bind(ids::generate_id())
+                .bind(ids::row_id())
                 .bind(hash)
                 .bind(now)
                 .bind(&user_id)

@@ -418,7 +418,7 @@ pub async fn resolve_user(
             tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity not linked");
             return Err(Failure::Redirect("account_not_linked"));
         }
-        let id = ids::generate_id();
+        let id = ids::row_id();
         db.insert_provider_account(&NewProviderAccount {
             id: &id,
             provider_id: &provider.provider_id,
@@ -435,7 +435,7 @@ pub async fn resolve_user(
         return Err(Failure::Redirect("signup_disabled"));
     }
     let user = User {
-        id: ids::generate_id(),
+        id: ids::row_id(),
         name: identity.name.clone().unwrap_or_else(|| email.clone()),
         email,
         email_verified: identity.email_verified,
@@ -444,7 +444,7 @@ pub async fn resolve_user(
         updated_at: now,
         two_factor_enabled: false,
     };
-    let id = ids::generate_id();
+    let id = ids::row_id();
     let account = NewProviderAccount {
         id: &id,
         provider_id: &provider.provider_id,
@@ -501,7 +501,7 @@ pub async fn link_identity(
             Ok(())
         }
         None => {
-            let id = ids::generate_id();
+            let id = ids::row_id();
             db.insert_provider_account(&NewProviderAccount {
                 id: &id,
                 provider_id: &provider.provider_id,
