@@ -30,7 +30,11 @@ pub async fn prepare(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<
         db.migrate().await?;
         tracing::info!(database = db.dialect(), "migrations applied");
     } else if args.migrate == Switch::On {
-        tracing::info!("EDGEAUTH_SCHEMA names the deployment's own tables: migrations not run");
+        db.create_own_tables().await?;
+        tracing::info!(
+            "EDGEAUTH_SCHEMA names the deployment's own tables: migrations not run, \
+             edgeauth's own tables created if missing"
+        );
     }
     if config.two_factor.enabled {
         prepare_two_factor_column(&db, migrate).await?;

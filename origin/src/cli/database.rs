@@ -21,11 +21,12 @@ pub fn migrate(args: MigrateArgs) -> ExitCode {
     super::block_on(async move {
         let db = args.common.connect()?;
         if db.schema().is_custom() {
-            anyhow::bail!(
-                "EDGEAUTH_SCHEMA names the deployment's own tables: edgeauth's migrations \
-                 (written for Better Auth's default names) do not run on them; check them \
-                 with `edgeauth doctor`"
+            db.create_own_tables().await?;
+            tracing::info!(
+                "EDGEAUTH_SCHEMA names the deployment's own tables: migrations not run, \
+                 edgeauth's own tables created if missing (check the rest with `edgeauth doctor`)"
             );
+            return Ok(());
         }
         db.migrate().await?;
         tracing::info!(database = db.dialect(), "migrations applied");
@@ -58,7 +59,9 @@ pub fn keys(command: KeysCommand) -> ExitCode {
         KeysCommand::Rotate(args) => super::block_on(async move {
             let secret = resolve_secret(args.common.secret.as_deref(), args.env)?;
             let db = args.common.connect()?;
-            if !db.schema().is_custom() {
+            if db.schema().is_custom() {
+                db.create_own_tables().await?;
+            } else {
                 db.migrate().await?;
             }
             let kid = keys::rotate(&db, &secret, SystemClock.now()).await?;

@@ -13,6 +13,7 @@ mod models;
 mod oauth;
 mod outage;
 mod outbox;
+mod own_tables;
 mod passkey;
 mod rate_limit;
 mod schema;

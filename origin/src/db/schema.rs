@@ -331,10 +331,11 @@ impl Schema {
         Schema::build(self.models.clone(), classes, self.generate_id)
     }
 
-    /// Whether names differ from Better Auth's defaults (the tables are then the deployment's
-    /// own, and edgeauth's migrations, written for the defaults, do not run).
+    /// Whether names or ids differ from Better Auth's defaults: the tables are then the
+    /// deployment's own, and edgeauth's migrations (written for the default names and text
+    /// ids, with foreign keys to `"user"."id"`) do not run.
     pub fn is_custom(&self) -> bool {
-        self.custom_names
+        self.custom_names || self.generate_id != GenerateId::Random
     }
 
     /// How new row ids are made.
