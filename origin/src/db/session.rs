@@ -251,4 +251,43 @@ mod tests {
             r#"SELECT "id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId" FROM "session""#
         );
     }
+
+    /// Not a test: the cost on get-session's path of the statement lookup against the
+    /// `format!` it replaces (`cargo test -p edgeauth-origin --release --lib
+    /// statement_lookup_cost -- --ignored --nocapture`; BENCHMARKS.md).
+    #[test]
+    #[ignore = "timing report, not a test"]
+    fn statement_lookup_cost() {
+        let db = crate::db::Db::connect(Some("sqlite::memory:"))
+            .unwrap()
+            .with_two_factor_column();
+        const N: u32 = 1_000_000;
+        let mut total = 0usize;
+        let start = std::time::Instant::now();
+        for _ in 0..N {
+            total += db
+                .sql(find_session_sql!(
+                    r#"COALESCE(u.{user.twoFactorEnabled}, FALSE)"#
+                ))
+                .len();
+        }
+        let lookup = start.elapsed() / N;
+        let start = std::time::Instant::now();
+        for _ in 0..N {
+            let two_factor = std::hint::black_box(r#"COALESCE(u."twoFactorEnabled", FALSE)"#);
+            let sql = format!(
+                r#"SELECT s."id", s."expiresAt", s."token", s."createdAt", s."updatedAt",
+                            s."ipAddress", s."userAgent", s."userId",
+                            u."id" AS u_id, u."name" AS u_name, u."email" AS u_email,
+                            u."emailVerified" AS u_email_verified, u."image" AS u_image,
+                            u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at,
+                            {two_factor} AS u_two_factor_enabled
+                     FROM "session" s JOIN "user" u ON u."id" = s."userId"
+                     WHERE s."token" = $1"#
+            );
+            total += sql.len();
+        }
+        let formatted = start.elapsed() / N;
+        println!("statement lookup {lookup:?}, format! before {formatted:?} ({total})");
+    }
 }
