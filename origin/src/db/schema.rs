@@ -576,4 +576,198 @@ mod tests {
             assert_eq!(snake_case(from), to);
         }
     }
+
+    /// Every table and column renamed (a prefix on tables, snake_case and a suffix on
+    /// columns), created on SQLite from the catalogue: statements across the tables run
+    /// against it, so one still naming a default table or column fails ("no such ...").
+    #[tokio::test]
+    async fn statements_run_on_a_layout_where_every_name_differs() {
+        use chrono::Utc;
+
+        use crate::db::{Db, NewUser, OutboxMail, PasskeyRow, Session, User};
+
+        let mut json = serde_json::Map::new();
+        for (model, columns, _) in catalogue() {
+            let fields: serde_json::Map<String, Value> = columns
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.to_string(),
+                        Value::String(format!("{}_c", snake_case(c.name))),
+                    )
+                })
+                .collect();
+            json.insert(
+                model.to_string(),
+                serde_json::json!({ "modelName": format!("x_{}", snake_case(model)), "fields": fields }),
+            );
+        }
+        let schema = Schema::from_json(&Value::Object(json).to_string()).unwrap();
+        let path = std::env::temp_dir().join(format!(
+            "edgeauth-schema-{}-{}.db",
+            std::process::id(),
+            crate::ids::random_string(8)
+        ));
+        let db = Db::connect(Some(&format!("sqlite://{}?mode=rwc", path.display())))
+            .unwrap()
+            .with_schema(schema)
+            .with_two_factor_column();
+        for (model, columns, better_auth) in catalogue() {
+            if !better_auth {
+                continue;
+            }
+            let key = match model {
+                "rateLimit" => "key",
+                _ => "id",
+            };
+            let columns: Vec<String> = columns
+                .iter()
+                .map(|c| {
+                    let name = db.schema().column(model, c.name);
+                    let unique = if c.name == key { " PRIMARY KEY" } else { "" };
+                    let ty = match c.kind {
+                        Kind::Bool | Kind::Integer | Kind::BigInt => "integer",
+                        Kind::Timestamp => "date",
+                        Kind::Text => "text",
+                    };
+                    format!("{} {ty}{unique}", quote(name))
+                })
+                .collect();
+            let sql = format!(
+                "CREATE TABLE {} ({})",
+                quote(db.schema().table(model)),
+                columns.join(", ")
+            );
+            let crate::db::Pool::Sqlite(pool) = &db.pool else {
+                unreachable!()
+            };
+            sqlx::query(&sql).execute(pool).await.unwrap();
+        }
+        db.create_own_tables().await.unwrap();
+        assert!(db.has_two_factor_column().await.unwrap());
+        let report = crate::doctor::run(
+            &db,
+            crate::doctor::Uses {
+                two_factor: true,
+                passkey: true,
+                rate_limit_table: true,
+                mail: true,
+            },
+            true,
+        )
+        .await
+        .unwrap();
+        assert!(report.ok, "{}", report.render());
+
+        let now = Utc::now();
+        let user = User {
+            id: crate::ids::generate_id(),
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            email_verified: false,
+            image: None,
+            created_at: now,
+            updated_at: now,
+            two_factor_enabled: false,
+        };
+        let session = Session {
+            id: crate::ids::generate_id(),
+            expires_at: now + chrono::Duration::days(7),
+            token: crate::ids::generate_id(),
+            created_at: now,
+            updated_at: now,
+            ip_address: None,
+            user_agent: None,
+            user_id: user.id.clone(),
+        };
+        let mail = OutboxMail {
+            id: crate::ids::generate_id(),
+            kind: "verify-email".into(),
+            recipient: user.email.clone(),
+            user_id: Some(user.id.clone()),
+            payload: "{}".into(),
+            message_id: "<m@example.com>".into(),
+            created_at: 1,
+            expires_at: i64::MAX,
+        };
+        db.create_user(
+            &NewUser {
+                user: user.clone(),
+                password_hash: "hash".into(),
+            },
+            Some(&session),
+            Some(&mail),
+        )
+        .await
+        .unwrap();
+        let found = db.find_session(&session.token).await.unwrap().unwrap();
+        assert_eq!(found.user, user);
+        assert_eq!(found.session, session);
+        assert_eq!(db.list_sessions(&user.id).await.unwrap(), [session.clone()]);
+        assert_eq!(
+            db.find_user_by_email(&user.email).await.unwrap(),
+            Some(user.clone())
+        );
+        assert!(db
+            .find_credential_account(&user.id)
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            db.list_account_providers(&user.id).await.unwrap(),
+            ["credential"]
+        );
+        db.update_user(&user.id, Some("Ada L."), None, now)
+            .await
+            .unwrap()
+            .unwrap();
+        db.mark_email_verified(&user.email, now)
+            .await
+            .unwrap()
+            .unwrap();
+        db.extend_session(&session.token, now + chrono::Duration::days(8), now)
+            .await
+            .unwrap();
+        db.insert_verification("reset:x", &user.id, now + chrono::Duration::hours(1), now)
+            .await
+            .unwrap();
+        assert!(db.find_verification("reset:x").await.unwrap().is_some());
+        db.replace_two_factor(&user.id, "secret", "codes")
+            .await
+            .unwrap();
+        assert!(db.find_two_factor(&user.id).await.unwrap().is_some());
+        assert!(db.claim_totp_step(&user.id, 5).await.unwrap());
+        db.create_passkey(&PasskeyRow {
+            id: crate::ids::generate_id(),
+            name: Some("key".into()),
+            public_key: "pk".into(),
+            user_id: user.id.clone(),
+            credential_id: "cred".into(),
+            counter: 0,
+            device_type: "singleDevice".into(),
+            backed_up: false,
+            transports: None,
+            created_at: Some(now),
+            aaguid: None,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+        let passkey = db
+            .find_passkey_by_credential("cred")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(db
+            .record_passkey_use(&passkey.id, 0, 1, false, now)
+            .await
+            .unwrap());
+        assert_eq!(db.list_passkeys(&user.id).await.unwrap().len(), 1);
+        db.rate_limit_hit("r1", "k", 1, 10_000, 3).await.unwrap();
+        assert_eq!(db.claim_mail("me", 1, 2, 10).await.unwrap().len(), 1);
+        assert!(db.delete_user(&user.id, None, now).await.unwrap());
+        assert!(db.find_session(&session.token).await.unwrap().is_none());
+        assert!(db.list_passkeys(&user.id).await.unwrap().is_empty());
+        let _ = std::fs::remove_file(path);
+    }
 }
