@@ -703,7 +703,10 @@ mod tests {
         let found = db.find_session(&session.token).await.unwrap().unwrap();
         assert_eq!(found.user, user);
         assert_eq!(found.session, session);
-        assert_eq!(db.list_sessions(&user.id).await.unwrap(), [session.clone()]);
+        assert_eq!(
+            db.list_sessions(&user.id).await.unwrap(),
+            std::slice::from_ref(&session)
+        );
         assert_eq!(
             db.find_user_by_email(&user.email).await.unwrap(),
             Some(user.clone())
