@@ -594,6 +594,9 @@ impl Report {
             for column in &table.columns {
                 let name = quoted(&column.name);
                 let line = match &column.status {
+                    ColumnStatus::Ok { found } if found == "timestamp without time zone" => {
+                        format!("  ok        {name} {found}: read and written (as UTC)")
+                    }
                     ColumnStatus::Ok { found } => format!("  ok        {name} {found}: read and written"),
                     ColumnStatus::Missing { fix } => {
                         format!("  MISSING   {name}: edgeauth reads and writes it\n    fix: {fix}")

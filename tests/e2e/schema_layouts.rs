@@ -340,6 +340,23 @@ async fn a_drizzle_layout_with_snake_case_a_prefix_and_no_time_zone_is_shared_wi
         ("EDGEAUTH_SCHEMA", &schema),
     ])
     .unwrap();
+    // The doctor reads the layout under its names, the timestamps as UTC.
+    let (code, report) = crate::operations::doctor(
+        &[
+            ("DATABASE_URL", &pg.url()),
+            ("BETTER_AUTH_SECRET", SECRET),
+            ("EDGEAUTH_SCHEMA", &schema),
+        ],
+        false,
+    );
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report.contains(r#"ok        "email_verified" boolean"#)
+            && report.contains(r#""better_auth_session" (Better Auth's sessions): ok"#)
+            && report
+                .contains(r#""expires_at" timestamp without time zone: read and written (as UTC)"#),
+        "{report}"
+    );
     // edgeauth creates the signing key, in better_auth_jwks.
     browser(&edgeauth.url).get("/api/auth/jwks").await.unwrap();
     let (better_auth, theirs) = better_auth_server(
