@@ -415,6 +415,38 @@ async fn a_prisma_layout_with_uuid_ids_and_millisecond_timestamps_is_shared_with
     };
     let seen = cross(&edgeauth.url, &theirs, &log).await;
     assert_same_rows(&seen);
+    // The operator commands read the layout too: a user found by address, and an id that
+    // cannot be a uuid is no such user (not a database error).
+    let users = |args: &[&str]| {
+        std::process::Command::new(edgeauth_tests::edgeauth_bin().unwrap())
+            .arg("users")
+            .args(args)
+            .env("DATABASE_URL", pg.url())
+            .env("EDGEAUTH_SCHEMA", &schema)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let address = seen[0].0["user"]["email"].as_str().unwrap().to_string();
+    let found = users(&["find", "--json", &address]);
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        found.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    assert!(
+        text.contains(seen[0].0["user"]["id"].as_str().unwrap()),
+        "{text}"
+    );
+    let bogus = users(&["revoke-sessions", "not-a-uuid"]);
+    assert_eq!(
+        bogus.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bogus.stderr)
+    );
+    assert!(String::from_utf8_lossy(&bogus.stderr).contains("no user with id"));
     // Ids are uuids, whichever server made the row.
     for (ours, _) in &seen {
         for id in [&ours["user"]["id"], &ours["session"]["id"]] {

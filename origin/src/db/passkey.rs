@@ -125,6 +125,9 @@ impl Db {
 
     /// The passkey with this row id.
     pub async fn find_passkey(&self, id: &str) -> Result<Option<PasskeyRow>, DbError> {
+        if !self.schema.id_fits("passkey", "id", id) {
+            return Ok(None);
+        }
         let sql = self.sql(select_passkeys!(r#"p.{passkey.id} = {$1:passkey.id}"#));
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, PasskeyRow>(sql).bind(id).fetch_optional(pool).await)?,
@@ -133,6 +136,9 @@ impl Db {
 
     /// Renames passkey `id`: true when it existed.
     pub async fn rename_passkey(&self, id: &str, name: &str) -> Result<bool, DbError> {
+        if !self.schema.id_fits("passkey", "id", id) {
+            return Ok(false);
+        }
         let rows = on_pool!(self, pool => sqlx::query(self.sql(r#"UPDATE {passkey} SET {passkey.name} = $2 WHERE {passkey.id} = {$1:passkey.id}"#))
             .bind(id)
             .bind(name)
@@ -144,6 +150,9 @@ impl Db {
 
     /// Deletes passkey `id`: true when this call deleted it.
     pub async fn delete_passkey(&self, id: &str) -> Result<bool, DbError> {
+        if !self.schema.id_fits("passkey", "id", id) {
+            return Ok(false);
+        }
         let rows = on_pool!(self, pool => sqlx::query(self.sql(r#"DELETE FROM {passkey} WHERE {passkey.id} = {$1:passkey.id}"#))
             .bind(id)
             .execute(pool)

@@ -441,6 +441,27 @@ impl Schema {
     }
 }
 
+impl Schema {
+    /// Whether `value` can be compared with `model.field` at all: false for a value that is
+    /// not a uuid when the column is one (PostgreSQL would refuse the statement), so a
+    /// lookup by an id a client sent answers "no such row" instead of failing.
+    pub fn id_fits(&self, model: &str, field: &str, value: &str) -> bool {
+        match self.class(model, field) {
+            Some(ColumnClass::Uuid) => is_uuid(value),
+            _ => true,
+        }
+    }
+}
+
+/// `8-4-4-4-12` hexadecimal digits, as PostgreSQL's `uuid` input accepts them.
+fn is_uuid(value: &str) -> bool {
+    value.len() == 36
+        && value.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// Whether a field holds a row id of a Better Auth model (its own or a reference).
 pub fn is_id(field: &str) -> bool {
     matches!(field, "id" | "userId" | "passkeyId")
@@ -561,6 +582,20 @@ mod tests {
         }
         let e = Schema::from_setting("/nonexistent/schema.json").unwrap_err();
         assert!(e.contains("cannot read /nonexistent/schema.json"), "{e}");
+    }
+
+    #[test]
+    fn ids_that_cannot_be_uuids_are_not_looked_up_in_uuid_columns() {
+        let uuid = Schema::from_json(r#"{"generateId": "uuid"}"#).unwrap();
+        let id = crate::ids::uuid_v4();
+        assert!(uuid.id_fits("session", "id", &id));
+        assert!(uuid.id_fits("session", "id", &id.to_uppercase()));
+        for bogus in ["", "abc", &crate::ids::generate_id(), &id.replace('-', "x")] {
+            assert!(!uuid.id_fits("session", "id", bogus), "{bogus}");
+            assert!(Schema::default().id_fits("session", "id", bogus));
+        }
+        // Columns that are not ids are not checked.
+        assert!(uuid.id_fits("session", "token", "abc"));
     }
 
     #[test]

@@ -99,6 +99,9 @@ impl Db {
 
     /// The session with this id (not token), whatever its expiry (the caller decides).
     pub async fn find_session_by_id(&self, id: &str) -> Result<Option<Session>, DbError> {
+        if !self.schema.id_fits("session", "id", id) {
+            return Ok(None);
+        }
         let sql = self.sql(concat!(
             "SELECT ",
             session_columns!(),
@@ -170,6 +173,9 @@ impl Db {
         user_id: &str,
         id: &str,
     ) -> Result<bool, DbError> {
+        if !self.schema.id_fits("session", "id", id) {
+            return Ok(false);
+        }
         let done = on_pool!(self, pool => sqlx::query(
             self.sql(r#"DELETE FROM {session} WHERE {session.id} = {$1:session.id} AND {session.userId} = {$2:session.userId}"#),
         )

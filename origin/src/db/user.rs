@@ -101,6 +101,9 @@ impl Db {
 
     /// The user with this id.
     pub async fn find_user_by_id(&self, id: &str) -> Result<Option<User>, DbError> {
+        if !self.schema.id_fits("user", "id", id) {
+            return Ok(None);
+        }
         let sql = with_user_columns!(
             self,
             "SELECT ",
