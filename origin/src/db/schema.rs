@@ -73,19 +73,21 @@ fn catalogue() -> Vec<(&'static str, Vec<ColumnSpec>, bool)> {
     doctor::catalogue()
 }
 
-/// `createdAt` → `created_at`, `credentialID` → `credential_id` (Drizzle's snake_case).
+/// `createdAt` → `created_at`, `credentialID` → `credential_id` (Drizzle's snake_case: an
+/// underscore before an upper-case letter that follows a lower-case one).
 fn snake_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
-    let chars: Vec<char> = name.chars().collect();
-    for (i, c) in chars.iter().enumerate() {
+    let mut previous_lower = false;
+    for c in name.chars() {
         if c.is_ascii_uppercase() {
-            let after_lower = i > 0 && !chars[i - 1].is_ascii_uppercase();
-            if i > 0 && (after_lower) {
+            if previous_lower {
                 out.push('_');
             }
             out.push(c.to_ascii_lowercase());
+            previous_lower = false;
         } else {
-            out.push(*c);
+            out.push(c);
+            previous_lower = true;
         }
     }
     out

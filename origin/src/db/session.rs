@@ -261,9 +261,9 @@ mod tests {
     /// Not a test: the cost on get-session's path of the statement lookup against the
     /// `format!` it replaces (`cargo test -p edgeauth-origin --release --lib
     /// statement_lookup_cost -- --ignored --nocapture`; BENCHMARKS.md).
-    #[test]
+    #[tokio::test]
     #[ignore = "timing report, not a test"]
-    fn statement_lookup_cost() {
+    async fn statement_lookup_cost() {
         let db = crate::db::Db::connect(Some("sqlite::memory:"))
             .unwrap()
             .with_two_factor_column();
