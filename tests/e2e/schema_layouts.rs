@@ -193,6 +193,12 @@ CREATE TABLE "jwks" (
 /// A fresh database laid out by `fixture`, its default time zone far from UTC.
 async fn database(fixture: &str) -> Postgres {
     let pg = Postgres::start_shared().await.unwrap();
+    lay_out(&pg, fixture).await;
+    pg
+}
+
+/// Lays out `pg`'s database with `fixture`, its default time zone far from UTC.
+async fn lay_out(pg: &Postgres, fixture: &str) {
     let mut connection = PgConnection::connect(&pg.url()).await.unwrap();
     let name: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&mut connection)
@@ -209,7 +215,20 @@ async fn database(fixture: &str) -> Postgres {
         .await
         .unwrap();
     connection.close().await.unwrap();
-    pg
+}
+
+/// The Drizzle layout's EDGEAUTH_SCHEMA: the casing shortcut and the prefixes, what an
+/// operator writes.
+fn drizzle_schema() -> String {
+    json!({
+        "casing": "snake_case",
+        "user": { "modelName": "better_auth_user" },
+        "session": { "modelName": "better_auth_session" },
+        "account": { "modelName": "better_auth_account" },
+        "verification": { "modelName": "better_auth_verification" },
+        "jwks": { "modelName": "better_auth_jwks" },
+    })
+    .to_string()
 }
 
 /// Users, sessions and JWTs cross both ways between edgeauth on `ours` and Better Auth on
@@ -322,16 +341,7 @@ fn better_auth_snake_case(prefix: &str) -> Value {
 #[tokio::test]
 async fn a_drizzle_layout_with_snake_case_a_prefix_and_no_time_zone_is_shared_with_better_auth() {
     let pg = database(DRIZZLE).await;
-    // The casing shortcut and the prefixes: what an operator writes.
-    let schema = json!({
-        "casing": "snake_case",
-        "user": { "modelName": "better_auth_user" },
-        "session": { "modelName": "better_auth_session" },
-        "account": { "modelName": "better_auth_account" },
-        "verification": { "modelName": "better_auth_verification" },
-        "jwks": { "modelName": "better_auth_jwks" },
-    })
-    .to_string();
+    let schema = drizzle_schema();
     let edgeauth = Origin::start(&[
         ("BETTER_AUTH_SECRET", SECRET),
         ("BETTER_AUTH_URL", BASE_URL),
@@ -456,5 +466,59 @@ async fn a_prisma_layout_with_uuid_ids_and_millisecond_timestamps_is_shared_with
                 "not a uuid: {id}"
             );
         }
+    }
+}
+
+/// Timestamps without time zone are read right when the database could not be examined at
+/// start-up (it was down; `EDGEAUTH_MIGRATE=off` lets the server start): what edgeauth
+/// writes reads back as now, in UTC.
+#[tokio::test]
+async fn a_layout_without_time_zone_is_read_right_when_the_database_was_down_at_start() {
+    let pg = Postgres::start().await.unwrap();
+    lay_out(&pg, DRIZZLE).await;
+    pg.stop().unwrap();
+    let schema = drizzle_schema();
+    let edgeauth = Origin::start(&[
+        ("BETTER_AUTH_SECRET", SECRET),
+        ("BETTER_AUTH_URL", BASE_URL),
+        ("DATABASE_URL", &pg.url()),
+        ("EDGEAUTH_MIGRATE", "off"),
+        ("EDGEAUTH_SCHEMA", &schema),
+    ])
+    .unwrap();
+    pg.restart().unwrap();
+    let back = std::time::Instant::now();
+    while browser(&edgeauth.url).get("/readyz").await.unwrap().status != 200 {
+        assert!(
+            back.elapsed() < std::time::Duration::from_secs(15),
+            "not ready after the restart\n{}",
+            edgeauth.process.log_tail()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let address = email("layout-down");
+    let mut client = browser(&edgeauth.url);
+    let reply = client.sign_up("Down", &address, PASSWORD).await.unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "{}\n{}",
+        reply.text,
+        edgeauth.process.log_tail()
+    );
+    let session = client.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(session["user"]["email"], address);
+    let now_ms = now() as i64 * 1000;
+    for (field, expected) in [
+        (&session["user"]["createdAt"], now_ms),
+        (&session["session"]["expiresAt"], now_ms + 7 * 86_400_000),
+    ] {
+        let at = chrono::DateTime::parse_from_rfc3339(field.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis();
+        assert!(
+            (at - expected).abs() < 3_600_000,
+            "{field} is not {expected} (UTC)"
+        );
     }
 }

@@ -103,6 +103,12 @@ async fn check_schema(db: Db, config: &Config) -> anyhow::Result<Db> {
         ),
         Err(crate::db::DbError::Unavailable(e)) => {
             tracing::warn!(error = %e, "database unreachable at start: schema not checked");
+            // A deployment's own layout may have timestamps without time zone: read them
+            // in a way right for both until the next start examines them.
+            if db.schema().is_custom() && db.dialect() == "postgres" {
+                let schema = db.schema().with_unknown_timestamps();
+                return Ok(db.with_schema(schema));
+            }
             Ok(db)
         }
         Err(e) => Err(e.into()),

@@ -45,6 +45,10 @@ pub enum ColumnClass {
     TimestampWithoutTimeZone,
     /// PostgreSQL `uuid`.
     Uuid,
+    /// A PostgreSQL timestamp whose time zone is not known (the database could not be
+    /// examined at start-up): read as `CAST(column AS timestamptz)`, right for both kinds
+    /// since edgeauth's sessions run in UTC.
+    TimestampUnknown,
 }
 
 /// One configured table: its name and its columns' names, by logical name.
@@ -333,6 +337,21 @@ impl Schema {
         Schema::build(self.models.clone(), classes, self.generate_id)
     }
 
+    /// The same, for a PostgreSQL database that could not be examined at start-up: its
+    /// timestamps are read in a way right with or without a time zone
+    /// ([`ColumnClass::TimestampUnknown`]); ids keep the class the configuration gives.
+    pub fn with_unknown_timestamps(&self) -> Self {
+        let mut classes = self.classes.clone();
+        for (model, columns, _) in catalogue() {
+            for column in columns {
+                if column.kind == Kind::Timestamp {
+                    classes.insert((model, column.name), ColumnClass::TimestampUnknown);
+                }
+            }
+        }
+        Schema::build(self.models.clone(), classes, self.generate_id)
+    }
+
     /// Whether names or ids differ from Better Auth's defaults: the tables are then the
     /// deployment's own, and edgeauth's migrations (written for the default names and text
     /// ids, with foreign keys to `"user"."id"`) do not run.
@@ -415,6 +434,10 @@ impl Schema {
                 }
                 Some(ColumnClass::Uuid) => {
                     expr = format!("CAST({expr} AS TEXT)");
+                    true
+                }
+                Some(ColumnClass::TimestampUnknown) => {
+                    expr = format!("CAST({expr} AS timestamptz)");
                     true
                 }
                 None => false,
@@ -559,6 +582,13 @@ mod tests {
                 r#"SELECT {>s.session.expiresAt}, {>s.session.userId} AS u FROM {session} s"#
             ),
             r#"SELECT (s."expires_at" AT TIME ZONE 'UTC') AS "expiresAt", s."user_id" AS u FROM "session" s"#
+        );
+        // Not examined: timestamps read right with or without a time zone.
+        assert_eq!(
+            schema
+                .with_unknown_timestamps()
+                .render(r#"SELECT {>session.expiresAt} FROM {session}"#),
+            r#"SELECT CAST("expires_at" AS timestamptz) AS "expiresAt" FROM "session""#
         );
         // edgeauth's own tables keep their names unless renamed explicitly.
         assert_eq!(schema.column("edgeauth_mail_outbox", "userId"), "userId");
