@@ -79,10 +79,14 @@ async fn prepare_two_factor_column(db: &Db, migrate: bool) -> anyhow::Result<()>
         return Ok(());
     }
     if !db.has_two_factor_column().await? {
+        let schema = db.schema();
         anyhow::bail!(
-            "EDGEAUTH_TWO_FACTOR=on needs the column \"user\".\"twoFactorEnabled\" \
-             (boolean, default false): start once with EDGEAUTH_MIGRATE=on, or run \
-             `@better-auth/cli migrate` with the twoFactor plugin"
+            "EDGEAUTH_TWO_FACTOR=on needs the column \"{}\".\"{}\" (boolean, default \
+             false): start once with EDGEAUTH_MIGRATE=on (Better Auth's default names only), \
+             or run `@better-auth/cli migrate` (or the project's own migration) with the \
+             twoFactor plugin",
+            schema.table("user"),
+            schema.column("user", "twoFactorEnabled")
         );
     }
     Ok(())
@@ -126,8 +130,9 @@ async fn check_rate_limit_table(db: &Db) -> anyhow::Result<()> {
             Ok(())
         }
         Err(e) => Err(anyhow::anyhow!(
-            "EDGEAUTH_RATE_LIMIT_STORAGE=database needs the \"rateLimit\" table \
-             (run `edgeauth migrate`): {e}"
+            "EDGEAUTH_RATE_LIMIT_STORAGE=database needs the \"{}\" table \
+             (run `edgeauth migrate`, or the project's own migration): {e}",
+            db.schema().table("rateLimit")
         )),
     }
 }
