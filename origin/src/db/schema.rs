@@ -11,10 +11,10 @@
 //! - `{>user.createdAt}` or `{>u.user.createdAt}` (with a table alias): a column read in a
 //!   select list or `RETURNING`, as edgeauth's row types expect it: under its logical name
 //!   (unless the template names it with a following ` AS`), a timestamp without time zone
-//!   as `timestamptz` (its value is UTC), a uuid or integer id as text;
+//!   as `timestamptz` (its value is UTC), a uuid id as text;
 //! - `{~p.passkey.id}`: the same expression without an alias (to compare with a text column);
-//! - `{$1:user.id}`: a parameter bound to an id column, cast to the column's type (uuid,
-//!   integer) when it is not text.
+//! - `{$1:user.id}`: a parameter bound to an id column, cast to `uuid` when the column is
+//!   one (edgeauth binds ids as text).
 //!
 //! With the default schema every template renders exactly the SQL edgeauth ran before
 //! schemas were configurable (a unit test holds a few statements to it).
@@ -65,7 +65,7 @@ pub struct Schema {
     models: HashMap<&'static str, Model>,
     classes: HashMap<(&'static str, &'static str), ColumnClass>,
     generate_id: GenerateId,
-    /// Whether any name or class differs from the defaults.
+    /// Whether any table or column name differs from Better Auth's defaults.
     custom_names: bool,
     /// This schema's number in the registry (the render cache's key).
     key: usize,
