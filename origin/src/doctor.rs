@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::db::DbColumn;
+use crate::db::{class_of, ColumnClass, Db, DbColumn, GenerateId, Schema};
 
 /// How edgeauth reads a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,7 +47,12 @@ impl Kind {
         match self {
             Kind::Text => matches!(data_type, "text" | "character varying" | "character"),
             Kind::Bool => data_type == "boolean",
-            Kind::Timestamp => data_type == "timestamp with time zone",
+            // Without a time zone, values are UTC (as Better Auth's adapters write them):
+            // read as such, written with the session's time zone set to UTC.
+            Kind::Timestamp => matches!(
+                data_type,
+                "timestamp with time zone" | "timestamp without time zone"
+            ),
             Kind::Integer => data_type == "integer",
             Kind::BigInt => data_type == "bigint",
         }
@@ -207,6 +212,35 @@ const MAIL_OUTBOX: &[ColumnSpec] = &[
     col("finishedAt", BigInt),
 ];
 
+/// Every table edgeauth may use, by logical name, with the columns it uses, and whether it is
+/// one of Better Auth's models (the others are edgeauth's own tables).
+pub fn catalogue() -> Vec<(&'static str, Vec<ColumnSpec>, bool)> {
+    let mut user = USER.to_vec();
+    user.push(col("twoFactorEnabled", Bool));
+    vec![
+        ("user", user, true),
+        ("session", SESSION.to_vec(), true),
+        ("account", ACCOUNT.to_vec(), true),
+        ("verification", VERIFICATION.to_vec(), true),
+        ("jwks", JWKS.to_vec(), true),
+        ("rateLimit", RATE_LIMIT.to_vec(), true),
+        ("twoFactor", TWO_FACTOR.to_vec(), true),
+        ("passkey", PASSKEY.to_vec(), true),
+        (
+            "edgeauth_two_factor_guard",
+            TWO_FACTOR_GUARD.to_vec(),
+            false,
+        ),
+        (
+            "edgeauth_two_factor_pending",
+            TWO_FACTOR_PENDING.to_vec(),
+            false,
+        ),
+        ("edgeauth_passkey_use", PASSKEY_USE.to_vec(), false),
+        ("edgeauth_mail_outbox", MAIL_OUTBOX.to_vec(), false),
+    ]
+}
+
 /// What the configuration uses, as far as the schema is concerned.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Uses {
@@ -355,6 +389,9 @@ pub struct TableReport {
     pub columns: Vec<ColumnReport>,
     /// Whether anything here stops edgeauth.
     pub mismatch: bool,
+    /// The columns read or bound with a cast (logical model and field), for the schema.
+    #[serde(skip)]
+    pub classes: Vec<(&'static str, &'static str, ColumnClass)>,
 }
 
 /// The whole report.
@@ -373,19 +410,22 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Compares one table (`found`: its columns, `None` when absent) with what edgeauth uses.
-/// `missing_is_mismatch`: whether an absent table stops edgeauth (after migrations ran), or
-/// only awaits `edgeauth migrate`.
+/// Compares one table (`found`: its columns, `None` when absent) with what edgeauth uses,
+/// under the names `schema` gives. `missing_is_mismatch`: whether an absent table stops
+/// edgeauth (after migrations ran), or only awaits `edgeauth migrate`.
 pub fn examine(
     dialect: Dialect,
+    schema: &Schema,
     spec: &TableSpec,
     found: Option<&[DbColumn]>,
     missing_is_mismatch: bool,
 ) -> TableReport {
-    let table = quoted(spec.name);
+    let table_name = schema.table(spec.name);
+    let table = quoted(table_name);
+    let mut classes = Vec::new();
     let Some(found) = found else {
         return TableReport {
-            name: spec.name.to_string(),
+            name: table_name.to_string(),
             purpose: spec.purpose.to_string(),
             exists: false,
             fix: Some(
@@ -395,44 +435,73 @@ pub fn examine(
             ),
             columns: Vec::new(),
             mismatch: missing_is_mismatch,
+            classes,
         };
     };
     let mut columns: Vec<ColumnReport> = spec
         .columns
         .iter()
         .map(|expected| {
-            let status = match found.iter().find(|c| c.name == expected.name) {
+            let name = schema.column(spec.name, expected.name);
+            let class = found
+                .iter()
+                .find(|c| c.name == name)
+                .filter(|_| dialect == Dialect::Postgres)
+                .and_then(|c| class_of(expected.kind, &c.data_type))
+                .filter(|class| {
+                    *class != ColumnClass::Uuid || crate::db::schema_is_id(expected.name)
+                });
+            let status = match found.iter().find(|c| c.name == name) {
                 None => ColumnStatus::Missing {
                     fix: format!(
                         "ALTER TABLE {table} ADD COLUMN {} {}",
-                        quoted(expected.name),
+                        quoted(name),
                         expected.kind.postgres_type()
                     ),
                 },
                 Some(column)
+                    if class == Some(ColumnClass::Uuid)
+                        && expected.name == "id"
+                        && schema.generate_id() != GenerateId::Uuid =>
+                {
+                    ColumnStatus::Incompatible {
+                        found: column.data_type.clone(),
+                        fix: "set \"generateId\": \"uuid\" in EDGEAUTH_SCHEMA (as \
+                              advanced.database.generateId in Better Auth's options), so new \
+                              rows get uuid ids"
+                            .to_string(),
+                    }
+                }
+                Some(column)
                     if dialect == Dialect::Postgres
+                        && class.is_none()
                         && !expected.kind.accepts_postgres(&column.data_type) =>
                 {
                     ColumnStatus::Incompatible {
                         found: column.data_type.clone(),
-                        fix: incompatible_fix(&table, expected, &column.data_type),
+                        fix: incompatible_fix(&table, name, expected.kind, &column.data_type),
                     }
                 }
                 Some(column) => ColumnStatus::Ok {
                     found: column.data_type.clone(),
                 },
             };
+            if let Some(class) = class {
+                classes.push((spec.name, expected.name, class));
+            }
             ColumnReport {
-                name: expected.name.to_string(),
+                name: name.to_string(),
                 expected: Some(expected.kind),
                 status,
             }
         })
         .collect();
-    for column in found
-        .iter()
-        .filter(|c| !spec.columns.iter().any(|e| e.name == c.name))
-    {
+    for column in found.iter().filter(|c| {
+        !spec
+            .columns
+            .iter()
+            .any(|e| schema.column(spec.name, e.name) == c.name)
+    }) {
         let status = if column.not_null && !column.has_default {
             ColumnStatus::Unfilled {
                 found: column.data_type.clone(),
@@ -454,30 +523,42 @@ pub fn examine(
     }
     let mismatch = columns.iter().any(|c| c.status.is_mismatch());
     TableReport {
-        name: spec.name.to_string(),
+        name: table_name.to_string(),
         purpose: spec.purpose.to_string(),
         exists: true,
         fix: None,
         columns,
         mismatch,
+        classes,
     }
 }
 
-fn incompatible_fix(table: &str, expected: &ColumnSpec, found: &str) -> String {
-    let column = quoted(expected.name);
-    match (expected.kind, found) {
-        (Kind::Timestamp, "timestamp without time zone") => format!(
-            "ALTER TABLE {table} ALTER COLUMN {column} TYPE timestamptz USING {column} AT TIME ZONE 'UTC' \
-             (timestamps without a time zone are not read yet)"
-        ),
+fn incompatible_fix(table: &str, column: &str, kind: Kind, found: &str) -> String {
+    let column = quoted(column);
+    match (kind, found) {
         (Kind::Text, _) => format!(
             "ALTER TABLE {table} ALTER COLUMN {column} TYPE text \
-             (ids other than text, such as uuid or serial, are not read yet)"
+             (ids other than text and uuid, such as serial integers, are not read yet)"
         ),
         (kind, _) => format!(
             "ALTER TABLE {table} ALTER COLUMN {column} TYPE {}",
             kind.postgres_type()
         ),
+    }
+}
+
+impl Report {
+    /// `db` reading and binding the columns this report found with a cast (timestamps
+    /// without time zone, uuid ids) accordingly.
+    pub fn apply(&self, db: Db) -> Db {
+        let classes = self
+            .tables
+            .iter()
+            .flat_map(|t| t.classes.iter())
+            .map(|(model, field, class)| ((*model, *field), *class))
+            .collect();
+        let schema = db.schema().with_classes(classes);
+        db.with_schema(schema)
     }
 }
 
@@ -513,6 +594,9 @@ impl Report {
             for column in &table.columns {
                 let name = quoted(&column.name);
                 let line = match &column.status {
+                    ColumnStatus::Ok { found } if found == "timestamp without time zone" => {
+                        format!("  ok        {name} {found}: read and written (as UTC)")
+                    }
                     ColumnStatus::Ok { found } => format!("  ok        {name} {found}: read and written"),
                     ColumnStatus::Missing { fix } => {
                         format!("  MISSING   {name}: edgeauth reads and writes it\n    fix: {fix}")
@@ -548,11 +632,13 @@ pub async fn run(
     missing_is_mismatch: bool,
 ) -> Result<Report, crate::db::DbError> {
     let dialect = Dialect::of(db.dialect());
+    let schema = db.schema();
     let mut tables = Vec::new();
     for spec in expected(uses) {
-        let found = db.describe_table(spec.name).await?;
+        let found = db.describe_table(schema.table(spec.name)).await?;
         tables.push(examine(
             dialect,
+            schema,
             &spec,
             found.as_deref(),
             missing_is_mismatch,
@@ -594,6 +680,7 @@ mod tests {
     fn better_auths_own_table_matches() {
         let report = examine(
             Dialect::Postgres,
+            &Schema::default(),
             &user_spec(),
             Some(&better_auth_user()),
             true,
@@ -610,10 +697,22 @@ mod tests {
         let mut found = better_auth_user();
         found.push(column("plan", "text", false, false));
         found.push(column("role", "text", true, true));
-        let report = examine(Dialect::Postgres, &user_spec(), Some(&found), true);
+        let report = examine(
+            Dialect::Postgres,
+            &Schema::default(),
+            &user_spec(),
+            Some(&found),
+            true,
+        );
         assert!(!report.mismatch, "{report:?}");
         found.push(column("tenantId", "text", true, false));
-        let report = examine(Dialect::Postgres, &user_spec(), Some(&found), true);
+        let report = examine(
+            Dialect::Postgres,
+            &Schema::default(),
+            &user_spec(),
+            Some(&found),
+            true,
+        );
         assert!(report.mismatch);
         let unfilled = report.columns.last().unwrap();
         assert_eq!(unfilled.name, "tenantId");
@@ -634,7 +733,13 @@ mod tests {
                 _ => {}
             }
         }
-        let report = examine(Dialect::Postgres, &user_spec(), Some(&found), true);
+        let report = examine(
+            Dialect::Postgres,
+            &Schema::default(),
+            &user_spec(),
+            Some(&found),
+            true,
+        );
         assert!(report.mismatch);
         let status = |name: &str| {
             report
@@ -648,14 +753,39 @@ mod tests {
         assert!(
             matches!(status("image"), ColumnStatus::Missing { fix } if fix == "ALTER TABLE \"user\" ADD COLUMN \"image\" text")
         );
+        // A timestamp without time zone is read as UTC, with a cast.
+        assert!(matches!(status("createdAt"), ColumnStatus::Ok { .. }));
+        assert!(report.classes.contains(&(
+            "user",
+            "createdAt",
+            ColumnClass::TimestampWithoutTimeZone
+        )));
+        // uuid ids need uuid ids for new rows: generateId.
         assert!(
-            matches!(status("createdAt"), ColumnStatus::Incompatible { fix, .. } if fix.contains("AT TIME ZONE 'UTC'"))
+            matches!(status("id"), ColumnStatus::Incompatible { found, fix } if found == "uuid" && fix.contains("generateId"))
         );
-        assert!(
-            matches!(status("id"), ColumnStatus::Incompatible { found, .. } if found == "uuid")
+        found
+            .iter_mut()
+            .find(|c| c.name == "email")
+            .unwrap()
+            .data_type = "integer".into();
+        let report = examine(
+            Dialect::Postgres,
+            &Schema::default(),
+            &user_spec(),
+            Some(&found),
+            true,
         );
+        assert!(report.columns.iter().any(|c| c.name == "email"
+            && matches!(&c.status, ColumnStatus::Incompatible { fix, .. } if fix.contains("TYPE text"))));
         // SQLite declares types loosely: only names and nullability count there.
-        let report = examine(Dialect::Sqlite, &user_spec(), Some(&found), true);
+        let report = examine(
+            Dialect::Sqlite,
+            &Schema::default(),
+            &user_spec(),
+            Some(&found),
+            true,
+        );
         assert!(matches!(
             report
                 .columns
@@ -667,13 +797,77 @@ mod tests {
         ));
     }
 
+    /// A Drizzle-style table (snake_case, a prefix, timestamps without time zone, uuid ids)
+    /// matches under its EDGEAUTH_SCHEMA, and the columns needing a cast are recorded; under
+    /// the default names it is all missing columns.
+    #[test]
+    fn a_configured_layout_is_examined_under_its_names() {
+        let found = vec![
+            column("id", "uuid", true, true),
+            column("name", "text", true, false),
+            column("email", "text", true, false),
+            column("email_verified", "boolean", true, false),
+            column("image", "text", false, false),
+            column("created_at", "timestamp without time zone", true, true),
+            column("updated_at", "timestamp without time zone", true, true),
+        ];
+        let schema = Schema::from_json(
+            r#"{"casing": "snake_case", "generateId": "uuid", "user": {"modelName": "better_auth_user"}}"#,
+        )
+        .unwrap();
+        let report = examine(Dialect::Postgres, &schema, &user_spec(), Some(&found), true);
+        assert!(!report.mismatch, "{report:?}");
+        assert_eq!(report.name, "better_auth_user");
+        assert_eq!(report.classes.len(), 3, "{:?}", report.classes);
+        assert!(report.classes.contains(&("user", "id", ColumnClass::Uuid)));
+        let report = examine(
+            Dialect::Postgres,
+            &Schema::default(),
+            &user_spec(),
+            Some(&found),
+            true,
+        );
+        assert!(report.mismatch);
+        assert!(
+            report
+                .columns
+                .iter()
+                .any(|c| c.name == "emailVerified"
+                    && matches!(c.status, ColumnStatus::Missing { .. }))
+        );
+    }
+
     #[test]
     fn a_missing_table_awaits_migrations_or_stops_edgeauth_after_them() {
-        assert!(!examine(Dialect::Postgres, &user_spec(), None, false).mismatch);
-        assert!(examine(Dialect::Postgres, &user_spec(), None, true).mismatch);
+        assert!(
+            !examine(
+                Dialect::Postgres,
+                &Schema::default(),
+                &user_spec(),
+                None,
+                false
+            )
+            .mismatch
+        );
+        assert!(
+            examine(
+                Dialect::Postgres,
+                &Schema::default(),
+                &user_spec(),
+                None,
+                true
+            )
+            .mismatch
+        );
         let report = Report::new(
             "postgres",
-            vec![examine(Dialect::Postgres, &user_spec(), None, true)],
+            vec![examine(
+                Dialect::Postgres,
+                &Schema::default(),
+                &user_spec(),
+                None,
+                true,
+            )],
         );
         assert!(!report.ok);
         assert!(report.render().contains("MISSING"));

@@ -28,6 +28,42 @@ pub fn generate_id() -> String {
     random_string(ID_LEN)
 }
 
+/// Whether row ids of Better Auth's models are uuid v4 (`EDGEAUTH_SCHEMA`'s `generateId:
+/// "uuid"`), set once at start-up ([`use_uuid_row_ids`]).
+static UUID_ROW_IDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes [`row_id`] give uuid v4 from now on (the process serves one schema).
+pub fn use_uuid_row_ids() {
+    UUID_ROW_IDS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A fresh id for a row of one of Better Auth's models: [`generate_id`], or a uuid v4 (as
+/// `crypto.randomUUID()`, lower-case) when the schema says `generateId: "uuid"`.
+pub fn row_id() -> String {
+    if UUID_ROW_IDS.load(std::sync::atomic::Ordering::Relaxed) {
+        uuid_v4()
+    } else {
+        generate_id()
+    }
+}
+
+/// A random (version 4, RFC 9562) uuid, lower-case hex with dashes.
+pub fn uuid_v4() -> String {
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 /// A random string of `len` characters over `[a-zA-Z0-9]`, every symbol uniform and
 /// independent. `len == 0` gives an empty string (Better Auth throws instead; no caller of
 /// ours asks for zero).
@@ -176,5 +212,22 @@ mod tests {
         // Batches of 4 bytes: [248, 249, 250, 255] are all rejected; then 61 -> '9' and
         // 62 -> 'a' complete the string.
         assert_eq!(random_string_from(&mut rng, 2), "9a");
+    }
+
+    #[test]
+    fn uuids_are_version_4_in_crypto_random_uuids_format() {
+        let a = super::uuid_v4();
+        assert_eq!(a.len(), 36);
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'), "{a}");
+        assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "{a}");
+        assert!(a
+            .bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(a, super::uuid_v4());
     }
 }

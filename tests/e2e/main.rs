@@ -23,5 +23,6 @@ mod origin;
 mod outbox;
 mod postgres;
 mod rate_limit;
+mod schema_layouts;
 mod sliding;
 mod two_factor;

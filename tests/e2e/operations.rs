@@ -684,7 +684,7 @@ async fn migrate_and_rotate_keys() {
 }
 
 /// `edgeauth doctor` with `env`: exit code and output.
-fn doctor(env: &[(&str, &str)], json: bool) -> (i32, String) {
+pub(crate) fn doctor(env: &[(&str, &str)], json: bool) -> (i32, String) {
     let mut command = Command::new(edgeauth_bin().unwrap());
     command.arg("doctor");
     if json {
@@ -707,9 +707,10 @@ fn doctor(env: &[(&str, &str)], json: bool) -> (i32, String) {
 }
 
 /// The doctor on three databases: Better Auth's own schema (fine, changes nothing), one a
-/// Drizzle-style project made (timestamps without time zone, an application column `NOT NULL`
-/// without a default, a missing column), and one it cannot reach. `serve` refuses the second
-/// with the same report instead of failing on its first request.
+/// Drizzle-style project made (timestamps without time zone, read as UTC; an application
+/// column `NOT NULL` without a default, a missing column), and one it cannot reach. `serve`
+/// refuses the second with the same report instead of failing on its first request. An
+/// invalid `EDGEAUTH_SCHEMA` stops both, naming the field.
 #[tokio::test]
 async fn doctor_reports_every_mismatch_and_serve_refuses_them() {
     let pg = Postgres::start_shared().await.unwrap();
@@ -747,8 +748,7 @@ async fn doctor_reports_every_mismatch_and_serve_refuses_them() {
     let (code, out) = doctor(&env, false);
     assert_eq!(code, 1, "{out}");
     for expected in [
-        r#"TYPE      "expiresAt" timestamp without time zone: edgeauth needs timestamptz"#,
-        r#"ALTER TABLE "session" ALTER COLUMN "expiresAt" TYPE timestamptz USING "expiresAt" AT TIME ZONE 'UTC'"#,
+        r#"ok        "expiresAt" timestamp without time zone: read and written (as UTC)"#,
         r#"NOT NULL  "tenantId" text"#,
         r#"ALTER TABLE "user" ALTER COLUMN "tenantId" DROP NOT NULL"#,
         r#"other     "plan" text: not edgeauth's, left alone"#,
@@ -766,7 +766,7 @@ async fn doctor_reports_every_mismatch_and_serve_refuses_them() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["name"] == "session")
+        .find(|t| t["name"] == "account")
         .unwrap();
     assert_eq!(session["mismatch"], true);
 
@@ -788,6 +788,27 @@ async fn doctor_reports_every_mismatch_and_serve_refuses_them() {
     );
     assert!(err.contains(r#""tenantId""#), "{err}");
     assert_eq!(columns(&db).await, before, "serve altered the tables");
+
+    // An invalid EDGEAUTH_SCHEMA: exit 3 naming the field; serve refuses to start.
+    let mut invalid = env.clone();
+    invalid.push((
+        "EDGEAUTH_SCHEMA",
+        r#"{"user": {"fields": {"emial": "mail"}}}"#,
+    ));
+    let (code, out) = doctor(&invalid, false);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("EDGEAUTH_SCHEMA.user.fields.emial"), "{out}");
+    let serve = Command::new(edgeauth_bin().unwrap())
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(invalid.iter().copied())
+        .env("EDGEAUTH_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success(), "{err}");
+    assert!(err.contains("EDGEAUTH_SCHEMA.user.fields.emial"), "{err}");
 
     // A database it cannot reach: exit 3, not a report.
     let (code, out) = doctor(

@@ -11,12 +11,15 @@
 // host of BETTER_AUTH_URL) and the one origin a ceremony may come from PASSKEY_ORIGIN (else
 // the plugin's default: whatever Origin header the request carries). GENERIC_OAUTH, when set,
 // is the JSON config list of the genericOAuth plugin (its providers); ENCRYPT_OAUTH_TOKENS=on
-// sets account.encryptOAuthTokens.
+// sets account.encryptOAuthTokens. SCHEMA, when set, is a JSON object of Better Auth's schema
+// options: `user`, `session`, `account`, `verification` (each `{ modelName, fields }`, merged
+// into the options of that name), `jwks` (the jwt plugin's `schema.jwks`) and `generateId`
+// (`advanced.database.generateId`): the layouts of the schema interop tests.
 //
 //   DATABASE_URL=postgres://... BETTER_AUTH_SECRET=... BETTER_AUTH_URL=http://localhost:3000 \
 //   PORT=4000 [APP_NAME=...] [TWO_FACTOR=on] [PG_POOL_MAX=4] [RATE_LIMIT=off] \
 //   [PASSKEY=on [PASSKEY_RP_ID=localhost] [PASSKEY_ORIGIN=http://localhost:3000]] \
-//   [GENERIC_OAUTH='[{"providerId":...}]' [ENCRYPT_OAUTH_TOKENS=on]] \
+//   [GENERIC_OAUTH='[{"providerId":...}]' [ENCRYPT_OAUTH_TOKENS=on]] [SCHEMA='{"user":...}'] \
 //   node tests/js/better-auth-server.mjs
 import http from "node:http";
 
@@ -46,6 +49,11 @@ const pool = new pg.Pool({
   connectionString: required("DATABASE_URL"),
   max: Number(process.env.PG_POOL_MAX || 4),
 });
+const schema = process.env.SCHEMA ? JSON.parse(process.env.SCHEMA) : {};
+const model = (name) => {
+  const { modelName, fields } = schema[name] || {};
+  return { ...(modelName ? { modelName } : {}), ...(fields ? { fields } : {}) };
+};
 const auth = betterAuth({
   database: pool,
   secret: required("BETTER_AUTH_SECRET"),
@@ -55,13 +63,16 @@ const auth = betterAuth({
     // Mail is printed, one JSON line per message, for the tests to read from the log.
     sendResetPassword: async ({ user, url }) => mail("reset-password", user.email, { url }),
   },
-  user: { deleteUser: { enabled: true }, changeEmail: { enabled: true } },
-  account: { encryptOAuthTokens: process.env.ENCRYPT_OAUTH_TOKENS === "on" },
+  user: { deleteUser: { enabled: true }, changeEmail: { enabled: true }, ...model("user") },
+  session: model("session"),
+  account: { encryptOAuthTokens: process.env.ENCRYPT_OAUTH_TOKENS === "on", ...model("account") },
+  verification: model("verification"),
+  ...(schema.generateId ? { advanced: { database: { generateId: schema.generateId } } } : {}),
   emailVerification: {
     sendVerificationEmail: async ({ user, url }) => mail("verify-email", user.email, { url }),
   },
   plugins: [
-    jwt(),
+    jwt(schema.jwks ? { schema: { jwks: model("jwks") } } : undefined),
     bearer(),
     ...(process.env.TWO_FACTOR === "on"
       ? [

@@ -34,7 +34,7 @@ pub fn new_session(
         Duration::days(1)
     };
     Session {
-        id: ids::generate_id(),
+        id: ids::row_id(),
         expires_at: now + lifetime,
         token: ids::generate_id(),
         created_at: now,

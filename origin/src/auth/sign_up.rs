@@ -45,7 +45,7 @@ pub async fn create(
     let hash = state.passwords().hash(new.password.to_string()).await?;
     let now = state.now();
     let user = User {
-        id: ids::generate_id(),
+        id: ids::row_id(),
         name: new.name.to_string(),
         email: new.email.to_string(),
         email_verified: false,

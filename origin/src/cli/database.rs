@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{resolve_secret, CommonArgs, Environment};
-use crate::db::Db;
 use crate::keys;
 
 /// Options of `edgeauth migrate`.
@@ -20,7 +19,15 @@ pub struct MigrateArgs {
 pub fn migrate(args: MigrateArgs) -> ExitCode {
     super::init_logging(crate::config::LogFormat::Text);
     super::block_on(async move {
-        let db = Db::connect(args.common.database_url.as_deref())?;
+        let db = args.common.connect()?;
+        if db.schema().is_custom() {
+            db.create_own_tables().await?;
+            tracing::info!(
+                "EDGEAUTH_SCHEMA names the deployment's own tables: migrations not run, \
+                 edgeauth's own tables created if missing (check the rest with `edgeauth doctor`)"
+            );
+            return Ok(());
+        }
         db.migrate().await?;
         tracing::info!(database = db.dialect(), "migrations applied");
         Ok(())
@@ -51,8 +58,12 @@ pub fn keys(command: KeysCommand) -> ExitCode {
     match command {
         KeysCommand::Rotate(args) => super::block_on(async move {
             let secret = resolve_secret(args.common.secret.as_deref(), args.env)?;
-            let db = Db::connect(args.common.database_url.as_deref())?;
-            db.migrate().await?;
+            let db = args.common.connect()?;
+            if db.schema().is_custom() {
+                db.create_own_tables().await?;
+            } else {
+                db.migrate().await?;
+            }
             let kid = keys::rotate(&db, &secret, SystemClock.now()).await?;
             println!("{kid}");
             tracing::info!(kid = %kid, "new JWT signing key; previous keys retired");

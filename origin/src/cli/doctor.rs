@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::config::{Config, ServeArgs};
-use crate::db::Db;
 use crate::doctor::{self, Report};
 
 /// Options of `edgeauth doctor`: the same configuration as `serve`.
@@ -48,7 +47,7 @@ pub fn run(args: DoctorArgs) -> ExitCode {
     };
     let report = runtime.block_on(async {
         let config = Config::from_args(&args.serve)?;
-        let db = Db::connect(args.serve.common.database_url.as_deref())?;
+        let db = args.serve.common.connect()?;
         let report = doctor::run(&db, uses(&config), false).await?;
         db.close().await;
         Ok::<Report, anyhow::Error>(report)

@@ -130,11 +130,13 @@ pub fn run(command: UsersCommand) -> ExitCode {
 /// Connects and checks the schema (every migration applied, and the tables as `edgeauth
 /// doctor` wants them); reads `user.twoFactorEnabled` when it exists.
 async fn open(common: &CommonArgs) -> Result<Db, Failure> {
-    let db = Db::connect(common.database_url.as_deref())?;
-    db.check_schema().await.map_err(|e| match e {
-        DbError::Other(m) => Failure::Database(format!("refusing to run: {m}")),
-        e => Failure::from(e),
-    })?;
+    let db = common.connect()?;
+    if !db.schema().is_custom() {
+        db.check_schema().await.map_err(|e| match e {
+            DbError::Other(m) => Failure::Database(format!("refusing to run: {m}")),
+            e => Failure::from(e),
+        })?;
+    }
     let two_factor = db.has_two_factor_column().await?;
     let uses = crate::doctor::Uses {
         two_factor,
@@ -147,6 +149,7 @@ async fn open(common: &CommonArgs) -> Result<Db, Failure> {
             report.render()
         )));
     }
+    let db = report.apply(db);
     Ok(if two_factor {
         db.with_two_factor_column()
     } else {

@@ -144,6 +144,33 @@ pub struct CommonArgs {
     /// embedded SQLite database in ./edgeauth.db.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// The tables' names when they are not Better Auth's defaults: JSON in Better Auth's
+    /// option shapes (`{"casing": "snake_case", "user": {"modelName": "users", "fields":
+    /// {...}}, "generateId": "uuid"}`), or the path of a file holding it (docs/schema.md).
+    #[arg(long, env = "EDGEAUTH_SCHEMA")]
+    pub schema: Option<String>,
+}
+
+impl CommonArgs {
+    /// The configured schema (Better Auth's defaults when `EDGEAUTH_SCHEMA` is unset); an
+    /// invalid setting is an error naming the field.
+    pub fn schema(&self) -> Result<crate::db::Schema, crate::db::DbError> {
+        match self.schema.as_deref() {
+            None => Ok(crate::db::Schema::default()),
+            Some(setting) => {
+                crate::db::Schema::from_setting(setting).map_err(crate::db::DbError::Other)
+            }
+        }
+    }
+
+    /// Connects lazily to the configured database with the configured schema ([`Db::connect`]).
+    ///
+    /// [`Db::connect`]: crate::db::Db::connect
+    pub fn connect(&self) -> Result<crate::db::Db, crate::db::DbError> {
+        let schema = self.schema()?;
+        Ok(crate::db::Db::connect(self.database_url.as_deref())?.with_schema(schema))
+    }
 }
 
 /// Options of `edgeauth serve`.

@@ -37,7 +37,7 @@ impl Db {
     /// The providers of the user's accounts (`credential`, `google`, ...), sorted.
     pub async fn list_account_providers(&self, user_id: &str) -> Result<Vec<String>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_scalar::<_, String>(
-            r#"SELECT "providerId" FROM "account" WHERE "userId" = $1 ORDER BY "providerId""#,
+            self.sql(r#"SELECT {>account.providerId} FROM {account} WHERE {account.userId} = {$1:account.userId} ORDER BY {account.providerId}"#),
         )
         .bind(user_id)
         .fetch_all(pool)
@@ -47,8 +47,8 @@ impl Db {
     /// The user's credential (email and password) account.
     pub async fn find_credential_account(&self, user_id: &str) -> Result<Option<Account>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, Account>(
-            r#"SELECT "id", "accountId", "providerId", "userId", "password"
-               FROM "account" WHERE "userId" = $1 AND "providerId" = 'credential'"#,
+            self.sql(r#"SELECT {>account.id}, {>account.accountId}, {>account.providerId}, {>account.userId}, {>account.password}
+               FROM {account} WHERE {account.userId} = {$1:account.userId} AND {account.providerId} = 'credential'"#),
         )
         .bind(user_id)
         .fetch_optional(pool)
@@ -68,8 +68,8 @@ impl Db {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let replaced = sqlx::query(
-                r#"UPDATE "account" SET "password" = $3, "updatedAt" = $4
-                   WHERE "id" = $1 AND "password" = $2"#,
+                self.sql(r#"UPDATE {account} SET {account.password} = $3, {account.updatedAt} = $4
+                   WHERE {account.id} = {$1:account.id} AND {account.password} = $2"#),
             )
             .bind(change.account_id)
             .bind(change.verified_hash)
@@ -83,11 +83,11 @@ impl Db {
                 return Ok(false);
             }
             if let Some(session) = change.replacement {
-                sqlx::query(r#"DELETE FROM "session" WHERE "userId" = $1"#)
+                sqlx::query(self.sql(r#"DELETE FROM {session} WHERE {session.userId} = {$1:session.userId}"#))
                     .bind(&session.user_id)
                     .execute(&mut *tx)
                     .await?;
-                insert_session!(session).execute(&mut *tx).await?;
+                insert_session!(self, session).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<_, DbError>(true)

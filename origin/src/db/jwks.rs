@@ -26,10 +26,10 @@ pub struct JwkRow {
 
 /// The `INSERT` of one row, ready to execute.
 macro_rules! insert_jwk {
-    ($row:expr) => {
+    ($db:expr, $row:expr) => {
         sqlx::query(
-            r#"INSERT INTO "jwks" ("id", "publicKey", "privateKey", "createdAt", "expiresAt")
-               VALUES ($1, $2, $3, $4, $5)"#,
+            $db.sql(r#"INSERT INTO {jwks} ({jwks.id}, {jwks.publicKey}, {jwks.privateKey}, {jwks.createdAt}, {jwks.expiresAt})
+               VALUES ({$1:jwks.id}, $2, $3, $4, $5)"#),
         )
         .bind(&$row.id)
         .bind(&$row.public_key)
@@ -43,8 +43,8 @@ impl Db {
     /// Every key, newest first.
     pub async fn list_jwks(&self) -> Result<Vec<JwkRow>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, JwkRow>(
-            r#"SELECT "id", "publicKey", "privateKey", "createdAt", "expiresAt"
-               FROM "jwks" ORDER BY "createdAt" DESC"#,
+            self.sql(r#"SELECT {>jwks.id}, {>jwks.publicKey}, {>jwks.privateKey}, {>jwks.createdAt}, {>jwks.expiresAt}
+               FROM {jwks} ORDER BY {jwks.createdAt} DESC"#),
         )
         .fetch_all(pool)
         .await)?)
@@ -69,7 +69,7 @@ impl Db {
                 sqlx::query(lock).execute(&mut *tx).await?;
             }
             let rows = sqlx::query_as::<_, JwkRow>(
-                r#"SELECT "id", "publicKey", "privateKey", "createdAt", "expiresAt" FROM "jwks""#,
+                self.sql(r#"SELECT {>jwks.id}, {>jwks.publicKey}, {>jwks.privateKey}, {>jwks.createdAt}, {>jwks.expiresAt} FROM {jwks}"#),
             )
             .fetch_all(&mut *tx)
             .await?;
@@ -77,7 +77,7 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            insert_jwk!(row).execute(&mut *tx).await?;
+            insert_jwk!(self, row).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(true)
@@ -91,11 +91,11 @@ impl Db {
             if let Some(lock) = self.jwks_writer_lock() {
                 sqlx::query(lock).execute(&mut *tx).await?;
             }
-            sqlx::query(r#"UPDATE "jwks" SET "expiresAt" = $1 WHERE "expiresAt" IS NULL"#)
+            sqlx::query(self.sql(r#"UPDATE {jwks} SET {jwks.expiresAt} = $1 WHERE {jwks.expiresAt} IS NULL"#))
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-            insert_jwk!(row).execute(&mut *tx).await?;
+            insert_jwk!(self, row).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -113,7 +113,7 @@ impl Db {
     /// transaction.
     fn jwks_writer_lock(&self) -> Option<&'static str> {
         match self.dialect() {
-            "postgres" => Some(r#"LOCK TABLE "jwks" IN SHARE ROW EXCLUSIVE MODE"#),
+            "postgres" => Some(self.sql(r#"LOCK TABLE {jwks} IN SHARE ROW EXCLUSIVE MODE"#)),
             _ => None,
         }
     }

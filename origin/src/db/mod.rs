@@ -13,8 +13,10 @@ mod models;
 mod oauth;
 mod outage;
 mod outbox;
+mod own_tables;
 mod passkey;
 mod rate_limit;
+mod schema;
 mod session;
 mod two_factor;
 mod user;
@@ -37,6 +39,7 @@ pub use oauth::{AccountRow, NewProviderAccount, ProviderAccountRef, ProviderToke
 pub use outbox::{ClaimedMail, OutboxMail, OutboxStatus, TokenRow};
 pub use passkey::PasskeyRow;
 pub use rate_limit::RateLimitHit;
+pub use schema::{class_of, is_id as schema_is_id, ColumnClass, GenerateId, Schema};
 pub use two_factor::{PendingSignIn, TwoFactorRow};
 pub use verification::{ResetOutcome, VerificationValue};
 
@@ -114,6 +117,8 @@ pub struct Db {
     pool: Pool,
     /// Whether `user.twoFactorEnabled` exists and is read ([`Db::with_two_factor_column`]).
     two_factor_column: bool,
+    /// The tables' names and column types ([`schema`]).
+    schema: Arc<Schema>,
     /// Whether the database is marked unreachable ([`outage`]), shared by the clones.
     outage: Arc<outage::Outage>,
 }
@@ -200,6 +205,9 @@ impl Db {
     ) -> Result<Self, DbError> {
         let url = url.unwrap_or(crate::config::DEFAULT_SQLITE_URL);
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // sqlx starts every session with `TimeZone=UTC`: timestamps written into columns
+            // without a time zone (Drizzle's, Prisma's) are stored as UTC, as Better Auth's
+            // adapters store them, and read back with `AT TIME ZONE 'UTC'` (db/schema.rs).
             let mut options = PgConnectOptions::from_str(url)
                 .map_err(|e| DbError::Other(format!("invalid DATABASE_URL: {e}")))?;
             if let Some(timeout) = statement_timeout {
@@ -233,6 +241,7 @@ impl Db {
         Ok(Db {
             pool,
             two_factor_column: false,
+            schema: Arc::default(),
             outage: Arc::default(),
         })
     }

@@ -111,12 +111,12 @@ pub enum Unlink {
 }
 
 macro_rules! insert_provider_account {
-    ($account:expr) => {
+    ($db:expr, $account:expr) => {
         sqlx::query(
-            r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "accessToken",
-                 "refreshToken", "idToken", "accessTokenExpiresAt", "refreshTokenExpiresAt", "scope",
-                 "createdAt", "updatedAt")
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"#,
+            $db.sql(r#"INSERT INTO {account} ({account.id}, {account.accountId}, {account.providerId}, {account.userId}, {account.accessToken},
+                 {account.refreshToken}, {account.idToken}, {account.accessTokenExpiresAt}, {account.refreshTokenExpiresAt}, {account.scope},
+                 {account.createdAt}, {account.updatedAt})
+               VALUES ({$1:account.id}, $2, $3, {$4:account.userId}, $5, $6, $7, $8, $9, $10, $11, $11)"#),
         )
         .bind($account.id)
         .bind($account.account_id)
@@ -141,9 +141,9 @@ impl Db {
     ) -> Result<Option<ProviderAccountRef>, DbError> {
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, ProviderAccountRef>(
-            r#"SELECT "id", "userId" FROM "account"
-               WHERE "providerId" = $1 AND "accountId" = $2
-               ORDER BY "createdAt" LIMIT 1"#,
+            self.sql(r#"SELECT {>account.id}, {>account.userId} FROM {account}
+               WHERE {account.providerId} = $1 AND {account.accountId} = $2
+               ORDER BY {account.createdAt} LIMIT 1"#),
         )
         .bind(provider_id)
         .bind(account_id)
@@ -155,10 +155,10 @@ impl Db {
     /// Every account of a user (credential and providers), oldest first.
     pub async fn list_accounts(&self, user_id: &str) -> Result<Vec<AccountRow>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, AccountRow>(
-            r#"SELECT "id", "accountId", "providerId", "userId", "accessToken", "refreshToken",
-                 "idToken", "accessTokenExpiresAt", "refreshTokenExpiresAt", "scope",
-                 "createdAt", "updatedAt"
-               FROM "account" WHERE "userId" = $1 ORDER BY "createdAt", "id""#,
+            self.sql(r#"SELECT {>account.id}, {>account.accountId}, {>account.providerId}, {>account.userId}, {>account.accessToken}, {>account.refreshToken},
+                 {>account.idToken}, {>account.accessTokenExpiresAt}, {>account.refreshTokenExpiresAt}, {>account.scope},
+                 {>account.createdAt}, {>account.updatedAt}
+               FROM {account} WHERE {account.userId} = {$1:account.userId} ORDER BY {account.createdAt}, {account.id}"#),
         )
         .bind(user_id)
         .fetch_all(pool)
@@ -174,8 +174,8 @@ impl Db {
     ) -> Result<(), DbError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            insert_user!(user).execute(&mut *tx).await?;
-            insert_provider_account!(account).execute(&mut *tx).await?;
+            insert_user!(self, user).execute(&mut *tx).await?;
+            insert_provider_account!(self, account).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -186,7 +186,7 @@ impl Db {
         &self,
         account: &NewProviderAccount<'_>,
     ) -> Result<(), DbError> {
-        on_pool!(self, pool => insert_provider_account!(account)
+        on_pool!(self, pool => insert_provider_account!(self, account)
             .execute(pool)
             .await
             .map(|_| ()))?;
@@ -202,15 +202,15 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
         on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "account" SET
-                 "accessToken" = COALESCE($2, "accessToken"),
-                 "refreshToken" = COALESCE($3, "refreshToken"),
-                 "idToken" = COALESCE($4, "idToken"),
-                 "accessTokenExpiresAt" = COALESCE($5, "accessTokenExpiresAt"),
-                 "refreshTokenExpiresAt" = COALESCE($6, "refreshTokenExpiresAt"),
-                 "scope" = COALESCE($7, "scope"),
-                 "updatedAt" = $8
-               WHERE "id" = $1"#,
+            self.sql(r#"UPDATE {account} SET
+                 {account.accessToken} = COALESCE($2, {account.accessToken}),
+                 {account.refreshToken} = COALESCE($3, {account.refreshToken}),
+                 {account.idToken} = COALESCE($4, {account.idToken}),
+                 {account.accessTokenExpiresAt} = COALESCE($5, {account.accessTokenExpiresAt}),
+                 {account.refreshTokenExpiresAt} = COALESCE($6, {account.refreshTokenExpiresAt}),
+                 {account.scope} = COALESCE($7, {account.scope}),
+                 {account.updatedAt} = $8
+               WHERE {account.id} = {$1:account.id}"#),
         )
         .bind(id)
         .bind(&tokens.access_token)
@@ -235,7 +235,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
         on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "user" SET "name" = $2, "image" = $3, "updatedAt" = $4 WHERE "id" = $1"#,
+            self.sql(r#"UPDATE {user} SET {user.name} = $2, {user.image} = $3, {user.updatedAt} = $4 WHERE {user.id} = {$1:user.id}"#),
         )
         .bind(user_id)
         .bind(name)
@@ -259,13 +259,13 @@ impl Db {
     ) -> Result<Unlink, DbError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(r#"UPDATE "user" SET "updatedAt" = "updatedAt" WHERE "id" = $1"#)
+            sqlx::query(self.sql(r#"UPDATE {user} SET {user.updatedAt} = {user.updatedAt} WHERE {user.id} = {$1:user.id}"#))
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
             let accounts: Vec<(String, String, String)> = sqlx::query_as(
-                r#"SELECT "id", "providerId", "accountId" FROM "account" WHERE "userId" = $1
-                   ORDER BY "createdAt", "id""#,
+                self.sql(r#"SELECT {>account.id}, {>account.providerId}, {>account.accountId} FROM {account} WHERE {account.userId} = {$1:account.userId}
+                   ORDER BY {account.createdAt}, {account.id}"#),
             )
             .bind(user_id)
             .fetch_all(&mut *tx)
@@ -277,7 +277,7 @@ impl Db {
                 None => Unlink::NotFound,
                 Some(_) if accounts.len() < 2 => Unlink::LastAccount,
                 Some((id, _, _)) => {
-                    sqlx::query(r#"DELETE FROM "account" WHERE "id" = $1"#)
+                    sqlx::query(self.sql(r#"DELETE FROM {account} WHERE {account.id} = {$1:account.id}"#))
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
@@ -296,7 +296,7 @@ impl Db {
         identifier: &str,
     ) -> Result<Option<VerificationValue>, DbError> {
         let mut rows: Vec<VerificationValue> = on_pool!(self, pool => sqlx::query_as(
-            r#"DELETE FROM "verification" WHERE "identifier" = $1 RETURNING "value", "expiresAt""#,
+            self.sql(r#"DELETE FROM {verification} WHERE {verification.identifier} = $1 RETURNING {>verification.value}, {>verification.expiresAt}"#),
         )
         .bind(identifier)
         .fetch_all(pool)

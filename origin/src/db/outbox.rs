@@ -83,11 +83,11 @@ pub struct OutboxStatus {
 
 /// The `INSERT` of one [`OutboxMail`], ready to execute.
 macro_rules! insert_outbox {
-    ($m:expr) => {
+    ($db:expr, $m:expr) => {
         sqlx::query(
-            r#"INSERT INTO "edgeauth_mail_outbox" ("id", "kind", "recipient", "userId", "payload", "messageId",
-                 "status", "attempts", "nextAttemptAt", "createdAt", "expiresAt")
-               VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $8)"#,
+            $db.sql(r#"INSERT INTO {edgeauth_mail_outbox} ({edgeauth_mail_outbox.id}, {edgeauth_mail_outbox.kind}, {edgeauth_mail_outbox.recipient}, {edgeauth_mail_outbox.userId}, {edgeauth_mail_outbox.payload}, {edgeauth_mail_outbox.messageId},
+                 {edgeauth_mail_outbox.status}, {edgeauth_mail_outbox.attempts}, {edgeauth_mail_outbox.nextAttemptAt}, {edgeauth_mail_outbox.createdAt}, {edgeauth_mail_outbox.expiresAt})
+               VALUES ({$1:edgeauth_mail_outbox.id}, $2, $3, {$4:edgeauth_mail_outbox.userId}, $5, $6, 'pending', 0, $7, $7, $8)"#),
         )
         .bind(&$m.id)
         .bind(&$m.kind)
@@ -102,26 +102,30 @@ macro_rules! insert_outbox {
 pub(super) use insert_outbox;
 
 /// The claim: due rows (pending, next attempt reached, no live lease), oldest due first,
-/// taken for `claimedBy` = $1 until $2, the attempt counted. `{lock}` is PostgreSQL's
-/// `FOR UPDATE SKIP LOCKED`, empty on SQLite.
-fn claim_sql(lock: &str) -> String {
-    format!(
-        r#"UPDATE "edgeauth_mail_outbox"
-           SET "claimedBy" = $1, "claimedUntil" = $2, "attempts" = "attempts" + 1
-           WHERE "id" IN (
-             SELECT "id" FROM "edgeauth_mail_outbox"
-             WHERE "status" = 'pending' AND "nextAttemptAt" <= $3
-               AND ("claimedUntil" IS NULL OR "claimedUntil" <= $3)
-             ORDER BY "nextAttemptAt", "id"
-             LIMIT $4 {lock})
-           RETURNING "id", "kind", "recipient", "userId", "payload", "messageId", "attempts", "expiresAt""#
-    )
+/// taken for `claimedBy` = $1 until $2, the attempt counted. PostgreSQL's takes them
+/// `FOR UPDATE SKIP LOCKED` (nothing to skip on SQLite, which has one writer).
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            r#"UPDATE {edgeauth_mail_outbox}
+           SET {edgeauth_mail_outbox.claimedBy} = $1, {edgeauth_mail_outbox.claimedUntil} = $2, {edgeauth_mail_outbox.attempts} = {edgeauth_mail_outbox.attempts} + 1
+           WHERE {edgeauth_mail_outbox.id} IN (
+             SELECT {edgeauth_mail_outbox.id} FROM {edgeauth_mail_outbox}
+             WHERE {edgeauth_mail_outbox.status} = 'pending' AND {edgeauth_mail_outbox.nextAttemptAt} <= $3
+               AND ({edgeauth_mail_outbox.claimedUntil} IS NULL OR {edgeauth_mail_outbox.claimedUntil} <= $3)
+             ORDER BY {edgeauth_mail_outbox.nextAttemptAt}, {edgeauth_mail_outbox.id}
+             LIMIT $4 "#,
+            $lock,
+            r#")
+           RETURNING {>edgeauth_mail_outbox.id}, {>edgeauth_mail_outbox.kind}, {>edgeauth_mail_outbox.recipient}, {>edgeauth_mail_outbox.userId}, {>edgeauth_mail_outbox.payload}, {>edgeauth_mail_outbox.messageId}, {>edgeauth_mail_outbox.attempts}, {>edgeauth_mail_outbox.expiresAt}"#
+        )
+    };
 }
 
 impl Db {
     /// Writes one row on its own (a mail whose token is stateless or that carries none).
     pub async fn enqueue_mail(&self, mail: &OutboxMail) -> Result<(), DbError> {
-        on_pool!(self, pool => insert_outbox!(mail).execute(pool).await.map(|_| ()))?;
+        on_pool!(self, pool => insert_outbox!(self, mail).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -133,29 +137,27 @@ impl Db {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedMail>, DbError> {
-        let sql = claim_sql(match self.dialect() {
-            "postgres" => "FOR UPDATE SKIP LOCKED",
-            _ => "",
+        let sql = self.sql(match self.dialect() {
+            "postgres" => claim_sql!("FOR UPDATE SKIP LOCKED"),
+            _ => claim_sql!(""),
         });
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, ClaimedMail>(&sql)
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, ClaimedMail>(sql)
             .bind(claimer)
             .bind(lease_until)
             .bind(now)
             .bind(limit)
             .fetch_all(pool)
-            .await)?,
-        )
+            .await)?)
     }
 
     /// Records row `id` as sent at `now`, its payload emptied (whoever holds the claim: it
     /// was sent). False if it was not pending any more.
     pub async fn mail_sent(&self, id: &str, now: i64) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "edgeauth_mail_outbox"
-               SET "status" = 'sent', "payload" = '', "finishedAt" = $2, "claimedBy" = NULL,
-                   "claimedUntil" = NULL, "lastError" = NULL
-               WHERE "id" = $1 AND "status" = 'pending'"#,
+            self.sql(r#"UPDATE {edgeauth_mail_outbox}
+               SET {edgeauth_mail_outbox.status} = 'sent', {edgeauth_mail_outbox.payload} = '', {edgeauth_mail_outbox.finishedAt} = $2, {edgeauth_mail_outbox.claimedBy} = NULL,
+                   {edgeauth_mail_outbox.claimedUntil} = NULL, {edgeauth_mail_outbox.lastError} = NULL
+               WHERE {edgeauth_mail_outbox.id} = {$1:edgeauth_mail_outbox.id} AND {edgeauth_mail_outbox.status} = 'pending'"#),
         )
         .bind(id)
         .bind(now)
@@ -175,9 +177,9 @@ impl Db {
         error: &str,
     ) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "edgeauth_mail_outbox"
-               SET "nextAttemptAt" = $3, "lastError" = $4, "claimedBy" = NULL, "claimedUntil" = NULL
-               WHERE "id" = $1 AND "claimedBy" = $2 AND "status" = 'pending'"#,
+            self.sql(r#"UPDATE {edgeauth_mail_outbox}
+               SET {edgeauth_mail_outbox.nextAttemptAt} = $3, {edgeauth_mail_outbox.lastError} = $4, {edgeauth_mail_outbox.claimedBy} = NULL, {edgeauth_mail_outbox.claimedUntil} = NULL
+               WHERE {edgeauth_mail_outbox.id} = {$1:edgeauth_mail_outbox.id} AND {edgeauth_mail_outbox.claimedBy} = $2 AND {edgeauth_mail_outbox.status} = 'pending'"#),
         )
         .bind(id)
         .bind(claimer)
@@ -198,10 +200,10 @@ impl Db {
         error: &str,
     ) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "edgeauth_mail_outbox"
-               SET "status" = 'failed', "payload" = '', "finishedAt" = $3, "lastError" = $4,
-                   "claimedBy" = NULL, "claimedUntil" = NULL
-               WHERE "id" = $1 AND "claimedBy" = $2 AND "status" = 'pending'"#,
+            self.sql(r#"UPDATE {edgeauth_mail_outbox}
+               SET {edgeauth_mail_outbox.status} = 'failed', {edgeauth_mail_outbox.payload} = '', {edgeauth_mail_outbox.finishedAt} = $3, {edgeauth_mail_outbox.lastError} = $4,
+                   {edgeauth_mail_outbox.claimedBy} = NULL, {edgeauth_mail_outbox.claimedUntil} = NULL
+               WHERE {edgeauth_mail_outbox.id} = {$1:edgeauth_mail_outbox.id} AND {edgeauth_mail_outbox.claimedBy} = $2 AND {edgeauth_mail_outbox.status} = 'pending'"#),
         )
         .bind(id)
         .bind(claimer)
@@ -227,7 +229,7 @@ impl Db {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let taken = sqlx::query(
-                r#"DELETE FROM "edgeauth_mail_outbox" WHERE "id" = $1 AND "claimedBy" = $2 AND "status" = 'pending'"#,
+                self.sql(r#"DELETE FROM {edgeauth_mail_outbox} WHERE {edgeauth_mail_outbox.id} = {$1:edgeauth_mail_outbox.id} AND {edgeauth_mail_outbox.claimedBy} = $2 AND {edgeauth_mail_outbox.status} = 'pending'"#),
             )
             .bind(id)
             .bind(claimer)
@@ -239,10 +241,10 @@ impl Db {
                 return Ok(false);
             }
             if let Some(token) = token {
-                super::verification::replace_verification!(tx, token);
+                super::verification::replace_verification!(self, tx, token);
             }
             if let Some(mail) = mail {
-                insert_outbox!(mail).execute(&mut *tx).await?;
+                insert_outbox!(self, mail).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -252,7 +254,7 @@ impl Db {
     /// Deletes sent rows finished before `before`; returns how many.
     pub async fn purge_sent_mail(&self, before: i64) -> Result<u64, DbError> {
         Ok(on_pool!(self, pool => sqlx::query(
-            r#"DELETE FROM "edgeauth_mail_outbox" WHERE "status" = 'sent' AND "finishedAt" < $1"#,
+            self.sql(r#"DELETE FROM {edgeauth_mail_outbox} WHERE {edgeauth_mail_outbox.status} = 'sent' AND {edgeauth_mail_outbox.finishedAt} < $1"#),
         )
         .bind(before)
         .execute(pool)
@@ -263,8 +265,8 @@ impl Db {
     /// Every row, oldest first, without payloads (tests and diagnostics).
     pub async fn list_mail(&self) -> Result<Vec<OutboxStatus>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, OutboxStatus>(
-            r#"SELECT "id", "kind", "recipient", "messageId", "status", "attempts", "lastError"
-               FROM "edgeauth_mail_outbox" ORDER BY "createdAt", "id""#,
+            self.sql(r#"SELECT {>edgeauth_mail_outbox.id}, {>edgeauth_mail_outbox.kind}, {>edgeauth_mail_outbox.recipient}, {>edgeauth_mail_outbox.messageId}, {>edgeauth_mail_outbox.status}, {>edgeauth_mail_outbox.attempts}, {>edgeauth_mail_outbox.lastError}
+               FROM {edgeauth_mail_outbox} ORDER BY {edgeauth_mail_outbox.createdAt}, {edgeauth_mail_outbox.id}"#),
         )
         .fetch_all(pool)
         .await)?)

@@ -10,10 +10,19 @@ use sqlx::Connection as _;
 
 use super::{on_pool, Db, DbError};
 
-/// The columns of [`PasskeyRow`].
-const PASSKEY_COLUMNS: &str = r#"p."id", p."name", p."publicKey", p."userId", p."credentialID",
-    CAST(p."counter" AS BIGINT) AS "counter", p."deviceType", p."backedUp", p."transports",
-    p."createdAt", p."aaguid", u."lastUsedAt""#;
+/// The statement reading [`PasskeyRow`]s, with the `WHERE` clause `$where` (a literal).
+macro_rules! select_passkeys {
+    ($where:literal) => {
+        concat!(
+            r#"SELECT {>p.passkey.id}, {>p.passkey.name}, {>p.passkey.publicKey}, {>p.passkey.userId}, {>p.passkey.credentialID},
+    CAST(p.{passkey.counter} AS BIGINT) AS "counter", {>p.passkey.deviceType}, {>p.passkey.backedUp}, {>p.passkey.transports},
+    {>p.passkey.createdAt}, {>p.passkey.aaguid}, {>u.edgeauth_passkey_use.lastUsedAt} FROM {passkey} p
+               LEFT JOIN {edgeauth_passkey_use} u ON u.{edgeauth_passkey_use.passkeyId} = {~p.passkey.id}
+               WHERE "#,
+            $where
+        )
+    };
+}
 
 /// A row of `passkey`, as Better Auth's `list-user-passkeys` returns it (plus its last use,
 /// which edgeauth keeps apart).
@@ -70,9 +79,9 @@ impl Db {
     /// Stores a new passkey.
     pub async fn create_passkey(&self, row: &PasskeyRow) -> Result<(), DbError> {
         on_pool!(self, pool => sqlx::query(
-            r#"INSERT INTO "passkey" ("id", "name", "publicKey", "userId", "credentialID", "counter",
-                 "deviceType", "backedUp", "transports", "createdAt", "aaguid")
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+            self.sql(r#"INSERT INTO {passkey} ({passkey.id}, {passkey.name}, {passkey.publicKey}, {passkey.userId}, {passkey.credentialID}, {passkey.counter},
+                 {passkey.deviceType}, {passkey.backedUp}, {passkey.transports}, {passkey.createdAt}, {passkey.aaguid})
+               VALUES ({$1:passkey.id}, $2, $3, {$4:passkey.userId}, $5, $6, $7, $8, $9, $10, $11)"#),
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -93,13 +102,11 @@ impl Db {
 
     /// A user's passkeys, oldest first.
     pub async fn list_passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRow>, DbError> {
-        let sql = format!(
-            r#"SELECT {PASSKEY_COLUMNS} FROM "passkey" p
-               LEFT JOIN "edgeauth_passkey_use" u ON u."passkeyId" = p."id"
-               WHERE p."userId" = $1 ORDER BY p."createdAt", p."id""#
-        );
+        let sql = self.sql(select_passkeys!(
+            r#"p.{passkey.userId} = {$1:passkey.userId} ORDER BY p.{passkey.createdAt}, p.{passkey.id}"#
+        ));
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, PasskeyRow>(&sql).bind(user_id).fetch_all(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as::<_, PasskeyRow>(sql).bind(user_id).fetch_all(pool).await)?,
         )
     }
 
@@ -108,31 +115,31 @@ impl Db {
         &self,
         credential_id: &str,
     ) -> Result<Option<PasskeyRow>, DbError> {
-        let sql = format!(
-            r#"SELECT {PASSKEY_COLUMNS} FROM "passkey" p
-               LEFT JOIN "edgeauth_passkey_use" u ON u."passkeyId" = p."id"
-               WHERE p."credentialID" = $1 ORDER BY p."id" LIMIT 1"#
-        );
+        let sql = self.sql(select_passkeys!(
+            r#"p.{passkey.credentialID} = $1 ORDER BY p.{passkey.id} LIMIT 1"#
+        ));
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, PasskeyRow>(&sql).bind(credential_id).fetch_optional(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as::<_, PasskeyRow>(sql).bind(credential_id).fetch_optional(pool).await)?,
         )
     }
 
     /// The passkey with this row id.
     pub async fn find_passkey(&self, id: &str) -> Result<Option<PasskeyRow>, DbError> {
-        let sql = format!(
-            r#"SELECT {PASSKEY_COLUMNS} FROM "passkey" p
-               LEFT JOIN "edgeauth_passkey_use" u ON u."passkeyId" = p."id"
-               WHERE p."id" = $1"#
-        );
+        if !self.schema.id_fits("passkey", "id", id) {
+            return Ok(None);
+        }
+        let sql = self.sql(select_passkeys!(r#"p.{passkey.id} = {$1:passkey.id}"#));
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, PasskeyRow>(&sql).bind(id).fetch_optional(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as::<_, PasskeyRow>(sql).bind(id).fetch_optional(pool).await)?,
         )
     }
 
     /// Renames passkey `id`: true when it existed.
     pub async fn rename_passkey(&self, id: &str, name: &str) -> Result<bool, DbError> {
-        let rows = on_pool!(self, pool => sqlx::query(r#"UPDATE "passkey" SET "name" = $2 WHERE "id" = $1"#)
+        if !self.schema.id_fits("passkey", "id", id) {
+            return Ok(false);
+        }
+        let rows = on_pool!(self, pool => sqlx::query(self.sql(r#"UPDATE {passkey} SET {passkey.name} = $2 WHERE {passkey.id} = {$1:passkey.id}"#))
             .bind(id)
             .bind(name)
             .execute(pool)
@@ -143,7 +150,10 @@ impl Db {
 
     /// Deletes passkey `id`: true when this call deleted it.
     pub async fn delete_passkey(&self, id: &str) -> Result<bool, DbError> {
-        let rows = on_pool!(self, pool => sqlx::query(r#"DELETE FROM "passkey" WHERE "id" = $1"#)
+        if !self.schema.id_fits("passkey", "id", id) {
+            return Ok(false);
+        }
+        let rows = on_pool!(self, pool => sqlx::query(self.sql(r#"DELETE FROM {passkey} WHERE {passkey.id} = {$1:passkey.id}"#))
             .bind(id)
             .execute(pool)
             .await
@@ -166,8 +176,8 @@ impl Db {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let moved = sqlx::query(
-                r#"UPDATE "passkey" SET "counter" = $3, "backedUp" = $4
-                   WHERE "id" = $1 AND "counter" = $2"#,
+                self.sql(r#"UPDATE {passkey} SET {passkey.counter} = $3, {passkey.backedUp} = $4
+                   WHERE {passkey.id} = {$1:passkey.id} AND {passkey.counter} = $2"#),
             )
             .bind(id)
             .bind(seen)
@@ -181,8 +191,8 @@ impl Db {
                 return Ok(false);
             }
             sqlx::query(
-                r#"INSERT INTO "edgeauth_passkey_use" ("passkeyId", "lastUsedAt") VALUES ($1, $2)
-                   ON CONFLICT ("passkeyId") DO UPDATE SET "lastUsedAt" = excluded."lastUsedAt""#,
+                self.sql(r#"INSERT INTO {edgeauth_passkey_use} ({edgeauth_passkey_use.passkeyId}, {edgeauth_passkey_use.lastUsedAt}) VALUES ({$1:edgeauth_passkey_use.passkeyId}, $2)
+                   ON CONFLICT ({edgeauth_passkey_use.passkeyId}) DO UPDATE SET {edgeauth_passkey_use.lastUsedAt} = excluded.{edgeauth_passkey_use.lastUsedAt}"#),
             )
             .bind(id)
             .bind(now)

@@ -25,14 +25,14 @@ pub enum RateLimitHit {
 /// `now - lastRequest < window AND count >= max` (no update, no row returned); otherwise
 /// the count restarts at 1 if `now - lastRequest > window`, else increments, and
 /// `lastRequest = now`.
-const HIT: &str = r#"INSERT INTO "rateLimit" ("id", "key", "count", "lastRequest")
-VALUES ($1, $2, 1, $3)
-ON CONFLICT ("key") DO UPDATE SET
-    "count" = CASE WHEN $3 - "rateLimit"."lastRequest" > $4 THEN 1
-                   ELSE "rateLimit"."count" + 1 END,
-    "lastRequest" = $3
-WHERE NOT ($3 - "rateLimit"."lastRequest" < $4 AND "rateLimit"."count" >= $5)
-RETURNING "count""#;
+const HIT: &str = r#"INSERT INTO {rateLimit} ({rateLimit.id}, {rateLimit.key}, {rateLimit.count}, {rateLimit.lastRequest})
+VALUES ({$1:rateLimit.id}, $2, 1, $3)
+ON CONFLICT ({rateLimit.key}) DO UPDATE SET
+    {rateLimit.count} = CASE WHEN $3 - {rateLimit}.{rateLimit.lastRequest} > $4 THEN 1
+                   ELSE {rateLimit}.{rateLimit.count} + 1 END,
+    {rateLimit.lastRequest} = $3
+WHERE NOT ($3 - {rateLimit}.{rateLimit.lastRequest} < $4 AND {rateLimit}.{rateLimit.count} >= $5)
+RETURNING {>rateLimit.count}"#;
 
 impl Db {
     /// Counts one request against `key` with Better Auth's algorithm in one upsert (see the
@@ -45,7 +45,7 @@ impl Db {
         window_ms: i64,
         max: i64,
     ) -> Result<RateLimitHit, DbError> {
-        let admitted: Option<i32> = on_pool!(self, pool => sqlx::query_scalar(HIT)
+        let admitted: Option<i32> = on_pool!(self, pool => sqlx::query_scalar(self.sql(HIT))
             .bind(id)
             .bind(key)
             .bind(now_ms)
@@ -57,7 +57,7 @@ impl Db {
             return Ok(RateLimitHit::Allowed);
         }
         let last_request: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
-            r#"SELECT "lastRequest" FROM "rateLimit" WHERE "key" = $1"#,
+            self.sql(r#"SELECT {>rateLimit.lastRequest} FROM {rateLimit} WHERE {rateLimit.key} = $1"#),
         )
         .bind(key)
         .fetch_optional(pool)
@@ -67,7 +67,7 @@ impl Db {
 
     /// Forgets `key` (a successful sign-in clears its failure counter).
     pub async fn rate_limit_reset(&self, key: &str) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(r#"DELETE FROM "rateLimit" WHERE "key" = $1"#)
+        on_pool!(self, pool => sqlx::query(self.sql(r#"DELETE FROM {rateLimit} WHERE {rateLimit.key} = $1"#))
             .bind(key)
             .execute(pool)
             .await
@@ -78,7 +78,7 @@ impl Db {
     /// Deletes counters last touched before `before_ms`; returns how many.
     pub async fn rate_limit_purge(&self, before_ms: i64) -> Result<u64, DbError> {
         let done = on_pool!(self, pool => sqlx::query(
-            r#"DELETE FROM "rateLimit" WHERE "lastRequest" < $1"#,
+            self.sql(r#"DELETE FROM {rateLimit} WHERE {rateLimit.lastRequest} < $1"#),
         )
         .bind(before_ms)
         .execute(pool)
@@ -90,7 +90,7 @@ impl Db {
     /// Reads nothing from `rateLimit`, but fails when the table is missing (a schema that
     /// Better Auth created without `rateLimit.storage: "database"` and migrations off).
     pub async fn rate_limit_probe(&self) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(r#"SELECT 1 FROM "rateLimit" WHERE 1 = 0"#)
+        on_pool!(self, pool => sqlx::query(self.sql(r#"SELECT 1 FROM {rateLimit} WHERE 1 = 0"#))
             .execute(pool)
             .await
             .map(|_| ()))?;

@@ -65,10 +65,10 @@ impl Db {
         }
         let sql = match &self.pool {
             Pool::Postgres(_) => {
-                r#"ALTER TABLE "user" ADD COLUMN IF NOT EXISTS "twoFactorEnabled" boolean DEFAULT false"#
+                self.sql(r#"ALTER TABLE {user} ADD COLUMN IF NOT EXISTS {user.twoFactorEnabled} boolean DEFAULT false"#)
             }
             Pool::Sqlite(_) => {
-                r#"ALTER TABLE "user" ADD COLUMN "twoFactorEnabled" integer DEFAULT 0"#
+                self.sql(r#"ALTER TABLE {user} ADD COLUMN {user.twoFactorEnabled} integer DEFAULT 0"#)
             }
         };
         on_pool!(self, pool => sqlx::query(sql).execute(pool).await.map(|_| ()))?;
@@ -77,30 +77,18 @@ impl Db {
 
     /// Whether `user.twoFactorEnabled` exists.
     pub async fn has_two_factor_column(&self) -> Result<bool, DbError> {
-        let count: i64 = match &self.pool {
-            Pool::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM information_schema.columns
-                     WHERE table_schema = current_schema() AND table_name = 'user'
-                       AND column_name = 'twoFactorEnabled'",
-                )
-                .fetch_one(pool)
-                .await?
-            }
-            Pool::Sqlite(pool) => sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pragma_table_info('user') WHERE name = 'twoFactorEnabled'",
-            )
-            .fetch_one(pool)
-            .await?,
-        };
-        Ok(count > 0)
+        let column = self.schema.column("user", "twoFactorEnabled");
+        Ok(self
+            .describe_table(self.schema.table("user"))
+            .await?
+            .is_some_and(|columns| columns.iter().any(|c| c.name == column)))
     }
 
     /// The user's `twoFactor` row, if any.
     pub async fn find_two_factor(&self, user_id: &str) -> Result<Option<TwoFactorRow>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, TwoFactorRow>(
-            r#"SELECT "id", "secret", "backupCodes", "userId" FROM "twoFactor" WHERE "userId" = $1
-               ORDER BY "id" LIMIT 1"#,
+            self.sql(r#"SELECT {>twoFactor.id}, {>twoFactor.secret}, {>twoFactor.backupCodes}, {>twoFactor.userId} FROM {twoFactor} WHERE {twoFactor.userId} = {$1:twoFactor.userId}
+               ORDER BY {twoFactor.id} LIMIT 1"#),
         )
         .bind(user_id)
         .fetch_optional(pool)
@@ -117,14 +105,14 @@ impl Db {
     ) -> Result<(), DbError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#)
+            sqlx::query(self.sql(r#"DELETE FROM {twoFactor} WHERE {twoFactor.userId} = {$1:twoFactor.userId}"#))
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                r#"INSERT INTO "twoFactor" ("id", "secret", "backupCodes", "userId") VALUES ($1, $2, $3, $4)"#,
+                self.sql(r#"INSERT INTO {twoFactor} ({twoFactor.id}, {twoFactor.secret}, {twoFactor.backupCodes}, {twoFactor.userId}) VALUES ({$1:twoFactor.id}, $2, $3, {$4:twoFactor.userId})"#),
             )
-            .bind(ids::generate_id())
+            .bind(ids::row_id())
             .bind(secret)
             .bind(backup_codes)
             .bind(user_id)
@@ -143,7 +131,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "user" SET "twoFactorEnabled" = $2, "updatedAt" = $3 WHERE "id" = $1"#,
+            self.sql(r#"UPDATE {user} SET {user.twoFactorEnabled} = $2, {user.updatedAt} = $3 WHERE {user.id} = {$1:user.id}"#),
         )
         .bind(user_id)
         .bind(enabled)
@@ -165,20 +153,20 @@ impl Db {
     ) -> Result<u64, DbError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(r#"UPDATE "user" SET "twoFactorEnabled" = $2, "updatedAt" = $3 WHERE "id" = $1"#)
+            sqlx::query(self.sql(r#"UPDATE {user} SET {user.twoFactorEnabled} = $2, {user.updatedAt} = $3 WHERE {user.id} = {$1:user.id}"#))
                 .bind(user_id)
                 .bind(false)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
             for sql in [
-                r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
-                r#"DELETE FROM "edgeauth_two_factor_pending" WHERE "userId" = $1"#,
-                r#"DELETE FROM "verification" WHERE "value" = $1 AND "identifier" LIKE 'trust-device-%'"#,
+                self.sql(r#"DELETE FROM {twoFactor} WHERE {twoFactor.userId} = {$1:twoFactor.userId}"#),
+                self.sql(r#"DELETE FROM {edgeauth_two_factor_pending} WHERE {edgeauth_two_factor_pending.userId} = {$1:edgeauth_two_factor_pending.userId}"#),
+                self.sql(r#"DELETE FROM {verification} WHERE {verification.value} = $1 AND {verification.identifier} LIKE 'trust-device-%'"#),
             ] {
                 sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
             }
-            let ended = sqlx::query(r#"DELETE FROM "session" WHERE "userId" = $1 AND "token" <> $2"#)
+            let ended = sqlx::query(self.sql(r#"DELETE FROM {session} WHERE {session.userId} = {$1:session.userId} AND {session.token} <> $2"#))
                 .bind(user_id)
                 .bind(keep_token)
                 .execute(&mut *tx)
@@ -193,7 +181,7 @@ impl Db {
     /// caller read and checked): true when this call made the change.
     pub async fn swap_backup_codes(&self, id: &str, old: &str, new: &str) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "twoFactor" SET "backupCodes" = $3 WHERE "id" = $1 AND "backupCodes" = $2"#,
+            self.sql(r#"UPDATE {twoFactor} SET {twoFactor.backupCodes} = $3 WHERE {twoFactor.id} = {$1:twoFactor.id} AND {twoFactor.backupCodes} = $2"#),
         )
         .bind(id)
         .bind(old)
@@ -209,10 +197,10 @@ impl Db {
     /// newer. One statement.
     pub async fn claim_totp_step(&self, user_id: &str, step: i64) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"INSERT INTO "edgeauth_two_factor_guard" ("userId", "lastTotpStep") VALUES ($1, $2)
-               ON CONFLICT ("userId") DO UPDATE SET "lastTotpStep" = excluded."lastTotpStep"
-               WHERE "edgeauth_two_factor_guard"."lastTotpStep" IS NULL
-                  OR "edgeauth_two_factor_guard"."lastTotpStep" < excluded."lastTotpStep""#,
+            self.sql(r#"INSERT INTO {edgeauth_two_factor_guard} ({edgeauth_two_factor_guard.userId}, {edgeauth_two_factor_guard.lastTotpStep}) VALUES ({$1:edgeauth_two_factor_guard.userId}, $2)
+               ON CONFLICT ({edgeauth_two_factor_guard.userId}) DO UPDATE SET {edgeauth_two_factor_guard.lastTotpStep} = excluded.{edgeauth_two_factor_guard.lastTotpStep}
+               WHERE {edgeauth_two_factor_guard}.{edgeauth_two_factor_guard.lastTotpStep} IS NULL
+                  OR {edgeauth_two_factor_guard}.{edgeauth_two_factor_guard.lastTotpStep} < excluded.{edgeauth_two_factor_guard.lastTotpStep}"#),
         )
         .bind(user_id)
         .bind(step)
@@ -233,13 +221,13 @@ impl Db {
         now_ms: i64,
     ) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"INSERT INTO "edgeauth_two_factor_guard" ("userId", "failures", "lastAttempt") VALUES ($1, 1, $2)
-               ON CONFLICT ("userId") DO UPDATE SET
-                 "failures" = CASE WHEN "edgeauth_two_factor_guard"."lastAttempt" <= $2 - $4 THEN 1
-                                   ELSE "edgeauth_two_factor_guard"."failures" + 1 END,
-                 "lastAttempt" = $2
-               WHERE "edgeauth_two_factor_guard"."failures" < $3
-                  OR "edgeauth_two_factor_guard"."lastAttempt" <= $2 - $4"#,
+            self.sql(r#"INSERT INTO {edgeauth_two_factor_guard} ({edgeauth_two_factor_guard.userId}, {edgeauth_two_factor_guard.failures}, {edgeauth_two_factor_guard.lastAttempt}) VALUES ({$1:edgeauth_two_factor_guard.userId}, 1, $2)
+               ON CONFLICT ({edgeauth_two_factor_guard.userId}) DO UPDATE SET
+                 {edgeauth_two_factor_guard.failures} = CASE WHEN {edgeauth_two_factor_guard}.{edgeauth_two_factor_guard.lastAttempt} <= $2 - $4 THEN 1
+                                   ELSE {edgeauth_two_factor_guard}.{edgeauth_two_factor_guard.failures} + 1 END,
+                 {edgeauth_two_factor_guard.lastAttempt} = $2
+               WHERE {edgeauth_two_factor_guard}.{edgeauth_two_factor_guard.failures} < $3
+                  OR {edgeauth_two_factor_guard}.{edgeauth_two_factor_guard.lastAttempt} <= $2 - $4"#),
         )
         .bind(user_id)
         .bind(now_ms)
@@ -254,7 +242,7 @@ impl Db {
     /// Clears the user's attempt count (a second factor verified).
     pub async fn clear_code_attempts(&self, user_id: &str) -> Result<(), DbError> {
         on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "edgeauth_two_factor_guard" SET "failures" = 0 WHERE "userId" = $1"#,
+            self.sql(r#"UPDATE {edgeauth_two_factor_guard} SET {edgeauth_two_factor_guard.failures} = 0 WHERE {edgeauth_two_factor_guard.userId} = {$1:edgeauth_two_factor_guard.userId}"#),
         )
         .bind(user_id)
         .execute(pool)
@@ -270,13 +258,13 @@ impl Db {
         now_ms: i64,
     ) -> Result<(), DbError> {
         on_pool!(self, pool => {
-            sqlx::query(r#"DELETE FROM "edgeauth_two_factor_pending" WHERE "expiresAt" <= $1"#)
+            sqlx::query(self.sql(r#"DELETE FROM {edgeauth_two_factor_pending} WHERE {edgeauth_two_factor_pending.expiresAt} <= $1"#))
                 .bind(now_ms)
                 .execute(&mut *pool)
                 .await?;
             sqlx::query(
-                r#"INSERT INTO "edgeauth_two_factor_pending" ("id", "userId", "rememberMe", "failures", "expiresAt")
-                   VALUES ($1, $2, $3, $4, $5)"#,
+                self.sql(r#"INSERT INTO {edgeauth_two_factor_pending} ({edgeauth_two_factor_pending.id}, {edgeauth_two_factor_pending.userId}, {edgeauth_two_factor_pending.rememberMe}, {edgeauth_two_factor_pending.failures}, {edgeauth_two_factor_pending.expiresAt})
+                   VALUES ({$1:edgeauth_two_factor_pending.id}, {$2:edgeauth_two_factor_pending.userId}, $3, $4, $5)"#),
             )
             .bind(&pending.id)
             .bind(&pending.user_id)
@@ -292,8 +280,8 @@ impl Db {
     /// The pending sign-in `id`, whatever its expiry (the caller decides).
     pub async fn find_pending_sign_in(&self, id: &str) -> Result<Option<PendingSignIn>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, PendingSignIn>(
-            r#"SELECT "id", "userId", "rememberMe", "failures", "expiresAt"
-               FROM "edgeauth_two_factor_pending" WHERE "id" = $1"#,
+            self.sql(r#"SELECT {>edgeauth_two_factor_pending.id}, {>edgeauth_two_factor_pending.userId}, {>edgeauth_two_factor_pending.rememberMe}, {>edgeauth_two_factor_pending.failures}, {>edgeauth_two_factor_pending.expiresAt}
+               FROM {edgeauth_two_factor_pending} WHERE {edgeauth_two_factor_pending.id} = {$1:edgeauth_two_factor_pending.id}"#),
         )
         .bind(id)
         .fetch_optional(pool)
@@ -308,9 +296,9 @@ impl Db {
         limit: i32,
     ) -> Result<Option<PendingSignIn>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, PendingSignIn>(
-            r#"UPDATE "edgeauth_two_factor_pending" SET "failures" = "failures" + 1
-               WHERE "id" = $1 AND "failures" < $2
-               RETURNING "id", "userId", "rememberMe", "failures", "expiresAt""#,
+            self.sql(r#"UPDATE {edgeauth_two_factor_pending} SET {edgeauth_two_factor_pending.failures} = {edgeauth_two_factor_pending.failures} + 1
+               WHERE {edgeauth_two_factor_pending.id} = {$1:edgeauth_two_factor_pending.id} AND {edgeauth_two_factor_pending.failures} < $2
+               RETURNING {>edgeauth_two_factor_pending.id}, {>edgeauth_two_factor_pending.userId}, {>edgeauth_two_factor_pending.rememberMe}, {>edgeauth_two_factor_pending.failures}, {>edgeauth_two_factor_pending.expiresAt}"#),
         )
         .bind(id)
         .bind(limit)
@@ -322,7 +310,7 @@ impl Db {
     /// deleting it: true when it exists.
     pub async fn exhaust_pending_sign_in(&self, id: &str, ended_at: i32) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"UPDATE "edgeauth_two_factor_pending" SET "failures" = $2 WHERE "id" = $1"#,
+            self.sql(r#"UPDATE {edgeauth_two_factor_pending} SET {edgeauth_two_factor_pending.failures} = $2 WHERE {edgeauth_two_factor_pending.id} = {$1:edgeauth_two_factor_pending.id}"#),
         )
         .bind(id)
         .bind(ended_at)
@@ -335,7 +323,7 @@ impl Db {
     /// Ends pending sign-in `id`: true when this call ended it (it existed).
     pub async fn take_pending_sign_in(&self, id: &str) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"DELETE FROM "edgeauth_two_factor_pending" WHERE "id" = $1"#,
+            self.sql(r#"DELETE FROM {edgeauth_two_factor_pending} WHERE {edgeauth_two_factor_pending.id} = {$1:edgeauth_two_factor_pending.id}"#),
         )
         .bind(id)
         .execute(pool)
@@ -348,7 +336,7 @@ impl Db {
     /// call deleted it (a single-use code or a trusted device consumed).
     pub async fn take_verification(&self, identifier: &str, value: &str) -> Result<bool, DbError> {
         let rows = on_pool!(self, pool => sqlx::query(
-            r#"DELETE FROM "verification" WHERE "identifier" = $1 AND "value" = $2"#,
+            self.sql(r#"DELETE FROM {verification} WHERE {verification.identifier} = $1 AND {verification.value} = $2"#),
         )
         .bind(identifier)
         .bind(value)

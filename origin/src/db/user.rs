@@ -12,21 +12,44 @@ use super::verification::VerificationValue;
 use super::{on_pool, Db, DbError};
 use crate::ids;
 
-/// The columns of [`User`], in every `SELECT` and `RETURNING` of a user, with two-factor on
-/// (`twoFactorEnabled` is the twoFactor plugin's column, `NULL` read as false).
-const USER_COLUMNS_TWO_FACTOR: &str = r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt",
-    COALESCE("twoFactorEnabled", FALSE) AS "twoFactorEnabled""#;
-/// The same without two-factor: the column may not exist, and is read as false.
-const USER_COLUMNS_PLAIN: &str = r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt",
-    FALSE AS "twoFactorEnabled""#;
+/// The columns of [`User`], in every `SELECT` and `RETURNING` of a user (a literal).
+macro_rules! user_columns {
+    () => {
+        r#"{>user.id}, {>user.name}, {>user.email}, {>user.emailVerified}, {>user.image}, {>user.createdAt}, {>user.updatedAt},
+    "#
+    };
+}
+
+/// `$db.sql` of the statement `$before` user columns `$after`: with two-factor on,
+/// `twoFactorEnabled` is the twoFactor plugin's column (`NULL` read as false); without, the
+/// column may not exist, and is read as false.
+macro_rules! with_user_columns {
+    ($db:expr, $before:literal, $after:literal) => {
+        if $db.two_factor_column {
+            $db.sql(concat!(
+                $before,
+                user_columns!(),
+                r#"COALESCE({user.twoFactorEnabled}, FALSE) AS "twoFactorEnabled""#,
+                $after
+            ))
+        } else {
+            $db.sql(concat!(
+                $before,
+                user_columns!(),
+                r#"FALSE AS "twoFactorEnabled""#,
+                $after
+            ))
+        }
+    };
+}
 
 /// The statement inserting `$u` (a [`User`]) into `user`: one place for the column list,
 /// shared by sign-up and provider sign-up.
 macro_rules! insert_user {
-    ($u:expr) => {
+    ($db:expr, $u:expr) => {
         sqlx::query(
-            r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
-               VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
+            $db.sql(r#"INSERT INTO {user} ({user.id}, {user.name}, {user.email}, {user.emailVerified}, {user.image}, {user.createdAt}, {user.updatedAt})
+               VALUES ({$1:user.id}, $2, $3, $4, $5, $6, $7)"#),
         )
         .bind(&$u.id)
         .bind(&$u.name)
@@ -40,15 +63,6 @@ macro_rules! insert_user {
 pub(super) use insert_user;
 
 impl Db {
-    /// The columns of a user for this deployment (see [`USER_COLUMNS_TWO_FACTOR`]).
-    fn user_columns(&self) -> &'static str {
-        if self.two_factor_column {
-            USER_COLUMNS_TWO_FACTOR
-        } else {
-            USER_COLUMNS_PLAIN
-        }
-    }
-
     /// Creates a user, its credential account, (optionally) a first session and (optionally)
     /// the verification mail, in one transaction. A second user with the same email is
     /// [`DbError::Conflict`].
@@ -61,12 +75,12 @@ impl Db {
         let user = &new.user;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            insert_user!(user).execute(&mut *tx).await?;
+            insert_user!(self, user).execute(&mut *tx).await?;
             sqlx::query(
-                r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
-                   VALUES ($1, $2, 'credential', $3, $4, $5, $6)"#,
+                self.sql(r#"INSERT INTO {account} ({account.id}, {account.accountId}, {account.providerId}, {account.userId}, {account.password}, {account.createdAt}, {account.updatedAt})
+                   VALUES ({$1:account.id}, $2, 'credential', {$3:account.userId}, $4, $5, $6)"#),
             )
-            .bind(ids::generate_id())
+            .bind(ids::row_id())
             .bind(&user.id)
             .bind(&user.id)
             .bind(&new.password_hash)
@@ -75,10 +89,10 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             if let Some(session) = session {
-                insert_session!(session).execute(&mut *tx).await?;
+                insert_session!(self, session).execute(&mut *tx).await?;
             }
             if let Some(mail) = mail {
-                insert_outbox!(mail).execute(&mut *tx).await?;
+                insert_outbox!(self, mail).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -87,23 +101,24 @@ impl Db {
 
     /// The user with this id.
     pub async fn find_user_by_id(&self, id: &str) -> Result<Option<User>, DbError> {
-        let sql = format!(
-            r#"SELECT {} FROM "user" WHERE "id" = $1"#,
-            self.user_columns()
+        if !self.schema.id_fits("user", "id", id) {
+            return Ok(None);
+        }
+        let sql = with_user_columns!(
+            self,
+            "SELECT ",
+            r#" FROM {user} WHERE {user.id} = {$1:user.id}"#
         );
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as::<_, User>(sql).bind(id).fetch_optional(pool).await)?,
         )
     }
 
     /// The user with this (lower-cased) email.
     pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, DbError> {
-        let sql = format!(
-            r#"SELECT {} FROM "user" WHERE "email" = $1"#,
-            self.user_columns()
-        );
+        let sql = with_user_columns!(self, "SELECT ", r#" FROM {user} WHERE {user.email} = $1"#);
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, User>(&sql).bind(email).fetch_optional(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as::<_, User>(sql).bind(email).fetch_optional(pool).await)?,
         )
     }
 
@@ -115,16 +130,17 @@ impl Db {
         image: Option<Option<&str>>,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, DbError> {
-        let sql = format!(
-            r#"UPDATE "user" SET
-                 "name" = COALESCE($2, "name"),
-                 "image" = CASE WHEN $3 THEN $4 ELSE "image" END,
-                 "updatedAt" = $5
-               WHERE "id" = $1
-               RETURNING {}"#,
-            self.user_columns()
+        let sql = with_user_columns!(
+            self,
+            r#"UPDATE {user} SET
+                 {user.name} = COALESCE($2, {user.name}),
+                 {user.image} = CASE WHEN $3 THEN $4 ELSE {user.image} END,
+                 {user.updatedAt} = $5
+               WHERE {user.id} = {$1:user.id}
+               RETURNING "#,
+            ""
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql)
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(sql)
             .bind(id)
             .bind(name)
             .bind(image.is_some())
@@ -149,8 +165,8 @@ impl Db {
             let mut tx = pool.begin().await?;
             if let Some(identifier) = token {
                 let rows: Vec<VerificationValue> = sqlx::query_as(
-                    r#"DELETE FROM "verification" WHERE "identifier" = $1 AND "value" = $2
-                       RETURNING "value", "expiresAt""#,
+                    self.sql(r#"DELETE FROM {verification} WHERE {verification.identifier} = $1 AND {verification.value} = $2
+                       RETURNING {>verification.value}, {>verification.expiresAt}"#),
                 )
                 .bind(identifier)
                 .bind(user_id)
@@ -162,18 +178,18 @@ impl Db {
                 }
             }
             for sql in [
-                r#"DELETE FROM "session" WHERE "userId" = $1"#,
-                r#"DELETE FROM "account" WHERE "userId" = $1"#,
-                r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#,
-                r#"DELETE FROM "passkey" WHERE "userId" = $1"#,
-                r#"DELETE FROM "edgeauth_two_factor_pending" WHERE "userId" = $1"#,
-                r#"DELETE FROM "edgeauth_two_factor_guard" WHERE "userId" = $1"#,
-                r#"DELETE FROM "verification" WHERE "value" = $1"#,
-                r#"DELETE FROM "edgeauth_mail_outbox" WHERE "userId" = $1"#,
+                self.sql(r#"DELETE FROM {session} WHERE {session.userId} = {$1:session.userId}"#),
+                self.sql(r#"DELETE FROM {account} WHERE {account.userId} = {$1:account.userId}"#),
+                self.sql(r#"DELETE FROM {twoFactor} WHERE {twoFactor.userId} = {$1:twoFactor.userId}"#),
+                self.sql(r#"DELETE FROM {passkey} WHERE {passkey.userId} = {$1:passkey.userId}"#),
+                self.sql(r#"DELETE FROM {edgeauth_two_factor_pending} WHERE {edgeauth_two_factor_pending.userId} = {$1:edgeauth_two_factor_pending.userId}"#),
+                self.sql(r#"DELETE FROM {edgeauth_two_factor_guard} WHERE {edgeauth_two_factor_guard.userId} = {$1:edgeauth_two_factor_guard.userId}"#),
+                self.sql(r#"DELETE FROM {verification} WHERE {verification.value} = $1"#),
+                self.sql(r#"DELETE FROM {edgeauth_mail_outbox} WHERE {edgeauth_mail_outbox.userId} = {$1:edgeauth_mail_outbox.userId}"#),
             ] {
                 sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
             }
-            let deleted = sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#)
+            let deleted = sqlx::query(self.sql(r#"DELETE FROM {user} WHERE {user.id} = {$1:user.id}"#))
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?
@@ -189,12 +205,13 @@ impl Db {
         email: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, DbError> {
-        let sql = format!(
-            r#"UPDATE "user" SET "emailVerified" = $2, "updatedAt" = $3 WHERE "email" = $1
-               RETURNING {}"#,
-            self.user_columns()
+        let sql = with_user_columns!(
+            self,
+            r#"UPDATE {user} SET {user.emailVerified} = $2, {user.updatedAt} = $3 WHERE {user.email} = $1
+               RETURNING "#,
+            ""
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql)
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(sql)
         .bind(email)
         .bind(true)
         .bind(now)
@@ -211,13 +228,14 @@ impl Db {
         verified: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, DbError> {
-        let sql = format!(
-            r#"UPDATE "user" SET "email" = $2, "emailVerified" = $3, "updatedAt" = $4
-               WHERE "email" = $1
-               RETURNING {}"#,
-            self.user_columns()
+        let sql = with_user_columns!(
+            self,
+            r#"UPDATE {user} SET {user.email} = $2, {user.emailVerified} = $3, {user.updatedAt} = $4
+               WHERE {user.email} = $1
+               RETURNING "#,
+            ""
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(&sql)
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(sql)
         .bind(from)
         .bind(to)
         .bind(verified)

@@ -14,20 +14,20 @@ use crate::ids;
 /// Runs, in transaction `$tx`, the statements of [`Db::replace_verification`] for `$token`
 /// (a [`TokenRow`]).
 macro_rules! replace_verification {
-    ($tx:ident, $token:expr) => {{
+    ($db:expr, $tx:ident, $token:expr) => {{
         let token: &$crate::db::TokenRow<'_> = $token;
         // `_` and `%` are LIKE wildcards; the prefixes used here contain neither.
         let pattern = format!("{}%", token.kind_prefix);
-        sqlx::query(r#"DELETE FROM "verification" WHERE "value" = $1 AND "identifier" LIKE $2"#)
+        sqlx::query($db.sql(r#"DELETE FROM {verification} WHERE {verification.value} = $1 AND {verification.identifier} LIKE $2"#))
             .bind(token.value)
             .bind(&pattern)
             .execute(&mut *$tx)
             .await?;
         sqlx::query(
-            r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
-               VALUES ($1, $2, $3, $4, $5, $5)"#,
+            $db.sql(r#"INSERT INTO {verification} ({verification.id}, {verification.identifier}, {verification.value}, {verification.expiresAt}, {verification.createdAt}, {verification.updatedAt})
+               VALUES ({$1:verification.id}, $2, $3, $4, $5, $5)"#),
         )
-        .bind($crate::ids::generate_id())
+        .bind($crate::ids::row_id())
         .bind(token.identifier)
         .bind(token.value)
         .bind(token.expires_at)
@@ -77,9 +77,9 @@ impl Db {
     ) -> Result<(), DbError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            replace_verification!(tx, token);
+            replace_verification!(self, tx, token);
             if let Some(mail) = mail {
-                insert_outbox!(mail).execute(&mut *tx).await?;
+                insert_outbox!(self, mail).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -95,10 +95,10 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
         on_pool!(self, pool => sqlx::query(
-            r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
-               VALUES ($1, $2, $3, $4, $5, $5)"#,
+            self.sql(r#"INSERT INTO {verification} ({verification.id}, {verification.identifier}, {verification.value}, {verification.expiresAt}, {verification.createdAt}, {verification.updatedAt})
+               VALUES ({$1:verification.id}, $2, $3, $4, $5, $5)"#),
         )
-        .bind(ids::generate_id())
+        .bind(ids::row_id())
         .bind(identifier)
         .bind(value)
         .bind(expires_at)
@@ -121,15 +121,15 @@ impl Db {
     ) -> Result<(), DbError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(r#"DELETE FROM "verification" WHERE "identifier" = $1"#)
+            sqlx::query(self.sql(r#"DELETE FROM {verification} WHERE {verification.identifier} = $1"#))
                 .bind(identifier)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
-                   VALUES ($1, $2, $3, $4, $5, $5)"#,
+                self.sql(r#"INSERT INTO {verification} ({verification.id}, {verification.identifier}, {verification.value}, {verification.expiresAt}, {verification.createdAt}, {verification.updatedAt})
+                   VALUES ({$1:verification.id}, $2, $3, $4, $5, $5)"#),
             )
-            .bind(ids::generate_id())
+            .bind(ids::row_id())
             .bind(identifier)
             .bind(value)
             .bind(expires_at)
@@ -137,7 +137,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             if let Some(mail) = mail {
-                insert_outbox!(mail).execute(&mut *tx).await?;
+                insert_outbox!(self, mail).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -146,7 +146,7 @@ impl Db {
 
     /// Deletes every row with this identifier.
     pub async fn delete_verification(&self, identifier: &str) -> Result<(), DbError> {
-        on_pool!(self, pool => sqlx::query(r#"DELETE FROM "verification" WHERE "identifier" = $1"#)
+        on_pool!(self, pool => sqlx::query(self.sql(r#"DELETE FROM {verification} WHERE {verification.identifier} = $1"#))
             .bind(identifier)
             .execute(pool)
             .await
@@ -161,8 +161,8 @@ impl Db {
     ) -> Result<Option<VerificationValue>, DbError> {
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, VerificationValue>(
-            r#"SELECT "value", "expiresAt" FROM "verification" WHERE "identifier" = $1
-               ORDER BY "createdAt" DESC LIMIT 1"#,
+            self.sql(r#"SELECT {>verification.value}, {>verification.expiresAt} FROM {verification} WHERE {verification.identifier} = $1
+               ORDER BY {verification.createdAt} DESC LIMIT 1"#),
         )
         .bind(identifier)
         .fetch_optional(pool)
@@ -191,7 +191,7 @@ impl Db {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let rows: Vec<VerificationValue> = sqlx::query_as(
-                r#"DELETE FROM "verification" WHERE "identifier" = $1 RETURNING "value", "expiresAt""#,
+                self.sql(r#"DELETE FROM {verification} WHERE {verification.identifier} = $1 RETURNING {>verification.value}, {>verification.expiresAt}"#),
             )
             .bind(identifier)
             .fetch_all(&mut *tx)
@@ -205,8 +205,8 @@ impl Db {
                 return Ok(ResetOutcome::InvalidToken);
             };
             let updated = sqlx::query(
-                r#"UPDATE "account" SET "password" = $2, "updatedAt" = $3
-                   WHERE "userId" = $1 AND "providerId" = 'credential'"#,
+                self.sql(r#"UPDATE {account} SET {account.password} = $2, {account.updatedAt} = $3
+                   WHERE {account.userId} = {$1:account.userId} AND {account.providerId} = 'credential'"#),
             )
             .bind(&user_id)
             .bind(hash)
@@ -216,10 +216,10 @@ impl Db {
             .rows_affected();
             if updated == 0 {
                 sqlx::query(
-                    r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
-                       SELECT $1, "id", 'credential', "id", $2, $3, $3 FROM "user" WHERE "id" = $4"#,
+                    self.sql(r#"INSERT INTO {account} ({account.id}, {account.accountId}, {account.providerId}, {account.userId}, {account.password}, {account.createdAt}, {account.updatedAt})
+                       SELECT {$1:account.id}, {>user.id} AS "accountId", 'credential', {user.id}, $2, $3, $3 FROM {user} WHERE {user.id} = {$4:user.id}"#),
                 )
-                .bind(ids::generate_id())
+                .bind(ids::row_id())
                 .bind(hash)
                 .bind(now)
                 .bind(&user_id)
@@ -227,7 +227,7 @@ impl Db {
                 .await?;
             }
             let sessions_ended = if end_sessions {
-                sqlx::query(r#"DELETE FROM "session" WHERE "userId" = $1"#)
+                sqlx::query(self.sql(r#"DELETE FROM {session} WHERE {session.userId} = {$1:session.userId}"#))
                     .bind(&user_id)
                     .execute(&mut *tx)
                     .await?
@@ -236,7 +236,7 @@ impl Db {
                 0
             };
             let email: Option<String> =
-                sqlx::query_scalar(r#"SELECT "email" FROM "user" WHERE "id" = $1"#)
+                sqlx::query_scalar(self.sql(r#"SELECT {>user.email} FROM {user} WHERE {user.id} = {$1:user.id}"#))
                     .bind(&user_id)
                     .fetch_optional(&mut *tx)
                     .await?;

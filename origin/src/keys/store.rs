@@ -133,7 +133,7 @@ impl KeyStore {
         if !rows.iter().any(|r| signs_at(r, now)) {
             // Processes starting together on an empty table all get here: the database
             // lets one of them add the key, and the others read it.
-            let (row, _) = keys::new_stored_key(&self.secret, ids::generate_id())?;
+            let (row, _) = keys::new_stored_key(&self.secret, ids::row_id())?;
             let created = self
                 .db
                 .insert_jwk_unless(
@@ -185,7 +185,7 @@ pub async fn rotate(db: &Db, secret: &str, now: DateTime<Utc>) -> Result<String,
             keys::signing_key(secret, &stored(&row))?;
         }
     }
-    let (row, _) = keys::new_stored_key(secret, ids::generate_id())?;
+    let (row, _) = keys::new_stored_key(secret, ids::row_id())?;
     let kid = row.id.clone();
     db.rotate_jwks(
         now,

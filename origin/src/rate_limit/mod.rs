@@ -147,7 +147,7 @@ impl RateLimiter {
         let now = now.timestamp_millis();
         if let Some(db) = &self.database {
             if now >= self.database_retry_at.load(Ordering::Relaxed) {
-                let id = crate::ids::generate_id();
+                let id = crate::ids::row_id();
                 match db
                     .rate_limit_hit(&id, key, now, rule.window_ms, rule.max)
                     .await

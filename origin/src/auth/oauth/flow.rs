@@ -827,7 +827,7 @@ pub async fn resolve_user(
             tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity not linked");
             return Err(Failure::Redirect("account_not_linked"));
         }
-        let id = ids::generate_id();
+        let id = ids::row_id();
         db.insert_provider_account(&NewProviderAccount {
             id: &id,
             provider_id: &provider.provider_id,
@@ -844,7 +844,7 @@ pub async fn resolve_user(
         return Err(Failure::Redirect("signup_disabled"));
     }
     let user = User {
-        id: ids::generate_id(),
+        id: ids::row_id(),
         name: identity.name.clone().unwrap_or_else(|| email.clone()),
         email,
         email_verified: identity.email_verified,
@@ -853,7 +853,7 @@ pub async fn resolve_user(
         updated_at: now,
         two_factor_enabled: false,
     };
-    let id = ids::generate_id();
+    let id = ids::row_id();
     let account = NewProviderAccount {
         id: &id,
         provider_id: &provider.provider_id,
@@ -924,7 +924,7 @@ pub async fn link_identity(
             Ok(())
         }
         None => {
-            let id = ids::generate_id();
+            let id = ids::row_id();
             db.insert_provider_account(&NewProviderAccount {
                 id: &id,
                 provider_id: &provider.provider_id,
