@@ -24,6 +24,7 @@ use std::sync::{LazyLock, Mutex, RwLock};
 
 use serde_json::Value;
 
+use super::fields::{self, AdditionalField, ALIAS_PREFIX};
 use super::Db;
 use crate::doctor::{self, ColumnSpec, Kind};
 
@@ -65,6 +66,8 @@ pub struct Schema {
     models: HashMap<&'static str, Model>,
     classes: HashMap<(&'static str, &'static str), ColumnClass>,
     generate_id: GenerateId,
+    /// `user.additionalFields`: the application's own columns of `user`.
+    user_fields: Vec<AdditionalField>,
     /// Whether any table or column name differs from Better Auth's defaults.
     custom_names: bool,
     /// This schema's number in the registry (the render cache's key).
@@ -98,7 +101,7 @@ fn snake_case(name: &str) -> String {
 }
 
 /// A quoted identifier.
-fn quote(name: &str) -> String {
+pub(super) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -110,7 +113,12 @@ static CACHE: LazyLock<RwLock<HashMap<CacheKey, &'static str>>> =
 
 impl Default for Schema {
     fn default() -> Self {
-        Schema::build(HashMap::new(), HashMap::new(), GenerateId::Random)
+        Schema::build(
+            HashMap::new(),
+            HashMap::new(),
+            GenerateId::Random,
+            Vec::new(),
+        )
     }
 }
 
@@ -119,6 +127,7 @@ impl Schema {
         models: HashMap<&'static str, Model>,
         classes: HashMap<(&'static str, &'static str), ColumnClass>,
         generate_id: GenerateId,
+        user_fields: Vec<AdditionalField>,
     ) -> Self {
         let mut all = HashMap::new();
         let mut custom_names = false;
@@ -134,6 +143,14 @@ impl Schema {
                 custom_names |= name != column.name;
                 names.insert(column.name, name);
             }
+            if model == "user" {
+                for field in &user_fields {
+                    let name = configured
+                        .and_then(|m| m.columns.get(field.name).cloned())
+                        .unwrap_or_else(|| field.name.to_string());
+                    names.insert(field.name, name);
+                }
+            }
             all.insert(
                 model,
                 Model {
@@ -146,6 +163,7 @@ impl Schema {
             models: all,
             classes,
             generate_id,
+            user_fields,
             custom_names,
             key: 0,
         };
@@ -165,6 +183,9 @@ impl Schema {
         }
         for ((model, field), class) in &self.classes {
             canonical.push(format!("{model}.{field}:{class:?}"));
+        }
+        for field in &self.user_fields {
+            canonical.push(format!("user+{}:{}", field.name, field.returned));
         }
         canonical.sort();
         let canonical = canonical.join("\n");
@@ -201,6 +222,7 @@ impl Schema {
         let mut generate_id = GenerateId::Random;
         let mut explicit: HashMap<&'static str, (Option<String>, HashMap<&'static str, String>)> =
             HashMap::new();
+        let mut user_fields = Vec::new();
         for (key, value) in &top {
             match key.as_str() {
                 "casing" => match value.as_str() {
@@ -242,6 +264,15 @@ impl Schema {
                     let mut fields = HashMap::new();
                     for (option, value) in options {
                         match option.as_str() {
+                            "additionalFields" if model == "user" => {
+                                let known: Vec<&str> = columns.iter().map(|c| c.name).collect();
+                                user_fields = fields::parse_declarations(model, value, &known)?;
+                            }
+                            "additionalFields" => {
+                                return Err(format!(
+                                    "EDGEAUTH_SCHEMA.{model}.additionalFields: not supported yet (user.additionalFields is)"
+                                ))
+                            }
                             "modelName" => match value.as_str() {
                                 Some(s) if !s.is_empty() => table = Some(s.to_string()),
                                 _ => {
@@ -280,7 +311,7 @@ impl Schema {
                             }
                             other => {
                                 return Err(format!(
-                                    "EDGEAUTH_SCHEMA.{model}.{other}: unknown option (expected modelName or fields)"
+                                    "EDGEAUTH_SCHEMA.{model}.{other}: unknown option (expected modelName, fields or, on user, additionalFields)"
                                 ))
                             }
                         }
@@ -309,6 +340,16 @@ impl Schema {
                     )
                 })
                 .collect();
+            let mut columns: HashMap<&'static str, String> = columns;
+            if *model == "user" {
+                for field in &user_fields {
+                    let name = field
+                        .field_name
+                        .clone()
+                        .unwrap_or_else(|| cased(field.name));
+                    columns.insert(field.name, name);
+                }
+            }
             models.insert(*model, Model { table, columns });
         }
         let mut classes = HashMap::new();
@@ -324,7 +365,7 @@ impl Schema {
                 }
             }
         }
-        Ok(Schema::build(models, classes, generate_id))
+        Ok(Schema::build(models, classes, generate_id, user_fields))
     }
 
     /// The same names, with the column classes found in the database (PostgreSQL's
@@ -334,7 +375,12 @@ impl Schema {
         &self,
         classes: HashMap<(&'static str, &'static str), ColumnClass>,
     ) -> Self {
-        Schema::build(self.models.clone(), classes, self.generate_id)
+        Schema::build(
+            self.models.clone(),
+            classes,
+            self.generate_id,
+            self.user_fields.clone(),
+        )
     }
 
     /// The same, for a PostgreSQL database that could not be examined at start-up: its
@@ -349,7 +395,33 @@ impl Schema {
                 }
             }
         }
-        Schema::build(self.models.clone(), classes, self.generate_id)
+        Schema::build(
+            self.models.clone(),
+            classes,
+            self.generate_id,
+            self.user_fields.clone(),
+        )
+    }
+
+    /// `user.additionalFields`, as declared.
+    pub fn user_fields(&self) -> &[AdditionalField] {
+        &self.user_fields
+    }
+
+    /// The `user.additionalFields` values of a request body (sign-up: `Create`,
+    /// update-user: `Update`), as Better Auth's `parseUserInput` takes them.
+    pub fn parse_user_input(
+        &self,
+        body: &serde_json::Map<String, Value>,
+        action: fields::Action,
+    ) -> Result<fields::FieldInput, fields::FieldError> {
+        fields::parse_input(&self.user_fields, body, action)
+    }
+
+    /// What a user created without a request body (provider sign-up) gets: the additional
+    /// fields' defaults.
+    pub fn user_defaults(&self) -> fields::FieldInput {
+        fields::defaults(&self.user_fields)
     }
 
     /// Whether names or ids differ from Better Auth's defaults: the tables are then the
@@ -410,6 +482,9 @@ impl Schema {
     }
 
     fn render_marker(&self, marker: &str, aliased: bool) -> String {
+        if let Some(read) = marker.strip_prefix('*') {
+            return self.render_extra(read);
+        }
         let (read, aliased) = match (marker.strip_prefix('>'), marker.strip_prefix('~')) {
             (Some(read), _) => (Some(read), aliased),
             (None, Some(read)) => (Some(read), true),
@@ -467,6 +542,32 @@ impl Schema {
 }
 
 impl Schema {
+    /// `{*user}` or `{*u.user}`: `, CAST(u."plan" AS TEXT) AS "+plan"` for each returned
+    /// additional field (nothing without any: the statement is as it was). Read as text and
+    /// decoded by declared type ([`fields::decode`]), so one statement serves every column
+    /// type in both dialects.
+    fn render_extra(&self, read: &str) -> String {
+        let (qualifier, model) = match read.split_once('.') {
+            Some((q, model)) => (Some(q), model),
+            None => (None, read),
+        };
+        if model != "user" {
+            return format!("{{*{read}}}");
+        }
+        let mut out = String::new();
+        for field in self.user_fields.iter().filter(|f| f.returned) {
+            let mut expr = quote(self.column(model, field.name));
+            if let Some(q) = qualifier {
+                expr = format!("{q}.{expr}");
+            }
+            out.push_str(&format!(
+                ", CAST({expr} AS TEXT) AS {}",
+                quote(&format!("{ALIAS_PREFIX}{}", field.name))
+            ));
+        }
+        out
+    }
+
     /// Whether `value` can be compared with `model.field` at all: false for a value that is
     /// not a uuid when the column is one (PostgreSQL would refuse the statement), so a
     /// lookup by an id a client sent answers "no such row" instead of failing.
@@ -693,7 +794,7 @@ mod tests {
                     let name = db.schema().column(model, c.name);
                     let unique = if c.name == key { " PRIMARY KEY" } else { "" };
                     let ty = match c.kind {
-                        Kind::Bool | Kind::Integer | Kind::BigInt => "integer",
+                        Kind::Bool | Kind::Integer | Kind::BigInt | Kind::Number => "integer",
                         Kind::Timestamp => "date",
                         Kind::Text => "text",
                     };
@@ -736,6 +837,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             two_factor_enabled: false,
+            extra: Default::default(),
         };
         let session = Session {
             id: crate::ids::generate_id(),
@@ -761,6 +863,7 @@ mod tests {
             &NewUser {
                 user: user.clone(),
                 password_hash: "hash".into(),
+                values: Vec::new(),
             },
             Some(&session),
             Some(&mail),
@@ -787,7 +890,7 @@ mod tests {
             db.list_account_providers(&user.id).await.unwrap(),
             ["credential"]
         );
-        db.update_user(&user.id, Some("Ada L."), None, now)
+        db.update_user(&user.id, Some("Ada L."), None, &[], now)
             .await
             .unwrap()
             .unwrap();

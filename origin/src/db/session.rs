@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::fields::{self, WithExtra};
 use super::models::{Session, SessionWithUser, User};
 use super::{on_pool, Db, DbError};
 
@@ -23,7 +24,7 @@ macro_rules! find_session_sql {
                             {>u.user.createdAt} AS u_created_at, {>u.user.updatedAt} AS u_updated_at,
                             "#,
             $two_factor,
-            r#" AS u_two_factor_enabled
+            r#" AS u_two_factor_enabled{*u.user}
                      FROM {session} s JOIN {user} u ON u.{user.id} = s.{session.userId}
                      WHERE s.{session.token} = $1"#
         )
@@ -81,8 +82,8 @@ impl Db {
         } else {
             self.sql(find_session_sql!("FALSE"))
         };
-        let row = on_pool!(self, pool => sqlx::query_as::<_, Joined>(sql).bind(token).fetch_optional(pool).await)?;
-        Ok(row.map(|j| SessionWithUser {
+        let row = on_pool!(self, pool => sqlx::query_as::<_, WithExtra<Joined>>(sql).bind(token).fetch_optional(pool).await)?;
+        Ok(row.map(|WithExtra(j, raw)| SessionWithUser {
             session: j.session,
             user: User {
                 id: j.u_id,
@@ -93,6 +94,7 @@ impl Db {
                 created_at: j.u_created_at,
                 updated_at: j.u_updated_at,
                 two_factor_enabled: j.u_two_factor_enabled,
+                extra: fields::decode(self.schema.user_fields(), raw),
             },
         }))
     }
