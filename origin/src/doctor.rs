@@ -642,11 +642,14 @@ pub async fn run(
     let schema = db.schema();
     let mut tables = Vec::new();
     for mut spec in expected(uses) {
-        if spec.name == "user" {
-            // `user.additionalFields`: the application's own columns, read and written too.
-            for field in schema.user_fields() {
-                spec.columns.push(col(field.name, field.ty.kind()));
-            }
+        // `additionalFields`: the application's own columns, read and written too.
+        let declared = match spec.name {
+            "user" => schema.user_fields(),
+            "session" => schema.session_fields(),
+            _ => &[],
+        };
+        for field in declared {
+            spec.columns.push(col(field.name, field.ty.kind()));
         }
         let found = db.describe_table(schema.table(spec.name)).await?;
         tables.push(examine(

@@ -524,14 +524,16 @@ async fn a_layout_without_time_zone_is_read_right_when_the_database_was_down_at_
 }
 
 /// `user.additionalFields` (issue 13), declared alike on both servers: `plan` (input, a
-/// default), `role` (`input: false`, a default), `trialEndsAt` (a date). On the schema
-/// Better Auth's CLI creates, with the application's columns added.
+/// default), `role` (`input: false`, a default), `trialEndsAt` (a date); and a
+/// `session.additionalFields` default. On the schema Better Auth's CLI creates, with the
+/// application's columns added.
 #[tokio::test]
 async fn user_additional_fields_are_shared_with_better_auth() {
     let fixture = format!(
         "{}\nALTER TABLE \"user\" ADD COLUMN \"plan\" text;\
          ALTER TABLE \"user\" ADD COLUMN \"role\" text;\
-         ALTER TABLE \"user\" ADD COLUMN \"trialEndsAt\" timestamptz;",
+         ALTER TABLE \"user\" ADD COLUMN \"trialEndsAt\" timestamptz;\
+         ALTER TABLE \"session\" ADD COLUMN \"device\" text;",
         include_str!("../../migrations/postgres/20261126000001_better_auth.sql")
     );
     let pg = database(&fixture).await;
@@ -539,6 +541,8 @@ async fn user_additional_fields_are_shared_with_better_auth() {
         "plan": {"type": "string", "required": false, "defaultValue": "free", "input": true},
         "role": {"type": "string", "required": false, "defaultValue": "member", "input": false},
         "trialEndsAt": {"type": "date", "required": false},
+    }}, "session": {"additionalFields": {
+        "device": {"type": "string", "required": false, "defaultValue": "web"},
     }}})
     .to_string();
     let edgeauth = Origin::start(&[
@@ -631,4 +635,12 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     back.cookies = on_ours.cookies.clone();
     let session = back.get("/api/auth/get-session").await.unwrap().json();
     assert_eq!(session["user"]["plan"], "team", "{}", log());
+    // edgeauth's session has the session field's default, as Better Auth reads it, and
+    // Better Auth's has it as edgeauth reads it.
+    assert_eq!(session["session"]["device"], "web", "{}", log());
+    let mut carried = browser(&ours);
+    carried.cookies = on_theirs.cookies.clone();
+    let session = carried.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(session["session"]["device"], "web", "{}", log());
+    assert_eq!(session["user"]["plan"], "pro", "{}", log());
 }

@@ -133,6 +133,7 @@ mod tests {
             ip_address: None,
             user_agent: None,
             user_id: user_id.to_string(),
+            extra: Default::default(),
         }
     }
 

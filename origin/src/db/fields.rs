@@ -204,6 +204,11 @@ pub fn parse_declarations(
             }
         }
         field.ty = ty.ok_or_else(|| format!("{at}.type is missing"))?;
+        if model == "session" && field.required && field.default.is_none() {
+            return Err(format!(
+                "{at}: required without a defaultValue (sessions are made without input: Better Auth would refuse every sign-in)"
+            ));
+        }
         field.name = Box::leak(key.clone().into_boxed_str());
         if let Some(default) = &field.default {
             if default.is_null() || to_value(field.ty, default).is_none() {
@@ -287,6 +292,20 @@ fn shown(value: &FieldValue) -> Value {
     }
 }
 
+/// A default as an SQL literal of its declared type (both dialects: SQLite reads `TRUE` and
+/// `FALSE` as 1 and 0).
+pub fn sql_literal(ty: FieldType, default: &Value) -> String {
+    match to_value(ty, default) {
+        Some(FieldValue::Text(Some(s))) => format!("'{}'", s.replace('\'', "''")),
+        Some(FieldValue::Int(Some(i))) => i.to_string(),
+        Some(FieldValue::Float(Some(f))) => f.to_string(),
+        Some(FieldValue::Bool(Some(b))) => if b { "TRUE" } else { "FALSE" }.to_string(),
+        Some(FieldValue::Date(Some(d))) => format!("'{}'", js_date(&d)),
+        // Checked when the declaration was read.
+        _ => "NULL".to_string(),
+    }
+}
+
 /// JavaScript's truthiness of a JSON value.
 fn truthy(value: &Value) -> bool {
     match value {
@@ -348,14 +367,20 @@ pub fn defaults(fields: &[AdditionalField]) -> FieldInput {
     .unwrap_or_default()
 }
 
-/// The values of the returned fields read as text, decoded by declared type. A value the
-/// type cannot read (a column of another type) is shown as its text.
-pub fn decode(fields: &[AdditionalField], raw: RawExtra) -> Extra {
+/// The values of `model`'s returned fields read as text (keys `model.key`), decoded by
+/// declared type. A value the type cannot read (a column of another type) is shown as its
+/// text.
+pub fn decode(fields: &[AdditionalField], model: &str, raw: &RawExtra) -> Extra {
     let mut extra = Extra::new();
     for (key, text) in raw {
+        let Some(key) = key.strip_prefix(model).and_then(|k| k.strip_prefix('.')) else {
+            continue;
+        };
         let Some(field) = fields.iter().find(|f| f.name == key) else {
             continue;
         };
+        let key = key.to_string();
+        let text = text.clone();
         let value = match text {
             None => Value::Null,
             Some(text) => decode_text(field.ty, &text).unwrap_or(Value::String(text)),
@@ -545,30 +570,30 @@ mod tests {
             "n": {"type": "number"}, "b": {"type": "boolean"}, "d": {"type": "date"}, "s": {"type": "string"}
         }));
         let raw: RawExtra = [
-            ("n", Some("5.0")),
-            ("b", Some("t")),
-            ("d", Some("2026-12-03 20:03:00.812+00")),
-            ("s", None),
+            ("user.n", Some("5.0")),
+            ("user.b", Some("t")),
+            ("user.d", Some("2026-12-03 20:03:00.812+00")),
+            ("user.s", None),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
         .collect();
         assert_eq!(
-            decode(&fields, raw),
+            decode(&fields, "user", &raw),
             body(json!({"n": 5, "b": true, "d": "2026-12-03T20:03:00.812Z", "s": null}))
                 .into_iter()
                 .collect::<Extra>()
         );
         let raw: RawExtra = [
-            ("n", Some("2.5")),
-            ("b", Some("0")),
-            ("d", Some("2026-12-03T20:03:00.812+00:00")),
+            ("user.n", Some("2.5")),
+            ("user.b", Some("0")),
+            ("user.d", Some("2026-12-03T20:03:00.812+00:00")),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
         .collect();
         assert_eq!(
-            decode(&fields, raw),
+            decode(&fields, "user", &raw),
             body(json!({"n": 2.5, "b": false, "d": "2026-12-03T20:03:00.812Z"}))
                 .into_iter()
                 .collect::<Extra>()

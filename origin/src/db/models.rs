@@ -91,6 +91,10 @@ pub struct Session {
     /// The owner.
     #[sqlx(rename = "userId")]
     pub user_id: String,
+    /// `session.additionalFields` with `returned` on, by key (empty without any declared).
+    #[sqlx(skip)]
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// A session and its user, as `get-session` returns them.

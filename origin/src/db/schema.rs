@@ -66,12 +66,30 @@ pub struct Schema {
     models: HashMap<&'static str, Model>,
     classes: HashMap<(&'static str, &'static str), ColumnClass>,
     generate_id: GenerateId,
-    /// `user.additionalFields`: the application's own columns of `user`.
-    user_fields: Vec<AdditionalField>,
+    /// `user.additionalFields` and `session.additionalFields`: the application's own
+    /// columns.
+    declared: Declared,
     /// Whether any table or column name differs from Better Auth's defaults.
     custom_names: bool,
     /// This schema's number in the registry (the render cache's key).
     key: usize,
+}
+
+/// The additional fields declared on `user` and `session`.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Declared {
+    user: Vec<AdditionalField>,
+    session: Vec<AdditionalField>,
+}
+
+impl Declared {
+    fn of(&self, model: &str) -> &[AdditionalField] {
+        match model {
+            "user" => &self.user,
+            "session" => &self.session,
+            _ => &[],
+        }
+    }
 }
 
 /// Better Auth's models (the ones `modelName`, `fields` and `casing` apply to) and
@@ -117,7 +135,7 @@ impl Default for Schema {
             HashMap::new(),
             HashMap::new(),
             GenerateId::Random,
-            Vec::new(),
+            Declared::default(),
         )
     }
 }
@@ -127,7 +145,7 @@ impl Schema {
         models: HashMap<&'static str, Model>,
         classes: HashMap<(&'static str, &'static str), ColumnClass>,
         generate_id: GenerateId,
-        user_fields: Vec<AdditionalField>,
+        declared: Declared,
     ) -> Self {
         let mut all = HashMap::new();
         let mut custom_names = false;
@@ -143,8 +161,8 @@ impl Schema {
                 custom_names |= name != column.name;
                 names.insert(column.name, name);
             }
-            if model == "user" {
-                for field in &user_fields {
+            {
+                for field in declared.of(model) {
                     let name = configured
                         .and_then(|m| m.columns.get(field.name).cloned())
                         .unwrap_or_else(|| field.name.to_string());
@@ -163,7 +181,7 @@ impl Schema {
             models: all,
             classes,
             generate_id,
-            user_fields,
+            declared,
             custom_names,
             key: 0,
         };
@@ -184,8 +202,13 @@ impl Schema {
         for ((model, field), class) in &self.classes {
             canonical.push(format!("{model}.{field}:{class:?}"));
         }
-        for field in &self.user_fields {
-            canonical.push(format!("user+{}:{}", field.name, field.returned));
+        for model in ["user", "session"] {
+            for field in self.declared.of(model) {
+                canonical.push(format!(
+                    "{model}+{}:{}:{:?}",
+                    field.name, field.returned, field.default
+                ));
+            }
         }
         canonical.sort();
         let canonical = canonical.join("\n");
@@ -222,7 +245,7 @@ impl Schema {
         let mut generate_id = GenerateId::Random;
         let mut explicit: HashMap<&'static str, (Option<String>, HashMap<&'static str, String>)> =
             HashMap::new();
-        let mut user_fields = Vec::new();
+        let mut declared = Declared::default();
         for (key, value) in &top {
             match key.as_str() {
                 "casing" => match value.as_str() {
@@ -264,14 +287,14 @@ impl Schema {
                     let mut fields = HashMap::new();
                     for (option, value) in options {
                         match option.as_str() {
-                            "additionalFields" if model == "user" => {
+                            "additionalFields" if model == "user" || model == "session" => {
                                 let known: Vec<&str> = columns.iter().map(|c| c.name).collect();
-                                user_fields = fields::parse_declarations(model, value, &known)?;
-                            }
-                            "additionalFields" => {
-                                return Err(format!(
-                                    "EDGEAUTH_SCHEMA.{model}.additionalFields: not supported yet (user.additionalFields is)"
-                                ))
+                                let parsed = fields::parse_declarations(model, value, &known)?;
+                                if model == "user" {
+                                    declared.user = parsed;
+                                } else {
+                                    declared.session = parsed;
+                                }
                             }
                             "modelName" => match value.as_str() {
                                 Some(s) if !s.is_empty() => table = Some(s.to_string()),
@@ -311,7 +334,7 @@ impl Schema {
                             }
                             other => {
                                 return Err(format!(
-                                    "EDGEAUTH_SCHEMA.{model}.{other}: unknown option (expected modelName, fields or, on user, additionalFields)"
+                                    "EDGEAUTH_SCHEMA.{model}.{other}: unknown option (expected modelName, fields or, on user and session, additionalFields)"
                                 ))
                             }
                         }
@@ -341,8 +364,8 @@ impl Schema {
                 })
                 .collect();
             let mut columns: HashMap<&'static str, String> = columns;
-            if *model == "user" {
-                for field in &user_fields {
+            {
+                for field in declared.of(model) {
                     let name = field
                         .field_name
                         .clone()
@@ -365,7 +388,7 @@ impl Schema {
                 }
             }
         }
-        Ok(Schema::build(models, classes, generate_id, user_fields))
+        Ok(Schema::build(models, classes, generate_id, declared))
     }
 
     /// The same names, with the column classes found in the database (PostgreSQL's
@@ -379,7 +402,7 @@ impl Schema {
             self.models.clone(),
             classes,
             self.generate_id,
-            self.user_fields.clone(),
+            self.declared.clone(),
         )
     }
 
@@ -399,13 +422,18 @@ impl Schema {
             self.models.clone(),
             classes,
             self.generate_id,
-            self.user_fields.clone(),
+            self.declared.clone(),
         )
     }
 
     /// `user.additionalFields`, as declared.
     pub fn user_fields(&self) -> &[AdditionalField] {
-        &self.user_fields
+        &self.declared.user
+    }
+
+    /// `session.additionalFields`, as declared.
+    pub fn session_fields(&self) -> &[AdditionalField] {
+        &self.declared.session
     }
 
     /// The `user.additionalFields` values of a request body (sign-up: `Create`,
@@ -415,13 +443,13 @@ impl Schema {
         body: &serde_json::Map<String, Value>,
         action: fields::Action,
     ) -> Result<fields::FieldInput, fields::FieldError> {
-        fields::parse_input(&self.user_fields, body, action)
+        fields::parse_input(&self.declared.user, body, action)
     }
 
     /// What a user created without a request body (provider sign-up) gets: the additional
     /// fields' defaults.
     pub fn user_defaults(&self) -> fields::FieldInput {
-        fields::defaults(&self.user_fields)
+        fields::defaults(&self.declared.user)
     }
 
     /// Whether names or ids differ from Better Auth's defaults: the tables are then the
@@ -484,6 +512,9 @@ impl Schema {
     fn render_marker(&self, marker: &str, aliased: bool) -> String {
         if let Some(read) = marker.strip_prefix('*') {
             return self.render_extra(read);
+        }
+        if let Some(insert) = marker.strip_prefix('+') {
+            return self.render_defaults(insert);
         }
         let (read, aliased) = match (marker.strip_prefix('>'), marker.strip_prefix('~')) {
             (Some(read), _) => (Some(read), aliased),
@@ -551,21 +582,44 @@ impl Schema {
             Some((q, model)) => (Some(q), model),
             None => (None, read),
         };
-        if model != "user" {
+        if model != "user" && model != "session" {
             return format!("{{*{read}}}");
         }
         let mut out = String::new();
-        for field in self.user_fields.iter().filter(|f| f.returned) {
+        for field in self.declared.of(model).iter().filter(|f| f.returned) {
             let mut expr = quote(self.column(model, field.name));
             if let Some(q) = qualifier {
                 expr = format!("{q}.{expr}");
             }
             out.push_str(&format!(
                 ", CAST({expr} AS TEXT) AS {}",
-                quote(&format!("{ALIAS_PREFIX}{}", field.name))
+                quote(&format!("{ALIAS_PREFIX}{model}.{}", field.name))
             ));
         }
         out
+    }
+
+    /// `{+session.columns}` and `{+session.defaults}` in an `INSERT`: `, "col"` and its
+    /// default as a literal, for each declared field with a default (rows made without a
+    /// request body get them, as Better Auth's adapter gives them).
+    fn render_defaults(&self, marker: &str) -> String {
+        let Some((model, part)) = marker.split_once('.') else {
+            return format!("{{+{marker}}}");
+        };
+        let with_default = self
+            .declared
+            .of(model)
+            .iter()
+            .filter_map(|f| f.default.as_ref().map(|d| (f, d)));
+        match part {
+            "columns" => with_default
+                .map(|(f, _)| format!(", {}", quote(self.column(model, f.name))))
+                .collect(),
+            "defaults" => with_default
+                .map(|(f, d)| format!(", {}", fields::sql_literal(f.ty, d)))
+                .collect(),
+            _ => format!("{{+{marker}}}"),
+        }
     }
 
     /// Whether `value` can be compared with `model.field` at all: false for a value that is
@@ -693,6 +747,39 @@ mod tests {
         );
         // edgeauth's own tables keep their names unless renamed explicitly.
         assert_eq!(schema.column("edgeauth_mail_outbox", "userId"), "userId");
+    }
+
+    /// Additional fields: read as text under a marked alias (returned ones only), session
+    /// defaults inserted as literals; nothing at all without declarations.
+    #[test]
+    fn additional_fields_render_reads_and_defaults() {
+        let template = r#"SELECT {>s.session.id}{*s.session}, {>u.user.id} AS u_id{*u.user} FROM {session} s; INSERT INTO {session} ({session.id}{+session.columns}) VALUES ($1{+session.defaults})"#;
+        assert_eq!(
+            Schema::default().render(template),
+            r#"SELECT s."id", u."id" AS u_id FROM "session" s; INSERT INTO "session" ("id") VALUES ($1)"#
+        );
+        let schema = Schema::from_json(
+            r#"{"casing": "snake_case",
+                "user": {"additionalFields": {"planName": {"type": "string"}, "secret": {"type": "string", "returned": false}}},
+                "session": {"additionalFields": {"device": {"type": "string", "defaultValue": "it's", "fieldName": "dev"},
+                                                 "on": {"type": "boolean", "defaultValue": true}, "n": {"type": "number"}}}}"#,
+        )
+        .unwrap();
+        let rendered = schema.render(template);
+        for part in [
+            r#"CAST(u."plan_name" AS TEXT) AS "+user.planName""#,
+            r#"CAST(s."dev" AS TEXT) AS "+session.device""#,
+            r#"CAST(s."n" AS TEXT) AS "+session.n""#,
+        ] {
+            assert!(rendered.contains(part), "{part} in {rendered}");
+        }
+        assert!(!rendered.contains("secret"), "{rendered}");
+        let columns = rendered.split("INSERT").nth(1).unwrap();
+        assert!(
+            columns.contains(r#"("id", "dev", "on") VALUES ($1, 'it''s', TRUE)"#)
+                || columns.contains(r#"("id", "on", "dev") VALUES ($1, TRUE, 'it''s')"#),
+            "{columns}"
+        );
     }
 
     #[test]
@@ -848,6 +935,7 @@ mod tests {
             ip_address: None,
             user_agent: None,
             user_id: user.id.clone(),
+            extra: Default::default(),
         };
         let mail = OutboxMail {
             id: crate::ids::generate_id(),

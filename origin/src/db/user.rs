@@ -115,7 +115,7 @@ impl Db {
     /// The user of a row read with its additional fields.
     pub(super) fn user_of(&self, row: WithExtra<User>) -> User {
         let WithExtra(mut user, raw) = row;
-        user.extra = fields::decode(self.schema.user_fields(), raw);
+        user.extra = fields::decode(self.schema.user_fields(), "user", &raw);
         user
     }
 }

@@ -13,14 +13,21 @@ use crate::app::test_app::state_at;
 const ORIGIN: &str = "http://localhost:3000";
 const PASSWORD: &str = "correct horse battery staple";
 
-/// `plan` (input, default), `role` (input: false, default), `credits` (a required number),
-/// `secret` (returned: false), `born` (a date).
+/// On `user`: `plan` (input, default), `role` (input: false, default), `credits` (a required
+/// number), `secret` (returned: false), `born` (a date). On `session`: defaults of each type,
+/// a hidden one, one without a default.
 const SCHEMA: &str = r#"{"user": {"additionalFields": {
     "plan": {"type": "string", "required": false, "defaultValue": "free", "input": true},
     "role": {"type": "string", "input": false, "defaultValue": "member"},
     "credits": {"type": "number", "required": true},
     "secret": {"type": "string", "required": false, "returned": false},
     "born": {"type": "date", "required": false}
+}}, "session": {"additionalFields": {
+    "device": {"type": "string", "defaultValue": "it's web"},
+    "trusted": {"type": "boolean", "defaultValue": false},
+    "score": {"type": "number", "defaultValue": 1.5},
+    "hidden": {"type": "string", "defaultValue": "h", "returned": false},
+    "note": {"type": "string"}
 }}}"#;
 
 fn temp_db() -> (std::path::PathBuf, String) {
@@ -114,6 +121,10 @@ async fn start_up_refuses_a_missing_column_or_a_bad_declaration() {
         message.contains(r#"ALTER TABLE "user" ADD COLUMN "credits" integer"#),
         "{message}"
     );
+    assert!(
+        message.contains(r#"ALTER TABLE "session" ADD COLUMN "trusted" boolean"#),
+        "{message}"
+    );
     let error = state_at(
         &path,
         &[
@@ -126,6 +137,22 @@ async fn start_up_refuses_a_missing_column_or_a_bad_declaration() {
     .unwrap();
     assert!(
         format!("{error:#}").contains("EDGEAUTH_SCHEMA.user.additionalFields.plan.type"),
+        "{error:#}"
+    );
+    let error = state_at(
+        &path,
+        &[
+            "--schema",
+            r#"{"session": {"additionalFields": {"device": {"type": "string", "required": true}}}}"#,
+        ],
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        format!("{error:#}").contains(
+            "EDGEAUTH_SCHEMA.session.additionalFields.device: required without a defaultValue"
+        ),
         "{error:#}"
     );
     let _ = std::fs::remove_file(path);
@@ -142,6 +169,11 @@ async fn additional_fields_are_written_returned_and_checked_as_better_auth_does(
             r#"ALTER TABLE "user" ADD COLUMN "credits" integer"#,
             r#"ALTER TABLE "user" ADD COLUMN "secret" text"#,
             r#"ALTER TABLE "user" ADD COLUMN "born" date"#,
+            r#"ALTER TABLE "session" ADD COLUMN "device" text"#,
+            r#"ALTER TABLE "session" ADD COLUMN "trusted" boolean"#,
+            r#"ALTER TABLE "session" ADD COLUMN "score" real"#,
+            r#"ALTER TABLE "session" ADD COLUMN "hidden" text"#,
+            r#"ALTER TABLE "session" ADD COLUMN "note" text"#,
         ],
     )
     .await;
@@ -199,6 +231,23 @@ async fn additional_fields_are_written_returned_and_checked_as_better_auth_does(
     assert_eq!(session.body["user"]["plan"], "pro");
     assert_eq!(session.body["user"]["credits"], 5);
     assert!(session.body["user"].get("secret").is_none());
+    // The session's fields: their defaults, the hidden one written but not shown.
+    let expected = json!({"device": "it's web", "trusted": false, "score": 1.5, "note": null});
+    for field in ["device", "trusted", "score", "note"] {
+        assert_eq!(
+            session.body["session"][field], expected[field],
+            "{}",
+            session.body
+        );
+    }
+    assert!(session.body["session"].get("hidden").is_none());
+    let listed = send(&app, "GET", "/list-sessions", &cookie, None).await;
+    assert_eq!(listed.body[0]["device"], "it's web", "{}", listed.body);
+    let (hidden,): (Option<String>,) = sqlx::query_as(r#"SELECT "hidden" FROM "session""#)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(hidden.as_deref(), Some("h"));
     let jwt = claims(&session.jwt.unwrap());
     assert_eq!(jwt["plan"], "pro");
     assert_eq!(jwt["role"], "member");
