@@ -15,6 +15,12 @@
 //! - `{~p.passkey.id}`: the same expression without an alias (to compare with a text column);
 //! - `{$1:user.id}`: a parameter bound to an id column, cast to `uuid` when the column is
 //!   one (edgeauth binds ids as text).
+//! - `{*user}` or `{*u.user}` (and `session`): `, CAST(u."plan" AS TEXT) AS "+user.plan"`
+//!   for each returned `additionalFields` entry, decoded by [`super::fields`];
+//! - `{+session.columns}`, `{+session.defaults}`: in an `INSERT`, the session's additional
+//!   fields that have a default, and those defaults as literals.
+//!
+//! Markers of additional fields render as nothing when none are declared.
 //!
 //! With the default schema every template renders exactly the SQL edgeauth ran before
 //! schemas were configurable (a unit test holds a few statements to it).
