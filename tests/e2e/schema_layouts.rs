@@ -533,7 +533,9 @@ async fn user_additional_fields_are_shared_with_better_auth() {
         "{}\nALTER TABLE \"user\" ADD COLUMN \"plan\" text;\
          ALTER TABLE \"user\" ADD COLUMN \"role\" text;\
          ALTER TABLE \"user\" ADD COLUMN \"trialEndsAt\" timestamptz;\
-         ALTER TABLE \"session\" ADD COLUMN \"device\" text;",
+         ALTER TABLE \"user\" ADD COLUMN \"credits\" integer;\
+         ALTER TABLE \"session\" ADD COLUMN \"device\" text;\
+         ALTER TABLE \"session\" ADD COLUMN \"trusted\" boolean;",
         include_str!("../../migrations/postgres/20261126000001_better_auth.sql")
     );
     let pg = database(&fixture).await;
@@ -541,8 +543,10 @@ async fn user_additional_fields_are_shared_with_better_auth() {
         "plan": {"type": "string", "required": false, "defaultValue": "free", "input": true},
         "role": {"type": "string", "required": false, "defaultValue": "member", "input": false},
         "trialEndsAt": {"type": "date", "required": false},
+        "credits": {"type": "number", "required": false, "defaultValue": 3},
     }}, "session": {"additionalFields": {
         "device": {"type": "string", "required": false, "defaultValue": "web"},
+        "trusted": {"type": "boolean", "required": false, "defaultValue": false},
     }}})
     .to_string();
     let edgeauth = Origin::start(&[
@@ -564,7 +568,10 @@ async fn user_additional_fields_are_shared_with_better_auth() {
             better_auth.log_tail()
         )
     };
-    let extra = |user: &Value| json!({"plan": user["plan"], "role": user["role"], "trialEndsAt": user["trialEndsAt"]});
+    let extra = |user: &Value| {
+        json!({"plan": user["plan"], "role": user["role"], "trialEndsAt": user["trialEndsAt"],
+               "credits": user["credits"]})
+    };
     let keys = KeySet::from_jwks_json(
         &browser(&ours)
             .get("/api/auth/jwks")
@@ -586,14 +593,14 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     let reply = browser(&ours)
         .post(
             "/api/auth/sign-up/email",
-            &json!({"name": "Here", "email": here, "password": PASSWORD,
+            &json!({"name": "Here", "email": here, "password": PASSWORD, "credits": 7,
                     "plan": "pro", "role": "admin", "trialEndsAt": "2027-01-02T03:04:05.678Z"}),
         )
         .await
         .unwrap();
     assert_eq!(reply.status, 200, "{}\n{}", reply.text, log());
-    let expected =
-        json!({"plan": "pro", "role": "member", "trialEndsAt": "2027-01-02T03:04:05.678Z"});
+    let expected = json!({"plan": "pro", "role": "member",
+                          "trialEndsAt": "2027-01-02T03:04:05.678Z", "credits": 7});
     assert_eq!(extra(&reply.json()["user"]), expected);
     let mut on_theirs = browser(&theirs);
     let reply = on_theirs.sign_in(&here, PASSWORD).await.unwrap();
@@ -620,7 +627,7 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     let session = on_ours.get("/api/auth/get-session").await.unwrap().json();
     assert_eq!(
         extra(&session["user"]),
-        json!({"plan": "free", "role": "member", "trialEndsAt": null}),
+        json!({"plan": "free", "role": "member", "trialEndsAt": null, "credits": 3}),
         "{}",
         log()
     );
@@ -638,9 +645,11 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     // edgeauth's session has the session field's default, as Better Auth reads it, and
     // Better Auth's has it as edgeauth reads it.
     assert_eq!(session["session"]["device"], "web", "{}", log());
+    assert_eq!(session["session"]["trusted"], false, "{}", log());
     let mut carried = browser(&ours);
     carried.cookies = on_theirs.cookies.clone();
     let session = carried.get("/api/auth/get-session").await.unwrap().json();
     assert_eq!(session["session"]["device"], "web", "{}", log());
+    assert_eq!(session["session"]["trusted"], false, "{}", log());
     assert_eq!(session["user"]["plan"], "pro", "{}", log());
 }

@@ -57,7 +57,9 @@ fn routes(_: &AppState) -> ApiRoutes {
 
 static SIGN_UP: Endpoint = Endpoint {
     description: "Creates the user, its credential account and a session (no session when \
-                  email verification is required). Also accepted as a form.",
+                  email verification is required). Also accepted as a form. The user's \
+                  `additionalFields` declared in `EDGEAUTH_SCHEMA` with `input` on are taken \
+                  from the body too.",
     body: Some(&[
         Field::required(
             "name",

@@ -42,7 +42,9 @@ fn routes(_: &AppState) -> ApiRoutes {
 }
 
 static UPDATE_USER: Endpoint = Endpoint {
-    description: "`email` cannot be changed here (see `/change-email`).",
+    description: "`email` cannot be changed here (see `/change-email`). The user's \
+                  `additionalFields` declared in `EDGEAUTH_SCHEMA` with `input` on are taken \
+                  from the body too.",
     body: Some(&[
         Field::optional(
             "name",
