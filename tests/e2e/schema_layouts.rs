@@ -610,6 +610,27 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     let token = on_theirs.get("/api/auth/token").await.unwrap().json();
     assert_eq!(token_plan(&token["token"]).as_deref(), Some("pro"));
 
+    // The refusals are Better Auth's: a field with `input: false` on update-user, a value
+    // the column cannot hold on sign-up.
+    let mut on_ours_too = browser(&ours);
+    on_ours_too.cookies = on_theirs.cookies.clone();
+    for (path, body) in [
+        ("/api/auth/update-user", json!({"role": "admin"})),
+        (
+            "/api/auth/sign-up/email",
+            json!({"name": "X", "email": email("fields-bad"), "password": PASSWORD, "credits": "lots"}),
+        ),
+    ] {
+        let theirs = on_theirs.post(path, &body).await.unwrap();
+        let ours = on_ours_too.post(path, &body).await.unwrap();
+        assert_eq!(
+            (ours.status, ours.json()),
+            (theirs.status, theirs.json()),
+            "{path}\n{}",
+            log()
+        );
+    }
+
     // Signed up on Better Auth (its defaults), then changed on edgeauth: Better Auth sees
     // the change, edgeauth's JWT carries it.
     let there = email("fields-there");
