@@ -863,6 +863,11 @@ mod tests {
                 serde_json::json!({ "modelName": format!("x_{}", snake_case(model)), "fields": fields }),
             );
         }
+        // Additional fields, under column names of their own.
+        json["user"]["additionalFields"] = serde_json::json!({
+            "plan": {"type": "string", "defaultValue": "free", "fieldName": "plan_c"}});
+        json["session"]["additionalFields"] = serde_json::json!({
+            "device": {"type": "string", "defaultValue": "web", "fieldName": "device_c"}});
         let schema = Schema::from_json(&Value::Object(json).to_string()).unwrap();
         let path = std::env::temp_dir().join(format!(
             "edgeauth-schema-{}-{}.db",
@@ -904,6 +909,17 @@ mod tests {
             };
             sqlx::query(&sql).execute(pool).await.unwrap();
         }
+        {
+            let crate::db::Pool::Sqlite(pool) = &db.pool else {
+                unreachable!()
+            };
+            for alter in [
+                r#"ALTER TABLE "x_user" ADD COLUMN "plan_c" text"#,
+                r#"ALTER TABLE "x_session" ADD COLUMN "device_c" text"#,
+            ] {
+                sqlx::query(alter).execute(pool).await.unwrap();
+            }
+        }
         db.create_own_tables().await.unwrap();
         assert!(db.has_two_factor_column().await.unwrap());
         let report = crate::doctor::run(
@@ -930,7 +946,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             two_factor_enabled: false,
-            extra: Default::default(),
+            extra: [("plan".to_string(), Value::from("pro"))].into(),
         };
         let session = Session {
             id: crate::ids::generate_id(),
@@ -941,7 +957,7 @@ mod tests {
             ip_address: None,
             user_agent: None,
             user_id: user.id.clone(),
-            extra: Default::default(),
+            extra: [("device".to_string(), Value::from("web"))].into(),
         };
         let mail = OutboxMail {
             id: crate::ids::generate_id(),
@@ -957,7 +973,7 @@ mod tests {
             &NewUser {
                 user: user.clone(),
                 password_hash: "hash".into(),
-                values: Vec::new(),
+                values: vec![("plan", crate::db::FieldValue::Text(Some("pro".into())))],
             },
             Some(&session),
             Some(&mail),
@@ -984,10 +1000,46 @@ mod tests {
             db.list_account_providers(&user.id).await.unwrap(),
             ["credential"]
         );
-        db.update_user(&user.id, Some("Ada L."), None, &[], now)
+        let updated = db
+            .update_user(
+                &user.id,
+                Some("Ada L."),
+                None,
+                &[("plan", crate::db::FieldValue::Text(Some("team".into())))],
+                now,
+            )
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(updated.extra["plan"], "team");
+        // A user made from a provider gets the defaults.
+        let provider_user = User {
+            id: crate::ids::generate_id(),
+            email: "grace@example.com".into(),
+            extra: Default::default(),
+            ..user.clone()
+        };
+        db.create_provider_user(
+            &provider_user,
+            &crate::db::NewProviderAccount {
+                id: &crate::ids::generate_id(),
+                provider_id: "corp",
+                account_id: "sub",
+                user_id: &provider_user.id,
+                tokens: &Default::default(),
+                now,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            db.find_user_by_email("grace@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .extra["plan"],
+            "free"
+        );
         db.mark_email_verified(&user.email, now)
             .await
             .unwrap()
