@@ -27,6 +27,8 @@ pub enum Kind {
     Integer,
     /// A 64-bit integer.
     BigInt,
+    /// Any number (an additional field of type `number`).
+    Number,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Timestamp => "timestamptz",
             Kind::Integer => "integer",
             Kind::BigInt => "bigint",
+            Kind::Number => "integer",
         }
     }
 
@@ -55,6 +58,10 @@ impl Kind {
             ),
             Kind::Integer => data_type == "integer",
             Kind::BigInt => data_type == "bigint",
+            Kind::Number => matches!(
+                data_type,
+                "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision"
+            ),
         }
     }
 }
@@ -634,7 +641,16 @@ pub async fn run(
     let dialect = Dialect::of(db.dialect());
     let schema = db.schema();
     let mut tables = Vec::new();
-    for spec in expected(uses) {
+    for mut spec in expected(uses) {
+        // `additionalFields`: the application's own columns, read and written too.
+        let declared = match spec.name {
+            "user" => schema.user_fields(),
+            "session" => schema.session_fields(),
+            _ => &[],
+        };
+        for field in declared {
+            spec.columns.push(col(field.name, field.ty.kind()));
+        }
         let found = db.describe_table(schema.table(spec.name)).await?;
         tables.push(examine(
             dialect,

@@ -522,3 +522,155 @@ async fn a_layout_without_time_zone_is_read_right_when_the_database_was_down_at_
         );
     }
 }
+
+/// `user.additionalFields` (issue 13), declared alike on both servers: `plan` (input, a
+/// default), `role` (`input: false`, a default), `trialEndsAt` (a date); and a
+/// `session.additionalFields` default. On the schema Better Auth's CLI creates, with the
+/// application's columns added.
+#[tokio::test]
+async fn user_additional_fields_are_shared_with_better_auth() {
+    let fixture = format!(
+        "{}\nALTER TABLE \"user\" ADD COLUMN \"plan\" text;\
+         ALTER TABLE \"user\" ADD COLUMN \"role\" text;\
+         ALTER TABLE \"user\" ADD COLUMN \"trialEndsAt\" timestamptz;\
+         ALTER TABLE \"user\" ADD COLUMN \"credits\" integer;\
+         ALTER TABLE \"session\" ADD COLUMN \"device\" text;\
+         ALTER TABLE \"session\" ADD COLUMN \"trusted\" boolean;",
+        include_str!("../../migrations/postgres/20261126000001_better_auth.sql")
+    );
+    let pg = database(&fixture).await;
+    let schema = json!({"user": {"additionalFields": {
+        "plan": {"type": "string", "required": false, "defaultValue": "free", "input": true},
+        "role": {"type": "string", "required": false, "defaultValue": "member", "input": false},
+        "trialEndsAt": {"type": "date", "required": false},
+        "credits": {"type": "number", "required": false, "defaultValue": 3},
+    }}, "session": {"additionalFields": {
+        "device": {"type": "string", "required": false, "defaultValue": "web"},
+        "trusted": {"type": "boolean", "required": false, "defaultValue": false},
+    }}})
+    .to_string();
+    let edgeauth = Origin::start(&[
+        ("BETTER_AUTH_SECRET", SECRET),
+        ("BETTER_AUTH_URL", BASE_URL),
+        ("DATABASE_URL", &pg.url()),
+        ("EDGEAUTH_PASSWORD_HASH", "scrypt"),
+        ("EDGEAUTH_SCHEMA", &schema),
+    ])
+    .unwrap();
+    let ours = edgeauth.url.clone();
+    browser(&ours).get("/api/auth/jwks").await.unwrap();
+    let (better_auth, theirs) =
+        better_auth_server(&pg.url(), &[("SCHEMA", &schema), ("TZ", "UTC")]).await;
+    let log = || {
+        format!(
+            "{}\n{}",
+            edgeauth.process.log_tail(),
+            better_auth.log_tail()
+        )
+    };
+    let extra = |user: &Value| {
+        json!({"plan": user["plan"], "role": user["role"], "trialEndsAt": user["trialEndsAt"],
+               "credits": user["credits"]})
+    };
+    let keys = KeySet::from_jwks_json(
+        &browser(&ours)
+            .get("/api/auth/jwks")
+            .await
+            .unwrap()
+            .json()
+            .to_string(),
+    )
+    .unwrap();
+    let rules = Validation::new(BASE_URL, BASE_URL);
+    let token_plan = |token: &Value| {
+        let claims = edgeauth_token::verify(token.as_str().unwrap(), &keys, &rules, now()).unwrap();
+        claims.get_str("plan").map(str::to_string)
+    };
+
+    // Signed up on edgeauth with a plan (and a role it may not set), seen alike by Better
+    // Auth, whose JWT carries the plan.
+    let here = email("fields-here");
+    let reply = browser(&ours)
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name": "Here", "email": here, "password": PASSWORD, "credits": 7,
+                    "plan": "pro", "role": "admin", "trialEndsAt": "2027-01-02T03:04:05.678Z"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}\n{}", reply.text, log());
+    let expected = json!({"plan": "pro", "role": "member",
+                          "trialEndsAt": "2027-01-02T03:04:05.678Z", "credits": 7});
+    assert_eq!(extra(&reply.json()["user"]), expected);
+    let mut on_theirs = browser(&theirs);
+    let reply = on_theirs.sign_in(&here, PASSWORD).await.unwrap();
+    assert_eq!(reply.status, 200, "{}\n{}", reply.text, log());
+    let session = on_theirs.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(extra(&session["user"]), expected, "{}", log());
+    let token = on_theirs.get("/api/auth/token").await.unwrap().json();
+    assert_eq!(token_plan(&token["token"]).as_deref(), Some("pro"));
+
+    // The refusals are Better Auth's: a field with `input: false` on update-user, a value
+    // the column cannot hold on sign-up.
+    let mut on_ours_too = browser(&ours);
+    on_ours_too.cookies = on_theirs.cookies.clone();
+    for (path, body) in [
+        ("/api/auth/update-user", json!({"role": "admin"})),
+        (
+            "/api/auth/sign-up/email",
+            json!({"name": "X", "email": email("fields-bad"), "password": PASSWORD, "credits": "lots"}),
+        ),
+    ] {
+        let theirs = on_theirs.post(path, &body).await.unwrap();
+        let ours = on_ours_too.post(path, &body).await.unwrap();
+        assert_eq!(
+            (ours.status, ours.json()),
+            (theirs.status, theirs.json()),
+            "{path}\n{}",
+            log()
+        );
+    }
+
+    // Signed up on Better Auth (its defaults), then changed on edgeauth: Better Auth sees
+    // the change, edgeauth's JWT carries it.
+    let there = email("fields-there");
+    let reply = browser(&theirs)
+        .post(
+            "/api/auth/sign-up/email",
+            &json!({"name": "There", "email": there, "password": PASSWORD}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}\n{}", reply.text, log());
+    let mut on_ours = browser(&ours);
+    let reply = on_ours.sign_in(&there, PASSWORD).await.unwrap();
+    assert_eq!(reply.status, 200, "{}\n{}", reply.text, log());
+    let session = on_ours.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(
+        extra(&session["user"]),
+        json!({"plan": "free", "role": "member", "trialEndsAt": null, "credits": 3}),
+        "{}",
+        log()
+    );
+    let reply = on_ours
+        .post("/api/auth/update-user", &json!({"plan": "team"}))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}\n{}", reply.text, log());
+    let token = on_ours.get("/api/auth/token").await.unwrap().json();
+    assert_eq!(token_plan(&token["token"]).as_deref(), Some("team"));
+    let mut back = browser(&theirs);
+    back.cookies = on_ours.cookies.clone();
+    let session = back.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(session["user"]["plan"], "team", "{}", log());
+    // edgeauth's session has the session field's default, as Better Auth reads it, and
+    // Better Auth's has it as edgeauth reads it.
+    assert_eq!(session["session"]["device"], "web", "{}", log());
+    assert_eq!(session["session"]["trusted"], false, "{}", log());
+    let mut carried = browser(&ours);
+    carried.cookies = on_theirs.cookies.clone();
+    let session = carried.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(session["session"]["device"], "web", "{}", log());
+    assert_eq!(session["session"]["trusted"], false, "{}", log());
+    assert_eq!(session["user"]["plan"], "pro", "{}", log());
+}

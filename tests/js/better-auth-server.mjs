@@ -12,7 +12,8 @@
 // the plugin's default: whatever Origin header the request carries). GENERIC_OAUTH, when set,
 // is the JSON config list of the genericOAuth plugin (its providers); ENCRYPT_OAUTH_TOKENS=on
 // sets account.encryptOAuthTokens. SCHEMA, when set, is a JSON object of Better Auth's schema
-// options: `user`, `session`, `account`, `verification` (each `{ modelName, fields }`, merged
+// options: `user`, `session`, `account`, `verification` (each `{ modelName, fields }`, and
+// `additionalFields` on `user` and `session`, merged
 // into the options of that name), `jwks` (the jwt plugin's `schema.jwks`) and `generateId`
 // (`advanced.database.generateId`): the layouts of the schema interop tests.
 //
@@ -51,8 +52,12 @@ const pool = new pg.Pool({
 });
 const schema = process.env.SCHEMA ? JSON.parse(process.env.SCHEMA) : {};
 const model = (name) => {
-  const { modelName, fields } = schema[name] || {};
-  return { ...(modelName ? { modelName } : {}), ...(fields ? { fields } : {}) };
+  const { modelName, fields, additionalFields } = schema[name] || {};
+  return {
+    ...(modelName ? { modelName } : {}),
+    ...(fields ? { fields } : {}),
+    ...(additionalFields ? { additionalFields } : {}),
+  };
 };
 const auth = betterAuth({
   database: pool,

@@ -32,12 +32,22 @@ pub async fn state(
     std::sync::Arc<ManualClock>,
     std::path::PathBuf,
 ) {
-    use clap::Parser;
     let path = std::env::temp_dir().join(format!(
         "edgeauth-limit-{}-{}.db",
         std::process::id(),
         crate::ids::random_string(8)
     ));
+    let (state, clock) = state_at(&path, extra).await.unwrap();
+    (state, clock, path)
+}
+
+/// The application's state on the SQLite file at `path` (which may already hold tables),
+/// or the error `prepare` stops start-up with.
+pub async fn state_at(
+    path: &std::path::Path,
+    extra: &[&str],
+) -> anyhow::Result<(crate::app::AppState, std::sync::Arc<ManualClock>)> {
+    use clap::Parser;
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let secret = "s".repeat(32);
     let mut argv = vec![
@@ -57,8 +67,8 @@ pub async fn state(
         unreachable!()
     };
     let clock = std::sync::Arc::new(clock());
-    let state = crate::app::prepare(&args, clock.clone()).await.unwrap();
-    (state, clock, path)
+    let state = crate::app::prepare(&args, clock.clone()).await?;
+    Ok((state, clock))
 }
 
 pub async fn send(

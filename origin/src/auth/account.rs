@@ -295,6 +295,7 @@ mod tests {
             email: "ada@example.com",
             password: PASSWORD,
             image: None,
+            fields: None,
         };
         let (user, session) = sign_up::create(&state, new, &client, true, None)
             .await

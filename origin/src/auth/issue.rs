@@ -42,6 +42,7 @@ pub fn new_session(
         ip_address: Some(client.ip_address.clone()),
         user_agent: Some(client.user_agent.clone()),
         user_id: user_id.to_string(),
+        extra: Default::default(),
     }
 }
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use super::email_verification::verification_mail;
 use super::issue::{new_session, Client};
 use crate::app::AppState;
-use crate::db::{DbError, NewUser, Session, User};
+use crate::db::{DbError, FieldAction, FieldInput, NewUser, Session, User};
 use crate::http::error::{messages, ApiError};
 use crate::ids;
 use crate::metrics::{self, SignUp};
@@ -22,6 +22,10 @@ pub struct NewAccount<'a> {
     pub password: &'a str,
     /// A profile picture URL.
     pub image: Option<&'a str>,
+    /// The request body's `user.additionalFields` values (see
+    /// [`crate::db::FieldInput`]); `None` when the request cannot carry any (the hosted
+    /// pages): the defaults apply.
+    pub fields: Option<&'a FieldInput>,
 }
 
 /// Creates the account: the password is checked against the policy and hashed (before the
@@ -43,6 +47,14 @@ pub async fn create(
     }
     // Hash before the uniqueness check too, so a taken address answers no faster.
     let hash = state.passwords().hash(new.password.to_string()).await?;
+    let fields = match new.fields {
+        Some(fields) => fields.clone(),
+        None => state
+            .db()
+            .schema()
+            .parse_user_input(&serde_json::Map::new(), FieldAction::Create)
+            .map_err(|e| ApiError::field(e, FieldAction::Create))?,
+    };
     let now = state.now();
     let user = User {
         id: ids::row_id(),
@@ -53,6 +65,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         two_factor_enabled: false,
+        extra: fields.shown,
     };
     let lifecycle = &state.config().lifecycle;
     // With verification required, sign-up creates no session: sign-in waits for the link.
@@ -61,6 +74,7 @@ pub async fn create(
     let row = NewUser {
         user: user.clone(),
         password_hash: hash,
+        values: fields.values,
     };
     // The verification mail is written with the user: a sign-up acknowledged is mailed.
     let mail = if lifecycle.verification_on_sign_up && state.mailer().enabled() {

@@ -133,6 +133,7 @@ mod tests {
             ip_address: None,
             user_agent: None,
             user_id: user_id.to_string(),
+            extra: Default::default(),
         }
     }
 
@@ -150,11 +151,13 @@ mod tests {
             created_at: now(),
             updated_at: now(),
             two_factor_enabled: false,
+            extra: Default::default(),
         };
         let first = session(&user.id);
         let new = NewUser {
             user: user.clone(),
             password_hash: hash.into(),
+            values: Vec::new(),
         };
         db.create_user(&new, Some(&first), None).await.unwrap();
         let account = db.find_credential_account(&user.id).await.unwrap().unwrap();

@@ -7,6 +7,7 @@
 //! SQL, so the two dialects' timestamp types never have to agree.
 
 mod account;
+mod fields;
 mod introspect;
 mod jwks;
 mod models;
@@ -32,6 +33,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use account::PasswordChange;
+pub use fields::{
+    Action as FieldAction, AdditionalField, Extra, FieldError, FieldInput, FieldType, FieldValue,
+};
 pub use introspect::DbColumn;
 pub use jwks::JwkRow;
 pub use models::{js_date, Account, NewUser, Session, SessionWithUser, User};

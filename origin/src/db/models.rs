@@ -7,6 +7,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
+use super::fields::{Extra, FieldValue};
+
 /// JavaScript's `Date#toJSON`: UTC, millisecond precision, `Z`.
 pub fn js_date(date: &DateTime<Utc>) -> String {
     date.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -43,6 +45,10 @@ pub struct User {
     /// `false` when unset).
     #[sqlx(rename = "twoFactorEnabled")]
     pub two_factor_enabled: bool,
+    /// `user.additionalFields` with `returned` on, by key (empty without any declared).
+    #[sqlx(skip)]
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// A user to create.
@@ -52,6 +58,8 @@ pub struct NewUser {
     pub user: User,
     /// The credential account's password hash.
     pub password_hash: String,
+    /// `user.additionalFields` values to write (see [`crate::db::FieldInput`]).
+    pub values: Vec<(&'static str, FieldValue)>,
 }
 
 /// A row of `session`.
@@ -83,6 +91,10 @@ pub struct Session {
     /// The owner.
     #[sqlx(rename = "userId")]
     pub user_id: String,
+    /// `session.additionalFields` with `returned` on, by key (empty without any declared).
+    #[sqlx(skip)]
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// A session and its user, as `get-session` returns them.

@@ -172,9 +172,12 @@ impl Db {
         user: &User,
         account: &NewProviderAccount<'_>,
     ) -> Result<(), DbError> {
+        // `user.additionalFields`: their defaults (Better Auth's adapter applies them).
+        let values = self.schema.user_defaults().values;
+        let sql = self.insert_user_sql(&values);
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            insert_user!(self, user).execute(&mut *tx).await?;
+            insert_user!(self, &*sql, user, &values).execute(&mut *tx).await?;
             insert_provider_account!(self, account).execute(&mut *tx).await?;
             tx.commit().await?;
         });

@@ -15,6 +15,12 @@
 //! - `{~p.passkey.id}`: the same expression without an alias (to compare with a text column);
 //! - `{$1:user.id}`: a parameter bound to an id column, cast to `uuid` when the column is
 //!   one (edgeauth binds ids as text).
+//! - `{*user}` or `{*u.user}` (and `session`): `, CAST(u."plan" AS TEXT) AS "+user.plan"`
+//!   for each returned `additionalFields` entry, decoded by [`super::fields`];
+//! - `{+session.columns}`, `{+session.defaults}`: in an `INSERT`, the session's additional
+//!   fields that have a default, and those defaults as literals.
+//!
+//! Markers of additional fields render as nothing when none are declared.
 //!
 //! With the default schema every template renders exactly the SQL edgeauth ran before
 //! schemas were configurable (a unit test holds a few statements to it).
@@ -24,6 +30,7 @@ use std::sync::{LazyLock, Mutex, RwLock};
 
 use serde_json::Value;
 
+use super::fields::{self, AdditionalField, ALIAS_PREFIX};
 use super::Db;
 use crate::doctor::{self, ColumnSpec, Kind};
 
@@ -65,10 +72,30 @@ pub struct Schema {
     models: HashMap<&'static str, Model>,
     classes: HashMap<(&'static str, &'static str), ColumnClass>,
     generate_id: GenerateId,
+    /// `user.additionalFields` and `session.additionalFields`: the application's own
+    /// columns.
+    declared: Declared,
     /// Whether any table or column name differs from Better Auth's defaults.
     custom_names: bool,
     /// This schema's number in the registry (the render cache's key).
     key: usize,
+}
+
+/// The additional fields declared on `user` and `session`.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Declared {
+    user: Vec<AdditionalField>,
+    session: Vec<AdditionalField>,
+}
+
+impl Declared {
+    fn of(&self, model: &str) -> &[AdditionalField] {
+        match model {
+            "user" => &self.user,
+            "session" => &self.session,
+            _ => &[],
+        }
+    }
 }
 
 /// Better Auth's models (the ones `modelName`, `fields` and `casing` apply to) and
@@ -98,7 +125,7 @@ fn snake_case(name: &str) -> String {
 }
 
 /// A quoted identifier.
-fn quote(name: &str) -> String {
+pub(super) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -110,7 +137,12 @@ static CACHE: LazyLock<RwLock<HashMap<CacheKey, &'static str>>> =
 
 impl Default for Schema {
     fn default() -> Self {
-        Schema::build(HashMap::new(), HashMap::new(), GenerateId::Random)
+        Schema::build(
+            HashMap::new(),
+            HashMap::new(),
+            GenerateId::Random,
+            Declared::default(),
+        )
     }
 }
 
@@ -119,6 +151,7 @@ impl Schema {
         models: HashMap<&'static str, Model>,
         classes: HashMap<(&'static str, &'static str), ColumnClass>,
         generate_id: GenerateId,
+        declared: Declared,
     ) -> Self {
         let mut all = HashMap::new();
         let mut custom_names = false;
@@ -134,6 +167,14 @@ impl Schema {
                 custom_names |= name != column.name;
                 names.insert(column.name, name);
             }
+            {
+                for field in declared.of(model) {
+                    let name = configured
+                        .and_then(|m| m.columns.get(field.name).cloned())
+                        .unwrap_or_else(|| field.name.to_string());
+                    names.insert(field.name, name);
+                }
+            }
             all.insert(
                 model,
                 Model {
@@ -146,6 +187,7 @@ impl Schema {
             models: all,
             classes,
             generate_id,
+            declared,
             custom_names,
             key: 0,
         };
@@ -165,6 +207,14 @@ impl Schema {
         }
         for ((model, field), class) in &self.classes {
             canonical.push(format!("{model}.{field}:{class:?}"));
+        }
+        for model in ["user", "session"] {
+            for field in self.declared.of(model) {
+                canonical.push(format!(
+                    "{model}+{}:{}:{:?}",
+                    field.name, field.returned, field.default
+                ));
+            }
         }
         canonical.sort();
         let canonical = canonical.join("\n");
@@ -201,6 +251,7 @@ impl Schema {
         let mut generate_id = GenerateId::Random;
         let mut explicit: HashMap<&'static str, (Option<String>, HashMap<&'static str, String>)> =
             HashMap::new();
+        let mut declared = Declared::default();
         for (key, value) in &top {
             match key.as_str() {
                 "casing" => match value.as_str() {
@@ -242,6 +293,15 @@ impl Schema {
                     let mut fields = HashMap::new();
                     for (option, value) in options {
                         match option.as_str() {
+                            "additionalFields" if model == "user" || model == "session" => {
+                                let known: Vec<&str> = columns.iter().map(|c| c.name).collect();
+                                let parsed = fields::parse_declarations(model, value, &known)?;
+                                if model == "user" {
+                                    declared.user = parsed;
+                                } else {
+                                    declared.session = parsed;
+                                }
+                            }
                             "modelName" => match value.as_str() {
                                 Some(s) if !s.is_empty() => table = Some(s.to_string()),
                                 _ => {
@@ -280,7 +340,7 @@ impl Schema {
                             }
                             other => {
                                 return Err(format!(
-                                    "EDGEAUTH_SCHEMA.{model}.{other}: unknown option (expected modelName or fields)"
+                                    "EDGEAUTH_SCHEMA.{model}.{other}: unknown option (expected modelName, fields or, on user and session, additionalFields)"
                                 ))
                             }
                         }
@@ -309,6 +369,16 @@ impl Schema {
                     )
                 })
                 .collect();
+            let mut columns: HashMap<&'static str, String> = columns;
+            {
+                for field in declared.of(model) {
+                    let name = field
+                        .field_name
+                        .clone()
+                        .unwrap_or_else(|| cased(field.name));
+                    columns.insert(field.name, name);
+                }
+            }
             models.insert(*model, Model { table, columns });
         }
         let mut classes = HashMap::new();
@@ -324,7 +394,7 @@ impl Schema {
                 }
             }
         }
-        Ok(Schema::build(models, classes, generate_id))
+        Ok(Schema::build(models, classes, generate_id, declared))
     }
 
     /// The same names, with the column classes found in the database (PostgreSQL's
@@ -334,7 +404,12 @@ impl Schema {
         &self,
         classes: HashMap<(&'static str, &'static str), ColumnClass>,
     ) -> Self {
-        Schema::build(self.models.clone(), classes, self.generate_id)
+        Schema::build(
+            self.models.clone(),
+            classes,
+            self.generate_id,
+            self.declared.clone(),
+        )
     }
 
     /// The same, for a PostgreSQL database that could not be examined at start-up: its
@@ -349,7 +424,38 @@ impl Schema {
                 }
             }
         }
-        Schema::build(self.models.clone(), classes, self.generate_id)
+        Schema::build(
+            self.models.clone(),
+            classes,
+            self.generate_id,
+            self.declared.clone(),
+        )
+    }
+
+    /// `user.additionalFields`, as declared.
+    pub fn user_fields(&self) -> &[AdditionalField] {
+        &self.declared.user
+    }
+
+    /// `session.additionalFields`, as declared.
+    pub fn session_fields(&self) -> &[AdditionalField] {
+        &self.declared.session
+    }
+
+    /// The `user.additionalFields` values of a request body (sign-up: `Create`,
+    /// update-user: `Update`), as Better Auth's `parseUserInput` takes them.
+    pub fn parse_user_input(
+        &self,
+        body: &serde_json::Map<String, Value>,
+        action: fields::Action,
+    ) -> Result<fields::FieldInput, fields::FieldError> {
+        fields::parse_input(&self.declared.user, body, action)
+    }
+
+    /// What a user created without a request body (provider sign-up) gets: the additional
+    /// fields' defaults.
+    pub fn user_defaults(&self) -> fields::FieldInput {
+        fields::defaults(&self.declared.user)
     }
 
     /// Whether names or ids differ from Better Auth's defaults: the tables are then the
@@ -410,6 +516,12 @@ impl Schema {
     }
 
     fn render_marker(&self, marker: &str, aliased: bool) -> String {
+        if let Some(read) = marker.strip_prefix('*') {
+            return self.render_extra(read);
+        }
+        if let Some(insert) = marker.strip_prefix('+') {
+            return self.render_defaults(insert);
+        }
         let (read, aliased) = match (marker.strip_prefix('>'), marker.strip_prefix('~')) {
             (Some(read), _) => (Some(read), aliased),
             (None, Some(read)) => (Some(read), true),
@@ -467,6 +579,55 @@ impl Schema {
 }
 
 impl Schema {
+    /// `{*user}` or `{*u.user}`: `, CAST(u."plan" AS TEXT) AS "+plan"` for each returned
+    /// additional field (nothing without any: the statement is as it was). Read as text and
+    /// decoded by declared type ([`fields::decode`]), so one statement serves every column
+    /// type in both dialects.
+    fn render_extra(&self, read: &str) -> String {
+        let (qualifier, model) = match read.split_once('.') {
+            Some((q, model)) => (Some(q), model),
+            None => (None, read),
+        };
+        if model != "user" && model != "session" {
+            return format!("{{*{read}}}");
+        }
+        let mut out = String::new();
+        for field in self.declared.of(model).iter().filter(|f| f.returned) {
+            let mut expr = quote(self.column(model, field.name));
+            if let Some(q) = qualifier {
+                expr = format!("{q}.{expr}");
+            }
+            out.push_str(&format!(
+                ", CAST({expr} AS TEXT) AS {}",
+                quote(&format!("{ALIAS_PREFIX}{model}.{}", field.name))
+            ));
+        }
+        out
+    }
+
+    /// `{+session.columns}` and `{+session.defaults}` in an `INSERT`: `, "col"` and its
+    /// default as a literal, for each declared field with a default (rows made without a
+    /// request body get them, as Better Auth's adapter gives them).
+    fn render_defaults(&self, marker: &str) -> String {
+        let Some((model, part)) = marker.split_once('.') else {
+            return format!("{{+{marker}}}");
+        };
+        let with_default = self
+            .declared
+            .of(model)
+            .iter()
+            .filter_map(|f| f.default.as_ref().map(|d| (f, d)));
+        match part {
+            "columns" => with_default
+                .map(|(f, _)| format!(", {}", quote(self.column(model, f.name))))
+                .collect(),
+            "defaults" => with_default
+                .map(|(f, d)| format!(", {}", fields::sql_literal(f.ty, d)))
+                .collect(),
+            _ => format!("{{+{marker}}}"),
+        }
+    }
+
     /// Whether `value` can be compared with `model.field` at all: false for a value that is
     /// not a uuid when the column is one (PostgreSQL would refuse the statement), so a
     /// lookup by an id a client sent answers "no such row" instead of failing.
@@ -594,6 +755,39 @@ mod tests {
         assert_eq!(schema.column("edgeauth_mail_outbox", "userId"), "userId");
     }
 
+    /// Additional fields: read as text under a marked alias (returned ones only), session
+    /// defaults inserted as literals; nothing at all without declarations.
+    #[test]
+    fn additional_fields_render_reads_and_defaults() {
+        let template = r#"SELECT {>s.session.id}{*s.session}, {>u.user.id} AS u_id{*u.user} FROM {session} s; INSERT INTO {session} ({session.id}{+session.columns}) VALUES ($1{+session.defaults})"#;
+        assert_eq!(
+            Schema::default().render(template),
+            r#"SELECT s."id", u."id" AS u_id FROM "session" s; INSERT INTO "session" ("id") VALUES ($1)"#
+        );
+        let schema = Schema::from_json(
+            r#"{"casing": "snake_case",
+                "user": {"additionalFields": {"planName": {"type": "string"}, "secret": {"type": "string", "returned": false}}},
+                "session": {"additionalFields": {"device": {"type": "string", "defaultValue": "it's", "fieldName": "dev"},
+                                                 "on": {"type": "boolean", "defaultValue": true}, "n": {"type": "number"}}}}"#,
+        )
+        .unwrap();
+        let rendered = schema.render(template);
+        for part in [
+            r#"CAST(u."plan_name" AS TEXT) AS "+user.planName""#,
+            r#"CAST(s."dev" AS TEXT) AS "+session.device""#,
+            r#"CAST(s."n" AS TEXT) AS "+session.n""#,
+        ] {
+            assert!(rendered.contains(part), "{part} in {rendered}");
+        }
+        assert!(!rendered.contains("secret"), "{rendered}");
+        let columns = rendered.split("INSERT").nth(1).unwrap();
+        assert!(
+            columns.contains(r#"("id", "dev", "on") VALUES ($1, 'it''s', TRUE)"#)
+                || columns.contains(r#"("id", "on", "dev") VALUES ($1, TRUE, 'it''s')"#),
+            "{columns}"
+        );
+    }
+
     #[test]
     fn invalid_settings_name_the_field() {
         for (json, needle) in [
@@ -669,6 +863,11 @@ mod tests {
                 serde_json::json!({ "modelName": format!("x_{}", snake_case(model)), "fields": fields }),
             );
         }
+        // Additional fields, under column names of their own.
+        json["user"]["additionalFields"] = serde_json::json!({
+            "plan": {"type": "string", "defaultValue": "free", "fieldName": "plan_c"}});
+        json["session"]["additionalFields"] = serde_json::json!({
+            "device": {"type": "string", "defaultValue": "web", "fieldName": "device_c"}});
         let schema = Schema::from_json(&Value::Object(json).to_string()).unwrap();
         let path = std::env::temp_dir().join(format!(
             "edgeauth-schema-{}-{}.db",
@@ -693,7 +892,7 @@ mod tests {
                     let name = db.schema().column(model, c.name);
                     let unique = if c.name == key { " PRIMARY KEY" } else { "" };
                     let ty = match c.kind {
-                        Kind::Bool | Kind::Integer | Kind::BigInt => "integer",
+                        Kind::Bool | Kind::Integer | Kind::BigInt | Kind::Number => "integer",
                         Kind::Timestamp => "date",
                         Kind::Text => "text",
                     };
@@ -709,6 +908,17 @@ mod tests {
                 unreachable!()
             };
             sqlx::query(&sql).execute(pool).await.unwrap();
+        }
+        {
+            let crate::db::Pool::Sqlite(pool) = &db.pool else {
+                unreachable!()
+            };
+            for alter in [
+                r#"ALTER TABLE "x_user" ADD COLUMN "plan_c" text"#,
+                r#"ALTER TABLE "x_session" ADD COLUMN "device_c" text"#,
+            ] {
+                sqlx::query(alter).execute(pool).await.unwrap();
+            }
         }
         db.create_own_tables().await.unwrap();
         assert!(db.has_two_factor_column().await.unwrap());
@@ -736,6 +946,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             two_factor_enabled: false,
+            extra: [("plan".to_string(), Value::from("pro"))].into(),
         };
         let session = Session {
             id: crate::ids::generate_id(),
@@ -746,6 +957,7 @@ mod tests {
             ip_address: None,
             user_agent: None,
             user_id: user.id.clone(),
+            extra: [("device".to_string(), Value::from("web"))].into(),
         };
         let mail = OutboxMail {
             id: crate::ids::generate_id(),
@@ -761,6 +973,7 @@ mod tests {
             &NewUser {
                 user: user.clone(),
                 password_hash: "hash".into(),
+                values: vec![("plan", crate::db::FieldValue::Text(Some("pro".into())))],
             },
             Some(&session),
             Some(&mail),
@@ -787,10 +1000,46 @@ mod tests {
             db.list_account_providers(&user.id).await.unwrap(),
             ["credential"]
         );
-        db.update_user(&user.id, Some("Ada L."), None, now)
+        let updated = db
+            .update_user(
+                &user.id,
+                Some("Ada L."),
+                None,
+                &[("plan", crate::db::FieldValue::Text(Some("team".into())))],
+                now,
+            )
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(updated.extra["plan"], "team");
+        // A user made from a provider gets the defaults.
+        let provider_user = User {
+            id: crate::ids::generate_id(),
+            email: "grace@example.com".into(),
+            extra: Default::default(),
+            ..user.clone()
+        };
+        db.create_provider_user(
+            &provider_user,
+            &crate::db::NewProviderAccount {
+                id: &crate::ids::generate_id(),
+                provider_id: "corp",
+                account_id: "sub",
+                user_id: &provider_user.id,
+                tokens: &Default::default(),
+                now,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            db.find_user_by_email("grace@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .extra["plan"],
+            "free"
+        );
         db.mark_email_verified(&user.email, now)
             .await
             .unwrap()

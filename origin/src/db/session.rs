@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
+use super::fields::{self, WithExtra};
 use super::models::{Session, SessionWithUser, User};
 use super::{on_pool, Db, DbError};
 
 /// The columns of [`Session`] (a literal).
 macro_rules! session_columns {
     () => {
-        r#"{>session.id}, {>session.expiresAt}, {>session.token}, {>session.createdAt}, {>session.updatedAt}, {>session.ipAddress}, {>session.userAgent}, {>session.userId}"#
+        r#"{>session.id}, {>session.expiresAt}, {>session.token}, {>session.createdAt}, {>session.updatedAt}, {>session.ipAddress}, {>session.userAgent}, {>session.userId}{*session}"#
     };
 }
 
@@ -17,13 +18,13 @@ macro_rules! find_session_sql {
     ($two_factor:literal) => {
         concat!(
             r#"SELECT {>s.session.id}, {>s.session.expiresAt}, {>s.session.token}, {>s.session.createdAt}, {>s.session.updatedAt},
-                            {>s.session.ipAddress}, {>s.session.userAgent}, {>s.session.userId},
+                            {>s.session.ipAddress}, {>s.session.userAgent}, {>s.session.userId}{*s.session},
                             {>u.user.id} AS u_id, {>u.user.name} AS u_name, {>u.user.email} AS u_email,
                             {>u.user.emailVerified} AS u_email_verified, {>u.user.image} AS u_image,
                             {>u.user.createdAt} AS u_created_at, {>u.user.updatedAt} AS u_updated_at,
                             "#,
             $two_factor,
-            r#" AS u_two_factor_enabled
+            r#" AS u_two_factor_enabled{*u.user}
                      FROM {session} s JOIN {user} u ON u.{user.id} = s.{session.userId}
                      WHERE s.{session.token} = $1"#
         )
@@ -50,8 +51,8 @@ struct Joined {
 macro_rules! insert_session {
     ($db:expr, $s:expr) => {
         sqlx::query(
-            $db.sql(r#"INSERT INTO {session} ({session.id}, {session.expiresAt}, {session.token}, {session.createdAt}, {session.updatedAt}, {session.ipAddress}, {session.userAgent}, {session.userId})
-               VALUES ({$1:session.id}, $2, $3, $4, $5, $6, $7, {$8:session.userId})"#),
+            $db.sql(r#"INSERT INTO {session} ({session.id}, {session.expiresAt}, {session.token}, {session.createdAt}, {session.updatedAt}, {session.ipAddress}, {session.userAgent}, {session.userId}{+session.columns})
+               VALUES ({$1:session.id}, $2, $3, $4, $5, $6, $7, {$8:session.userId}{+session.defaults})"#),
         )
         .bind(&$s.id)
         .bind($s.expires_at)
@@ -66,6 +67,13 @@ macro_rules! insert_session {
 pub(super) use insert_session;
 
 impl Db {
+    /// The session of a row read with its additional fields.
+    fn session_of(&self, row: WithExtra<Session>) -> Session {
+        let WithExtra(mut session, raw) = row;
+        session.extra = fields::decode(self.schema.session_fields(), "session", &raw);
+        session
+    }
+
     /// Creates a session.
     pub async fn create_session(&self, session: &Session) -> Result<(), DbError> {
         on_pool!(self, pool => insert_session!(self, session).execute(pool).await.map(|_| ()))?;
@@ -81,9 +89,12 @@ impl Db {
         } else {
             self.sql(find_session_sql!("FALSE"))
         };
-        let row = on_pool!(self, pool => sqlx::query_as::<_, Joined>(sql).bind(token).fetch_optional(pool).await)?;
-        Ok(row.map(|j| SessionWithUser {
-            session: j.session,
+        let row = on_pool!(self, pool => sqlx::query_as::<_, WithExtra<Joined>>(sql).bind(token).fetch_optional(pool).await)?;
+        Ok(row.map(|WithExtra(j, raw)| SessionWithUser {
+            session: Session {
+                extra: fields::decode(self.schema.session_fields(), "session", &raw),
+                ..j.session
+            },
             user: User {
                 id: j.u_id,
                 name: j.u_name,
@@ -93,6 +104,7 @@ impl Db {
                 created_at: j.u_created_at,
                 updated_at: j.u_updated_at,
                 two_factor_enabled: j.u_two_factor_enabled,
+                extra: fields::decode(self.schema.user_fields(), "user", &raw),
             },
         }))
     }
@@ -108,7 +120,8 @@ impl Db {
             r#" FROM {session} WHERE {session.id} = {$1:session.id}"#
         ));
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, Session>(sql).bind(id).fetch_optional(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as::<_, WithExtra<Session>>(sql).bind(id).fetch_optional(pool).await)?
+                .map(|w| self.session_of(w)),
         )
     }
 
@@ -120,7 +133,10 @@ impl Db {
             r#" FROM {session} WHERE {session.userId} = {$1:session.userId} ORDER BY {session.createdAt} DESC"#
         ));
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, Session>(sql).bind(user_id).fetch_all(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as::<_, WithExtra<Session>>(sql).bind(user_id).fetch_all(pool).await)?
+                .into_iter()
+                .map(|w| self.session_of(w))
+                .collect(),
         )
     }
 

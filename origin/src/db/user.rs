@@ -5,8 +5,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::Connection as _;
 
+use std::borrow::Cow;
+
+use super::fields::{self, FieldValue, WithExtra};
 use super::models::{NewUser, Session, User};
 use super::outbox::{insert_outbox, OutboxMail};
+use super::schema::quote;
 use super::session::insert_session;
 use super::verification::VerificationValue;
 use super::{on_pool, Db, DbError};
@@ -29,38 +33,92 @@ macro_rules! with_user_columns {
             $db.sql(concat!(
                 $before,
                 user_columns!(),
-                r#"COALESCE({user.twoFactorEnabled}, FALSE) AS "twoFactorEnabled""#,
+                r#"COALESCE({user.twoFactorEnabled}, FALSE) AS "twoFactorEnabled"{*user}"#,
                 $after
             ))
         } else {
             $db.sql(concat!(
                 $before,
                 user_columns!(),
-                r#"FALSE AS "twoFactorEnabled""#,
+                r#"FALSE AS "twoFactorEnabled"{*user}"#,
                 $after
             ))
         }
     };
 }
 
-/// The statement inserting `$u` (a [`User`]) into `user`: one place for the column list,
-/// shared by sign-up and provider sign-up.
-macro_rules! insert_user {
-    ($db:expr, $u:expr) => {
-        sqlx::query(
-            $db.sql(r#"INSERT INTO {user} ({user.id}, {user.name}, {user.email}, {user.emailVerified}, {user.image}, {user.createdAt}, {user.updatedAt})
-               VALUES ({$1:user.id}, $2, $3, $4, $5, $6, $7)"#),
-        )
-        .bind(&$u.id)
-        .bind(&$u.name)
-        .bind(&$u.email)
-        .bind($u.email_verified)
-        .bind(&$u.image)
-        .bind($u.created_at)
-        .bind($u.updated_at)
+/// The `INSERT` of a user's own columns, without the closing `)` of its values (the
+/// additional fields' columns and values are added before them).
+const INSERT_USER_COLUMNS: &str = r#"INSERT INTO {user} ({user.id}, {user.name}, {user.email}, {user.emailVerified}, {user.image}, {user.createdAt}, {user.updatedAt}"#;
+const INSERT_USER_VALUES: &str = r#")
+               VALUES ({$1:user.id}, $2, $3, $4, $5, $6, $7"#;
+
+/// Binds `$value` (a [`FieldValue`]) to the query `$q`.
+macro_rules! bind_field {
+    ($q:expr, $value:expr) => {
+        match $value {
+            $crate::db::FieldValue::Text(v) => $q.bind(v.clone()),
+            $crate::db::FieldValue::Int(v) => $q.bind(*v),
+            $crate::db::FieldValue::Float(v) => $q.bind(*v),
+            $crate::db::FieldValue::Bool(v) => $q.bind(*v),
+            $crate::db::FieldValue::Date(v) => $q.bind(*v),
+        }
     };
 }
+pub(super) use bind_field;
+
+/// The statement inserting `$u` (a [`User`]) with the additional fields' `$values` into
+/// `user`, its text in `$sql` (from [`Db::insert_user_sql`]): one place for the column list,
+/// shared by sign-up and provider sign-up.
+macro_rules! insert_user {
+    ($db:expr, $sql:expr, $u:expr, $values:expr) => {{
+        let mut q = sqlx::query($sql)
+            .bind(&$u.id)
+            .bind(&$u.name)
+            .bind(&$u.email)
+            .bind($u.email_verified)
+            .bind(&$u.image)
+            .bind($u.created_at)
+            .bind($u.updated_at);
+        for (_, value) in $values {
+            q = $crate::db::user::bind_field!(q, value);
+        }
+        q
+    }};
+}
 pub(super) use insert_user;
+
+impl Db {
+    /// The text of [`insert_user!`] for these additional fields' values: the cached
+    /// statement without any.
+    pub(super) fn insert_user_sql(
+        &self,
+        values: &[(&'static str, FieldValue)],
+    ) -> Cow<'static, str> {
+        if values.is_empty() {
+            return Cow::Borrowed(self.sql(concat!(
+                r#"INSERT INTO {user} ({user.id}, {user.name}, {user.email}, {user.emailVerified}, {user.image}, {user.createdAt}, {user.updatedAt}"#,
+                r#")
+               VALUES ({$1:user.id}, $2, $3, $4, $5, $6, $7"#,
+                ")"
+            )));
+        }
+        let mut columns = self.schema.render(INSERT_USER_COLUMNS);
+        let mut params = self.schema.render(INSERT_USER_VALUES);
+        for (i, (field, _)) in values.iter().enumerate() {
+            columns.push_str(&format!(", {}", quote(self.schema.column("user", field))));
+            params.push_str(&format!(", ${}", 8 + i));
+        }
+        Cow::Owned(format!("{columns}{params})"))
+    }
+
+    /// The user of a row read with its additional fields.
+    pub(super) fn user_of(&self, row: WithExtra<User>) -> User {
+        let WithExtra(mut user, raw) = row;
+        user.extra = fields::decode(self.schema.user_fields(), "user", &raw);
+        user
+    }
+}
 
 impl Db {
     /// Creates a user, its credential account, (optionally) a first session and (optionally)
@@ -75,7 +133,8 @@ impl Db {
         let user = &new.user;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            insert_user!(self, user).execute(&mut *tx).await?;
+            let sql = self.insert_user_sql(&new.values);
+            insert_user!(self, &*sql, user, &new.values).execute(&mut *tx).await?;
             sqlx::query(
                 self.sql(r#"INSERT INTO {account} ({account.id}, {account.accountId}, {account.providerId}, {account.userId}, {account.password}, {account.createdAt}, {account.updatedAt})
                    VALUES ({$1:account.id}, $2, 'credential', {$3:account.userId}, $4, $5, $6)"#),
@@ -110,7 +169,8 @@ impl Db {
             r#" FROM {user} WHERE {user.id} = {$1:user.id}"#
         );
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, User>(sql).bind(id).fetch_optional(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as::<_, WithExtra<User>>(sql).bind(id).fetch_optional(pool).await)?
+                .map(|w| self.user_of(w)),
         )
     }
 
@@ -118,16 +178,19 @@ impl Db {
     pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, DbError> {
         let sql = with_user_columns!(self, "SELECT ", r#" FROM {user} WHERE {user.email} = $1"#);
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, User>(sql).bind(email).fetch_optional(pool).await)?,
+            on_pool!(self, pool => sqlx::query_as::<_, WithExtra<User>>(sql).bind(email).fetch_optional(pool).await)?
+                .map(|w| self.user_of(w)),
         )
     }
 
-    /// Updates name and/or image; returns the updated user.
+    /// Updates name and/or image and the additional fields' `values`; returns the updated
+    /// user.
     pub async fn update_user(
         &self,
         id: &str,
         name: Option<&str>,
         image: Option<Option<&str>>,
+        values: &[(&'static str, FieldValue)],
         now: DateTime<Utc>,
     ) -> Result<Option<User>, DbError> {
         let sql = with_user_columns!(
@@ -140,14 +203,39 @@ impl Db {
                RETURNING "#,
             ""
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(sql)
-            .bind(id)
-            .bind(name)
-            .bind(image.is_some())
-            .bind(image.flatten())
-            .bind(now)
-            .fetch_optional(pool)
-            .await)?)
+        let sql: Cow<'static, str> = if values.is_empty() {
+            Cow::Borrowed(sql)
+        } else {
+            // `SET ..., "plan" = $6 WHERE`: built per request (update-user is rare).
+            let set: String = values
+                .iter()
+                .enumerate()
+                .map(|(i, (field, _))| {
+                    format!(
+                        ", {} = ${}",
+                        quote(self.schema.column("user", field)),
+                        6 + i
+                    )
+                })
+                .collect();
+            let Some((head, tail)) = sql.split_once(" WHERE ") else {
+                return Err(DbError::Other("update-user statement without WHERE".into()));
+            };
+            Cow::Owned(format!("{head}{set} WHERE {tail}"))
+        };
+        Ok(on_pool!(self, pool => {
+            let mut q = sqlx::query_as::<_, WithExtra<User>>(&sql)
+                .bind(id)
+                .bind(name)
+                .bind(image.is_some())
+                .bind(image.flatten())
+                .bind(now);
+            for (_, value) in values {
+                q = bind_field!(q, value);
+            }
+            q.fetch_optional(pool).await
+        })?
+        .map(|w| self.user_of(w)))
     }
 
     /// Deletes a user and everything that is theirs: sessions, accounts, their token rows and
@@ -211,12 +299,15 @@ impl Db {
                RETURNING "#,
             ""
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(sql)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, WithExtra<User>>(sql)
         .bind(email)
         .bind(true)
         .bind(now)
         .fetch_optional(pool)
-        .await)?)
+        .await)?
+            .map(|w| self.user_of(w)),
+        )
     }
 
     /// Moves the user with address `from` to address `to` (lower-case) with the given
@@ -235,12 +326,15 @@ impl Db {
                RETURNING "#,
             ""
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(sql)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, WithExtra<User>>(sql)
         .bind(from)
         .bind(to)
         .bind(verified)
         .bind(now)
         .fetch_optional(pool)
-        .await)?)
+        .await)?
+            .map(|w| self.user_of(w)),
+        )
     }
 }

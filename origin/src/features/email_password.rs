@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::auth::issue;
 use crate::auth::sign_in::{self, Completed};
 use crate::auth::sign_up::{self, NewAccount};
+use crate::db::FieldAction;
 use crate::http::cookies::{CookieHeaders, TRUST_DEVICE};
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::body::{
@@ -56,7 +57,9 @@ fn routes(_: &AppState) -> ApiRoutes {
 
 static SIGN_UP: Endpoint = Endpoint {
     description: "Creates the user, its credential account and a session (no session when \
-                  email verification is required). Also accepted as a form.",
+                  email verification is required). Also accepted as a form. The user's \
+                  `additionalFields` declared in `EDGEAUTH_SCHEMA` with `input` on are taken \
+                  from the body too.",
     body: Some(&[
         Field::required(
             "name",
@@ -170,11 +173,18 @@ pub async fn sign_up(
     if !is_valid_email(email) {
         return Err(ApiError::validation("[body.email] Invalid email address"));
     }
+    // `user.additionalFields`: the body's values (Better Auth's `parseUserInput`).
+    let fields = state
+        .db()
+        .schema()
+        .parse_user_input(&body, FieldAction::Create)
+        .map_err(|e| ApiError::field(e, FieldAction::Create))?;
     let new = NewAccount {
         name,
         email: &email.to_lowercase(),
         password,
         image,
+        fields: Some(&fields),
     };
     let (user, session) = sign_up::create(&state, new, &client, remember, callback).await?;
     let Some(session) = session else {

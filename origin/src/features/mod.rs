@@ -10,6 +10,8 @@
 //! [`crate::http::error`] alone.
 
 pub mod accounts;
+#[cfg(test)]
+mod additional_fields_tests;
 pub mod delete_user;
 pub mod edge;
 pub mod email_password;

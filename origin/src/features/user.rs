@@ -14,6 +14,7 @@ use super::endpoint::{
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::account;
+use crate::db::FieldAction;
 use crate::http::cookies::CookieHeaders;
 use crate::http::error::{messages, ApiError};
 use crate::http::extract::body::{
@@ -41,7 +42,9 @@ fn routes(_: &AppState) -> ApiRoutes {
 }
 
 static UPDATE_USER: Endpoint = Endpoint {
-    description: "`email` cannot be changed here (see `/change-email`).",
+    description: "`email` cannot be changed here (see `/change-email`). The user's \
+                  `additionalFields` declared in `EDGEAUTH_SCHEMA` with `input` on are taken \
+                  from the body too.",
     body: Some(&[
         Field::optional(
             "name",
@@ -147,7 +150,13 @@ pub async fn update_user(
     if let Some(Some(image)) = image {
         check_length("image", image, MAX_IMAGE_LENGTH)?;
     }
-    if name.is_none() && image.is_none() {
+    // `user.additionalFields`: the ones with `input` on (Better Auth's `parseUserInput`).
+    let fields = state
+        .db()
+        .schema()
+        .parse_user_input(&body, FieldAction::Update)
+        .map_err(|e| ApiError::field(e, FieldAction::Update))?;
+    if name.is_none() && image.is_none() && fields.values.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             messages::NO_FIELDS_TO_UPDATE,
@@ -156,7 +165,7 @@ pub async fn update_user(
     let found = &current.found;
     state
         .db()
-        .update_user(&found.user.id, name, image, now)
+        .update_user(&found.user.id, name, image, &fields.values, now)
         .await?;
     let cookies = CookieHeaders::session(
         &state,

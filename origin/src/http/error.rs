@@ -14,7 +14,7 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::db::DbError;
+use crate::db::{DbError, FieldAction, FieldError};
 use crate::keys::KeyStoreError;
 use crate::pages::PageError;
 use crate::password::{HashError, PolicyError};
@@ -294,6 +294,32 @@ impl IntoResponse for PageError {
             .headers_mut()
             .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         response
+    }
+}
+
+impl ApiError {
+    /// A refused `user.additionalFields` value, as Better Auth 1.4 answers it: 400 `{key} is
+    /// required` and `{key} is not allowed to be set` (better-call's derived codes). A value
+    /// of the wrong type: on sign-up 422 `FAILED_TO_CREATE_USER` (Better Auth's answer when
+    /// the database refuses the value); on update-user, where Better Auth has no answer of its
+    /// own (the database's refusal is an unhandled 500), 400 `VALIDATION_ERROR`.
+    pub fn field(error: FieldError, action: FieldAction) -> Self {
+        let derived = |message: String| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: Some((derive_code(&message).into(), message.into())),
+            retry_after: None,
+        };
+        match (error, action) {
+            (FieldError::Required(key), _) => derived(format!("{key} is required")),
+            (FieldError::NotAllowed(key), _) => derived(format!("{key} is not allowed to be set")),
+            (FieldError::WrongType(..), FieldAction::Create) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                messages::FAILED_TO_CREATE_USER,
+            ),
+            (FieldError::WrongType(key, ty), FieldAction::Update) => {
+                ApiError::validation(format!("[body.{key}] Invalid input: expected {ty}"))
+            }
+        }
     }
 }
 

@@ -105,6 +105,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             two_factor_enabled: false,
+            extra: Default::default(),
         }
     }
 

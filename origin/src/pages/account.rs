@@ -332,7 +332,7 @@ pub async fn rename(
         }
         state
             .db()
-            .update_user(&current.found.user.id, Some(&name), None, state.now())
+            .update_user(&current.found.user.id, Some(&name), None, &[], state.now())
             .await?;
         Ok(Outcome::Done("name-saved"))
     })

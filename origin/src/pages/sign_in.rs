@@ -179,6 +179,7 @@ pub async fn sign_up(
         email: &email,
         password: &password,
         image: None,
+        fields: None,
     };
     let (_, session) = match sign_up::create(&state, new, &client, true, Some(&verify_link)).await {
         Ok(created) => created,

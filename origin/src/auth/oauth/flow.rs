@@ -852,6 +852,7 @@ pub async fn resolve_user(
         created_at: now,
         updated_at: now,
         two_factor_enabled: false,
+        extra: db.schema().user_defaults().shown,
     };
     let id = ids::row_id();
     let account = NewProviderAccount {

@@ -116,7 +116,7 @@ pub enum Verifier {
     /// A signed-in user (finishing enrolment, or confirming a factor).
     Session(Box<Current>),
     /// A sign-in waiting for its second factor, and its user.
-    Pending(PendingSignIn, User),
+    Pending(PendingSignIn, Box<User>),
 }
 
 impl Verifier {
@@ -177,7 +177,7 @@ pub async fn verifier(state: &AppState, headers: &HeaderMap) -> Result<Verifier,
         .find_user_by_id(&pending.user_id)
         .await?
         .ok_or_else(invalid_cookie)?;
-    Ok(Verifier::Pending(pending, user))
+    Ok(Verifier::Pending(pending, Box::new(user)))
 }
 
 /// Counts an attempt before a code is checked: against the pending sign-in (which ends
@@ -390,7 +390,7 @@ pub async fn pass(
             }
             tracing::info!(user = %user.id, trust_device, "sign-in with a second factor");
             Ok(Passed {
-                user,
+                user: *user,
                 session,
                 new_session: true,
                 dont_remember: !pending.remember,

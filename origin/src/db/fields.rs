@@ -1,0 +1,641 @@
+//! `additionalFields` on `user`: an application's own columns, declared in `EDGEAUTH_SCHEMA`
+//! with Better Auth's attribute shape (`type`, `required`, `defaultValue`, `input`,
+//! `returned`, `fieldName`), read with every user row, written on sign-up and
+//! update-user, and returned where Better Auth returns them.
+//!
+//! Input follows Better Auth 1.4.22's `parseInputData`: on create, an absent field takes its
+//! `defaultValue`, else a `required` one is refused (`{key} is required`); a field with
+//! `input: false` takes its default on create whatever was sent, and without a default a
+//! truthy value is refused (`{key} is not allowed to be set`). Better Auth does not check
+//! types itself (a value the column refuses fails in the database); edgeauth checks them
+//! against the declared type ([`FieldError::WrongType`]).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Map, Number, Value};
+
+use super::models::js_date;
+use crate::doctor::Kind;
+
+/// The declared type of an additional field. Better Auth 1.4 also has `json`, `string[]`,
+/// `number[]` and literal-union types; those are refused at start-up (not supported yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldType {
+    /// `"string"`.
+    String,
+    /// `"number"`.
+    Number,
+    /// `"boolean"`.
+    Boolean,
+    /// `"date"`.
+    Date,
+}
+
+impl FieldType {
+    /// The column kind the doctor expects.
+    pub fn kind(self) -> Kind {
+        match self {
+            FieldType::String => Kind::Text,
+            FieldType::Number => Kind::Number,
+            FieldType::Boolean => Kind::Bool,
+            FieldType::Date => Kind::Timestamp,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Number => "number",
+            FieldType::Boolean => "boolean",
+            FieldType::Date => "date",
+        }
+    }
+}
+
+/// One declared field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdditionalField {
+    /// Its key (the JSON name in answers and bodies); leaked once at configuration.
+    pub name: &'static str,
+    /// Its column, when `fieldName` names one.
+    pub field_name: Option<String>,
+    /// Its type.
+    pub ty: FieldType,
+    /// Whether sign-up must give it (when it has no default).
+    pub required: bool,
+    /// The value a new row gets when none is given.
+    pub default: Option<Value>,
+    /// Whether clients may set it (sign-up, update-user).
+    pub input: bool,
+    /// Whether answers and the JWT carry it.
+    pub returned: bool,
+}
+
+/// A value to bind, typed as the declared field (so PostgreSQL gets a parameter of a type
+/// that converts to the column's, `NULL`s included).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    /// A string.
+    Text(Option<String>),
+    /// A whole number.
+    Int(Option<i64>),
+    /// Any other number.
+    Float(Option<f64>),
+    /// A boolean.
+    Bool(Option<bool>),
+    /// A date.
+    Date(Option<DateTime<Utc>>),
+}
+
+/// An additional field's values as answers show them (Better Auth's JSON: dates as ISO
+/// strings), by key.
+pub type Extra = BTreeMap<String, Value>;
+
+/// Values read from the database as text, by key (`None`: SQL `NULL`), before decoding.
+pub type RawExtra = BTreeMap<String, Option<String>>;
+
+/// A refused value, answered as Better Auth answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldError {
+    /// A required field is absent on sign-up: 400 `{key} is required`.
+    Required(&'static str),
+    /// A field with `input: false` was sent with a truthy value: 400 `{key} is not allowed
+    /// to be set`.
+    NotAllowed(&'static str),
+    /// A value that is not of the declared type (or `null` for a required field).
+    WrongType(&'static str, &'static str),
+}
+
+/// What a request writes: the values to bind, by field, and the ones answers show.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldInput {
+    /// Every value to write (defaults included on create).
+    pub values: Vec<(&'static str, FieldValue)>,
+    /// The returned ones, as JSON.
+    pub shown: Extra,
+}
+
+/// Create (sign-up: defaults and `required` apply) or update (update-user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A new row.
+    Create,
+    /// An existing row.
+    Update,
+}
+
+/// Parses `EDGEAUTH_SCHEMA.user.additionalFields`: an object of field declarations. `known`
+/// are the model's own fields (an additional field may not reuse one).
+pub fn parse_declarations(
+    model: &str,
+    value: &Value,
+    known: &[&str],
+) -> Result<Vec<AdditionalField>, String> {
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "EDGEAUTH_SCHEMA.{model}.additionalFields must be an object"
+        ));
+    };
+    let mut fields = Vec::new();
+    for (key, declaration) in map {
+        let at = format!("EDGEAUTH_SCHEMA.{model}.additionalFields.{key}");
+        if key.is_empty() || key.starts_with('+') {
+            return Err(format!("{at}: not a usable field name"));
+        }
+        if known.contains(&key.as_str()) {
+            return Err(format!(
+                "{at}: {key} is one of Better Auth's own fields (rename it with {model}.fields)"
+            ));
+        }
+        let Value::Object(attributes) = declaration else {
+            return Err(format!("{at} must be an object"));
+        };
+        let mut ty = None;
+        let mut field = AdditionalField {
+            name: "",
+            field_name: None,
+            ty: FieldType::String,
+            required: false,
+            default: None,
+            input: true,
+            returned: true,
+        };
+        for (attribute, value) in attributes {
+            let flag = |value: &Value| {
+                value
+                    .as_bool()
+                    .ok_or_else(|| format!("{at}.{attribute} must be true or false"))
+            };
+            match attribute.as_str() {
+                "type" => {
+                    ty = Some(match value.as_str() {
+                        Some("string") => FieldType::String,
+                        Some("number") => FieldType::Number,
+                        Some("boolean") => FieldType::Boolean,
+                        Some("date") => FieldType::Date,
+                        Some(other @ ("json" | "string[]" | "number[]")) => {
+                            return Err(format!(
+                                "{at}.type: \"{other}\" is not supported yet (string, number, boolean, date are)"
+                            ))
+                        }
+                        _ => {
+                            return Err(format!(
+                                "{at}.type must be \"string\", \"number\", \"boolean\" or \"date\""
+                            ))
+                        }
+                    })
+                }
+                "required" => field.required = flag(value)?,
+                "input" => field.input = flag(value)?,
+                "returned" => field.returned = flag(value)?,
+                "defaultValue" => field.default = Some(value.clone()),
+                "fieldName" => match value.as_str() {
+                    Some(s) if !s.is_empty() => field.field_name = Some(s.to_string()),
+                    _ => return Err(format!("{at}.fieldName must be a non-empty string")),
+                },
+                // Better Auth attributes that change nothing edgeauth does.
+                "unique" | "sortable" | "bigint" | "references" => {}
+                other => {
+                    return Err(format!(
+                        "{at}.{other}: unknown attribute (expected type, required, defaultValue, input, returned or fieldName)"
+                    ))
+                }
+            }
+        }
+        field.ty = ty.ok_or_else(|| format!("{at}.type is missing"))?;
+        if model == "session" && field.required && field.default.is_none() {
+            return Err(format!(
+                "{at}: required without a defaultValue (sessions are made without input: Better Auth would refuse every sign-in)"
+            ));
+        }
+        field.name = Box::leak(key.clone().into_boxed_str());
+        if let Some(default) = &field.default {
+            if default.is_null() || to_value(field.ty, default).is_none() {
+                return Err(format!(
+                    "{at}.defaultValue: not a {} value",
+                    field.ty.name()
+                ));
+            }
+        }
+        fields.push(field);
+    }
+    Ok(fields)
+}
+
+/// `value` as a bindable value of type `ty`, if it is one (`null` is `NULL`). Strings are
+/// accepted for numbers, booleans and dates, as a form body sends them.
+fn to_value(ty: FieldType, value: &Value) -> Option<FieldValue> {
+    Some(match (ty, value) {
+        (FieldType::String, Value::Null) => FieldValue::Text(None),
+        (FieldType::Number, Value::Null) => FieldValue::Int(None),
+        (FieldType::Boolean, Value::Null) => FieldValue::Bool(None),
+        (FieldType::Date, Value::Null) => FieldValue::Date(None),
+        (FieldType::String, Value::String(s)) => FieldValue::Text(Some(s.clone())),
+        (FieldType::Number, Value::Number(n)) => number(n)?,
+        (FieldType::Number, Value::String(s)) => number(&s.trim().parse::<Number>().ok()?)?,
+        (FieldType::Boolean, Value::Bool(b)) => FieldValue::Bool(Some(*b)),
+        (FieldType::Boolean, Value::String(s)) => FieldValue::Bool(Some(match s.as_str() {
+            "true" => true,
+            "false" => false,
+            _ => return None,
+        })),
+        (FieldType::Date, Value::String(s)) => FieldValue::Date(Some(parse_date(s)?)),
+        _ => return None,
+    })
+}
+
+fn number(n: &Number) -> Option<FieldValue> {
+    if let Some(i) = n.as_i64() {
+        return Some(FieldValue::Int(Some(i)));
+    }
+    n.as_f64()
+        .filter(|f| f.is_finite())
+        .map(|f| FieldValue::Float(Some(f)))
+}
+
+/// A date as JavaScript's `new Date(string)` reads ISO strings, or as PostgreSQL and SQLite
+/// print them (`2026-12-03 20:03:00.812+00`, without a zone meaning UTC).
+fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
+        if let Ok(d) = DateTime::parse_from_str(s, format) {
+            return Some(d.with_timezone(&Utc));
+        }
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(d.and_utc());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+}
+
+/// The JSON an answer shows for a bound value.
+fn shown(value: &FieldValue) -> Value {
+    match value {
+        FieldValue::Text(v) => v.clone().map_or(Value::Null, Value::String),
+        FieldValue::Int(v) => v.map_or(Value::Null, Value::from),
+        FieldValue::Float(v) => v
+            .and_then(Number::from_f64)
+            .map_or(Value::Null, Value::Number),
+        FieldValue::Bool(v) => v.map_or(Value::Null, Value::Bool),
+        FieldValue::Date(v) => v
+            .as_ref()
+            .map_or(Value::Null, |d| Value::String(js_date(d))),
+    }
+}
+
+/// A default as an SQL literal of its declared type (both dialects: SQLite reads `TRUE` and
+/// `FALSE` as 1 and 0).
+pub fn sql_literal(ty: FieldType, default: &Value) -> String {
+    match to_value(ty, default) {
+        Some(FieldValue::Text(Some(s))) => format!("'{}'", s.replace('\'', "''")),
+        Some(FieldValue::Int(Some(i))) => i.to_string(),
+        Some(FieldValue::Float(Some(f))) => f.to_string(),
+        Some(FieldValue::Bool(Some(b))) => if b { "TRUE" } else { "FALSE" }.to_string(),
+        Some(FieldValue::Date(Some(d))) => format!("'{}'", js_date(&d)),
+        // Checked when the declaration was read.
+        _ => "NULL".to_string(),
+    }
+}
+
+/// JavaScript's truthiness of a JSON value.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// The values a request body gives `fields`, as Better Auth's `parseInputData` takes them
+/// (see the module documentation); keys that are not declared fields are ignored.
+pub fn parse_input(
+    fields: &[AdditionalField],
+    body: &Map<String, Value>,
+    action: Action,
+) -> Result<FieldInput, FieldError> {
+    let mut input = FieldInput::default();
+    for field in fields {
+        let value = match body.get(field.name) {
+            Some(_) if !field.input => match (&field.default, action) {
+                (Some(default), Action::Create) => Some(default),
+                _ if truthy(&body[field.name]) => return Err(FieldError::NotAllowed(field.name)),
+                _ => None,
+            },
+            Some(value) => Some(value),
+            None => match (&field.default, action) {
+                (Some(default), Action::Create) => Some(default),
+                (None, Action::Create) if field.required => {
+                    return Err(FieldError::Required(field.name))
+                }
+                _ => None,
+            },
+        };
+        let Some(value) = value else { continue };
+        let bound = to_value(field.ty, value)
+            .filter(|_| !(field.required && value.is_null()))
+            .ok_or(FieldError::WrongType(field.name, field.ty.name()))?;
+        if field.returned {
+            input.shown.insert(field.name.to_string(), shown(&bound));
+        }
+        input.values.push((field.name, bound));
+    }
+    Ok(input)
+}
+
+/// The values a row made without a request (provider sign-up) gets: the defaults.
+pub fn defaults(fields: &[AdditionalField]) -> FieldInput {
+    parse_input(
+        &fields
+            .iter()
+            .filter(|f| f.default.is_some())
+            .cloned()
+            .collect::<Vec<_>>(),
+        &Map::new(),
+        Action::Create,
+    )
+    .unwrap_or_default()
+}
+
+/// The values of `model`'s returned fields read as text (keys `model.key`), decoded by
+/// declared type. A value the type cannot read (a column of another type) is shown as its
+/// text.
+pub fn decode(fields: &[AdditionalField], model: &str, raw: &RawExtra) -> Extra {
+    let mut extra = Extra::new();
+    for (key, text) in raw {
+        let Some(key) = key.strip_prefix(model).and_then(|k| k.strip_prefix('.')) else {
+            continue;
+        };
+        let Some(field) = fields.iter().find(|f| f.name == key) else {
+            continue;
+        };
+        let key = key.to_string();
+        let text = text.clone();
+        let value = match text {
+            None => Value::Null,
+            Some(text) => decode_text(field.ty, &text).unwrap_or(Value::String(text)),
+        };
+        extra.insert(key, value);
+    }
+    extra
+}
+
+fn decode_text(ty: FieldType, text: &str) -> Option<Value> {
+    match ty {
+        FieldType::String => Some(Value::String(text.to_string())),
+        FieldType::Number => {
+            if let Ok(i) = text.parse::<i64>() {
+                return Some(Value::from(i));
+            }
+            let f = text.parse::<f64>().ok()?;
+            // 5.0 (a REAL, a numeric) reads as 5, as JavaScript prints it.
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                return Some(Value::from(f as i64));
+            }
+            Number::from_f64(f).map(Value::Number)
+        }
+        FieldType::Boolean => match text {
+            "true" | "t" | "1" => Some(Value::Bool(true)),
+            "false" | "f" | "0" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        FieldType::Date => parse_date(text).map(|d| Value::String(js_date(&d))),
+    }
+}
+
+/// A column alias marking an additional field's value in a row (`"+plan"`).
+pub const ALIAS_PREFIX: char = '+';
+
+/// Collects the additional fields' values of a row (the columns aliased `+key`, read as
+/// text).
+pub fn raw_of<'r, R>(row: &'r R) -> Result<RawExtra, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    use sqlx::Column as _;
+    let mut raw = RawExtra::new();
+    for (i, column) in row.columns().iter().enumerate() {
+        if let Some(key) = column.name().strip_prefix(ALIAS_PREFIX) {
+            raw.insert(key.to_string(), row.try_get::<Option<String>, _>(i)?);
+        }
+    }
+    Ok(raw)
+}
+
+/// A row type read with the additional fields' raw values.
+pub struct WithExtra<T>(pub T, pub RawExtra);
+
+impl<'r, R, T> sqlx::FromRow<'r, R> for WithExtra<T>
+where
+    R: sqlx::Row,
+    T: sqlx::FromRow<'r, R>,
+    usize: sqlx::ColumnIndex<R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(WithExtra(T::from_row(row)?, raw_of(row)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn fields(json: Value) -> Vec<AdditionalField> {
+        parse_declarations("user", &json, &["name", "email"]).unwrap()
+    }
+
+    fn body(json: Value) -> Map<String, Value> {
+        let Value::Object(map) = json else {
+            unreachable!()
+        };
+        map
+    }
+
+    #[test]
+    fn input_follows_better_auths_parse_input_data() {
+        let fields = fields(json!({
+            "plan": {"type": "string", "defaultValue": "free"},
+            "role": {"type": "string", "input": false, "defaultValue": "member"},
+            "flag": {"type": "boolean", "input": false},
+            "age": {"type": "number", "required": true},
+            "secret": {"type": "string", "returned": false},
+            "born": {"type": "date"},
+        }));
+        // Defaults, an input:false field's default whatever was sent, a hidden field written
+        // but not shown, a date shown as JavaScript prints it.
+        let parsed = parse_input(
+            &fields,
+            &body(json!({"age": 7, "role": "admin", "secret": "s", "born": "2000-01-02T03:04:05Z", "other": 1})),
+            Action::Create,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.shown,
+            body(json!({"plan": "free", "role": "member", "age": 7, "born": "2000-01-02T03:04:05.000Z"}))
+                .into_iter()
+                .collect::<Extra>()
+        );
+        assert!(parsed
+            .values
+            .contains(&("secret", FieldValue::Text(Some("s".into())))));
+        assert!(!parsed.values.iter().any(|(k, _)| *k == "flag"));
+        // A required field absent on create; not on update.
+        assert_eq!(
+            parse_input(&fields, &body(json!({})), Action::Create),
+            Err(FieldError::Required("age"))
+        );
+        assert!(parse_input(&fields, &body(json!({})), Action::Update)
+            .unwrap()
+            .values
+            .is_empty());
+        // input:false without a default: a truthy value refused, a falsy one ignored; with a
+        // default, refused on update.
+        assert_eq!(
+            parse_input(
+                &fields,
+                &body(json!({"age": 1, "flag": true})),
+                Action::Create
+            ),
+            Err(FieldError::NotAllowed("flag"))
+        );
+        assert!(parse_input(
+            &fields,
+            &body(json!({"age": 1, "flag": false})),
+            Action::Create
+        )
+        .is_ok());
+        assert_eq!(
+            parse_input(&fields, &body(json!({"role": "admin"})), Action::Update),
+            Err(FieldError::NotAllowed("role"))
+        );
+        // Updates do not apply defaults.
+        let update = parse_input(&fields, &body(json!({"plan": "pro"})), Action::Update).unwrap();
+        assert_eq!(
+            update.values,
+            [("plan", FieldValue::Text(Some("pro".into())))]
+        );
+        // Types: numbers from JSON numbers or numeric strings, nothing else.
+        for (value, ok) in [
+            (json!(3.5), true),
+            (json!("42"), true),
+            (json!("x"), false),
+            (json!(true), false),
+            (json!(null), false),
+        ] {
+            assert_eq!(
+                parse_input(&fields, &body(json!({"age": value})), Action::Create).is_ok(),
+                ok,
+                "{value}"
+            );
+        }
+        assert_eq!(
+            parse_input(&fields, &body(json!({"age": 1, "plan": 5})), Action::Create),
+            Err(FieldError::WrongType("plan", "string"))
+        );
+        assert_eq!(
+            parse_input(
+                &fields,
+                &body(json!({"age": 1, "born": "yesterday"})),
+                Action::Create
+            ),
+            Err(FieldError::WrongType("born", "date"))
+        );
+        // Provider sign-up: defaults only.
+        assert_eq!(
+            defaults(&fields).shown,
+            body(json!({"plan": "free", "role": "member"}))
+                .into_iter()
+                .collect::<Extra>()
+        );
+    }
+
+    #[test]
+    fn values_read_as_text_decode_by_type() {
+        let fields = fields(json!({
+            "n": {"type": "number"}, "b": {"type": "boolean"}, "d": {"type": "date"}, "s": {"type": "string"}
+        }));
+        let raw: RawExtra = [
+            ("user.n", Some("5.0")),
+            ("user.b", Some("t")),
+            ("user.d", Some("2026-12-03 20:03:00.812+00")),
+            ("user.s", None),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+        .collect();
+        assert_eq!(
+            decode(&fields, "user", &raw),
+            body(json!({"n": 5, "b": true, "d": "2026-12-03T20:03:00.812Z", "s": null}))
+                .into_iter()
+                .collect::<Extra>()
+        );
+        let raw: RawExtra = [
+            ("user.n", Some("2.5")),
+            ("user.b", Some("0")),
+            ("user.d", Some("2026-12-03T20:03:00.812+00:00")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+        .collect();
+        assert_eq!(
+            decode(&fields, "user", &raw),
+            body(json!({"n": 2.5, "b": false, "d": "2026-12-03T20:03:00.812Z"}))
+                .into_iter()
+                .collect::<Extra>()
+        );
+    }
+
+    #[test]
+    fn invalid_declarations_name_the_field() {
+        for (json, needle) in [
+            (
+                json!({"plan": {"type": "text"}}),
+                "additionalFields.plan.type must be",
+            ),
+            (
+                json!({"plan": {"type": "json"}}),
+                "additionalFields.plan.type: \"json\" is not supported yet",
+            ),
+            (json!({"plan": {}}), "additionalFields.plan.type is missing"),
+            (
+                json!({"plan": {"type": "number", "defaultValue": "x"}}),
+                "additionalFields.plan.defaultValue: not a number",
+            ),
+            (
+                json!({"plan": {"type": "string", "input": "yes"}}),
+                "additionalFields.plan.input must be true or false",
+            ),
+            (
+                json!({"plan": {"type": "string", "colour": 1}}),
+                "additionalFields.plan.colour: unknown attribute",
+            ),
+            (
+                json!({"email": {"type": "string"}}),
+                "additionalFields.email: email is one of Better Auth's own fields",
+            ),
+            (
+                json!({"plan": "string"}),
+                "additionalFields.plan must be an object",
+            ),
+            (json!([]), "user.additionalFields must be an object"),
+        ] {
+            let e = parse_declarations("user", &json, &["name", "email"]).unwrap_err();
+            assert!(e.contains(needle), "{json}: {e}");
+        }
+    }
+}
