@@ -94,6 +94,10 @@ pub struct ColumnSpec {
     pub name: &'static str,
     /// How edgeauth reads it.
     pub kind: Kind,
+    /// Whether edgeauth may write a row without a value for it (an additional field with no
+    /// `defaultValue` that a request need not give): then the column must accept `NULL` or
+    /// have a default of its own.
+    pub may_be_unset: bool,
 }
 
 /// A table edgeauth uses.
@@ -108,7 +112,11 @@ pub struct TableSpec {
 }
 
 const fn col(name: &'static str, kind: Kind) -> ColumnSpec {
-    ColumnSpec { name, kind }
+    ColumnSpec {
+        name,
+        kind,
+        may_be_unset: false,
+    }
 }
 
 use Kind::{BigInt, Bool, Integer, Text, Timestamp};
@@ -259,6 +267,9 @@ pub struct Uses {
     pub rate_limit_table: bool,
     /// Mail on (every mail is a row of the outbox).
     pub mail: bool,
+    /// Sign-in with providers on: users are also created without a request body, so a
+    /// required additional field is then written without a value unless it has a default.
+    pub provider_sign_up: bool,
 }
 
 /// The tables edgeauth uses with this configuration.
@@ -489,6 +500,17 @@ pub fn examine(
                         fix: incompatible_fix(&table, name, expected.kind, &column.data_type),
                     }
                 }
+                Some(column) if expected.may_be_unset && column.not_null && !column.has_default => {
+                    ColumnStatus::Unfilled {
+                        found: column.data_type.clone(),
+                        fix: format!(
+                            "give {} a \"defaultValue\" in EDGEAUTH_SCHEMA, or ALTER TABLE {table} \
+                             ALTER COLUMN {} SET DEFAULT a value (or DROP NOT NULL)",
+                            expected.name,
+                            quoted(name)
+                        ),
+                    }
+                }
                 Some(column) => ColumnStatus::Ok {
                     found: column.data_type.clone(),
                 },
@@ -612,6 +634,9 @@ impl Report {
                         "  TYPE      {name} {found}: edgeauth needs {}\n    fix: {fix}",
                         column.expected.map_or("", Kind::postgres_type)
                     ),
+                    ColumnStatus::Unfilled { found, fix } if column.expected.is_some() => format!(
+                        "  NOT NULL  {name} {found}: an additional field edgeauth may leave unset, NOT NULL without a default; its inserts would fail\n    fix: {fix}"
+                    ),
                     ColumnStatus::Unfilled { found, fix } => format!(
                         "  NOT NULL  {name} {found}: not edgeauth's, NOT NULL without a default; edgeauth's inserts would fail\n    fix: {fix}"
                     ),
@@ -649,7 +674,13 @@ pub async fn run(
             _ => &[],
         };
         for field in declared {
-            spec.columns.push(col(field.name, field.ty.kind()));
+            // A user field is given on a password sign-up when required (not on a provider's);
+            // a session field never is.
+            let given = spec.name == "user" && field.required && !uses.provider_sign_up;
+            spec.columns.push(ColumnSpec {
+                may_be_unset: field.default.is_none() && !given,
+                ..col(field.name, field.ty.kind())
+            });
         }
         let found = db.describe_table(schema.table(spec.name)).await?;
         tables.push(examine(
@@ -736,6 +767,58 @@ mod tests {
             matches!(&unfilled.status, ColumnStatus::Unfilled { fix, .. } if fix.contains("DROP NOT NULL")),
             "{unfilled:?}"
         );
+    }
+
+    #[test]
+    fn an_additional_field_edgeauth_may_leave_unset_needs_a_default_somewhere() {
+        let mut found = better_auth_user();
+        found.push(column("nickname", "text", true, false));
+        let mut spec = user_spec();
+        let declared = |may_be_unset| ColumnSpec {
+            may_be_unset,
+            ..col("nickname", Text)
+        };
+        // Optional, without a defaultValue: a sign-up without it would insert NULL.
+        spec.columns.push(declared(true));
+        let report = examine(
+            Dialect::Postgres,
+            &Schema::default(),
+            &spec,
+            Some(&found),
+            true,
+        );
+        assert!(report.mismatch, "{report:?}");
+        let nickname = report
+            .columns
+            .iter()
+            .find(|c| c.name == "nickname")
+            .unwrap();
+        assert!(
+            matches!(&nickname.status, ColumnStatus::Unfilled { fix, .. } if fix.contains("defaultValue")),
+            "{nickname:?}"
+        );
+        // Always given (required, or a defaultValue), or a default in the database: fine.
+        spec.columns.pop();
+        spec.columns.push(declared(false));
+        let report = examine(
+            Dialect::Postgres,
+            &Schema::default(),
+            &spec,
+            Some(&found),
+            true,
+        );
+        assert!(!report.mismatch, "{report:?}");
+        found.last_mut().unwrap().has_default = true;
+        spec.columns.pop();
+        spec.columns.push(declared(true));
+        let report = examine(
+            Dialect::Postgres,
+            &Schema::default(),
+            &spec,
+            Some(&found),
+            true,
+        );
+        assert!(!report.mismatch, "{report:?}");
     }
 
     #[test]
@@ -901,6 +984,7 @@ mod tests {
             passkey: true,
             rate_limit_table: true,
             mail: true,
+            provider_sign_up: true,
         });
         for name in [
             "rateLimit",
@@ -932,6 +1016,7 @@ mod tests {
             passkey: true,
             rate_limit_table: true,
             mail: true,
+            provider_sign_up: true,
         };
         let report = run(&db, uses, true).await.unwrap();
         for table in &report.tables {

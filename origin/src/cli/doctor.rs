@@ -29,6 +29,7 @@ pub fn uses(config: &Config) -> doctor::Uses {
         rate_limit_table: config.rate_limit
             && config.rate_limit_storage == crate::config::RateLimitStorage::Database,
         mail: config.lifecycle.transport != crate::config::MailTransport::Disabled,
+        provider_sign_up: config.oauth.has_providers(),
     }
 }
 

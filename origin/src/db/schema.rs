@@ -929,6 +929,7 @@ mod tests {
                 passkey: true,
                 rate_limit_table: true,
                 mail: true,
+                provider_sign_up: true,
             },
             true,
         )
