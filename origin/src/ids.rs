@@ -28,25 +28,6 @@ pub fn generate_id() -> String {
     random_string(ID_LEN)
 }
 
-/// Whether row ids of Better Auth's models are uuid v4 (`EDGEAUTH_SCHEMA`'s `generateId:
-/// "uuid"`), set once at start-up ([`use_uuid_row_ids`]).
-static UUID_ROW_IDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Makes [`row_id`] give uuid v4 from now on (the process serves one schema).
-pub fn use_uuid_row_ids() {
-    UUID_ROW_IDS.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// A fresh id for a row of one of Better Auth's models: [`generate_id`], or a uuid v4 (as
-/// `crypto.randomUUID()`, lower-case) when the schema says `generateId: "uuid"`.
-pub fn row_id() -> String {
-    if UUID_ROW_IDS.load(std::sync::atomic::Ordering::Relaxed) {
-        uuid_v4()
-    } else {
-        generate_id()
-    }
-}
-
 /// A random (version 4, RFC 9562) uuid, lower-case hex with dashes.
 pub fn uuid_v4() -> String {
     let mut bytes = [0u8; 16];

@@ -190,6 +190,60 @@ CREATE TABLE "jwks" (
 );
 "#;
 
+/// Better Auth's CLI `migrate` with `generateId: "serial"`: its names, `serial` ids the
+/// database numbers, `integer` references.
+const SERIAL: &str = r#"
+CREATE TABLE "user" (
+  "id" serial PRIMARY KEY,
+  "name" text NOT NULL,
+  "email" text NOT NULL UNIQUE,
+  "emailVerified" boolean NOT NULL,
+  "image" text,
+  "createdAt" timestamptz DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  "updatedAt" timestamptz DEFAULT CURRENT_TIMESTAMP NOT NULL
+);
+CREATE TABLE "session" (
+  "id" serial PRIMARY KEY,
+  "expiresAt" timestamptz NOT NULL,
+  "token" text NOT NULL UNIQUE,
+  "createdAt" timestamptz DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  "updatedAt" timestamptz NOT NULL,
+  "ipAddress" text,
+  "userAgent" text,
+  "userId" integer NOT NULL REFERENCES "user" ("id") ON DELETE CASCADE
+);
+CREATE TABLE "account" (
+  "id" serial PRIMARY KEY,
+  "accountId" text NOT NULL,
+  "providerId" text NOT NULL,
+  "userId" integer NOT NULL REFERENCES "user" ("id") ON DELETE CASCADE,
+  "accessToken" text,
+  "refreshToken" text,
+  "idToken" text,
+  "accessTokenExpiresAt" timestamptz,
+  "refreshTokenExpiresAt" timestamptz,
+  "scope" text,
+  "password" text,
+  "createdAt" timestamptz DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  "updatedAt" timestamptz NOT NULL
+);
+CREATE TABLE "verification" (
+  "id" serial PRIMARY KEY,
+  "identifier" text NOT NULL,
+  "value" text NOT NULL,
+  "expiresAt" timestamptz NOT NULL,
+  "createdAt" timestamptz DEFAULT CURRENT_TIMESTAMP NOT NULL,
+  "updatedAt" timestamptz DEFAULT CURRENT_TIMESTAMP NOT NULL
+);
+CREATE TABLE "jwks" (
+  "id" serial PRIMARY KEY,
+  "publicKey" text NOT NULL,
+  "privateKey" text NOT NULL,
+  "createdAt" timestamptz NOT NULL,
+  "expiresAt" timestamptz
+);
+"#;
+
 /// A fresh database laid out by `fixture`, its default time zone far from UTC.
 async fn database(fixture: &str) -> Postgres {
     let pg = Postgres::start_shared().await.unwrap();
@@ -467,6 +521,57 @@ async fn a_prisma_layout_with_uuid_ids_and_millisecond_timestamps_is_shared_with
             );
         }
     }
+}
+
+/// Integer ids from the tables' sequences (`generateId: "serial"`), whichever server makes
+/// the row: both number from the same sequences and answer the ids as strings.
+#[tokio::test]
+async fn a_serial_id_layout_is_shared_with_better_auth() {
+    let pg = database(SERIAL).await;
+    let schema = json!({ "generateId": "serial" }).to_string();
+    let edgeauth = Origin::start(&[
+        ("BETTER_AUTH_SECRET", SECRET),
+        ("BETTER_AUTH_URL", BASE_URL),
+        ("DATABASE_URL", &pg.url()),
+        ("EDGEAUTH_PASSWORD_HASH", "scrypt"),
+        ("EDGEAUTH_SCHEMA", &schema),
+    ])
+    .unwrap();
+    browser(&edgeauth.url).get("/api/auth/jwks").await.unwrap();
+    let (better_auth, theirs) = better_auth_server(&pg.url(), &[("SCHEMA", &schema)]).await;
+    let log = || {
+        format!(
+            "{}\n{}",
+            edgeauth.process.log_tail(),
+            better_auth.log_tail()
+        )
+    };
+    let seen = cross(&edgeauth.url, &theirs, &log).await;
+    assert_same_rows(&seen);
+    let mut user_ids = Vec::new();
+    for (ours, _) in &seen {
+        for id in [&ours["user"]["id"], &ours["session"]["id"]] {
+            let id = id.as_str().unwrap_or_else(|| panic!("not a string: {id}"));
+            assert!(id.parse::<u32>().is_ok(), "not a serial id: {id}");
+        }
+        user_ids.push(ours["user"]["id"].as_str().unwrap().parse::<u32>().unwrap());
+    }
+    // edgeauth's user first, then Better Auth's: one sequence, in order.
+    assert!(user_ids[0] < user_ids[1], "{user_ids:?}");
+    // A client's id that cannot be an integer is no such row, not a database error.
+    let bogus = std::process::Command::new(edgeauth_tests::edgeauth_bin().unwrap())
+        .args(["users", "revoke-sessions", "not-a-number"])
+        .env("DATABASE_URL", pg.url())
+        .env("EDGEAUTH_SCHEMA", &schema)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(
+        bogus.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bogus.stderr)
+    );
 }
 
 /// Timestamps without time zone are read right when the database could not be examined at

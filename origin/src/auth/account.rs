@@ -86,15 +86,11 @@ pub async fn change_password(
     let checked = check_password(state, &user.id, current_password).await?;
     let hash = state.passwords().hash(new_password.to_string()).await?;
     let now = state.now();
-    let replacement = revoke_others.then(|| {
-        new_session(
-            state.config(),
-            client,
-            &user.id,
-            !current.dont_remember,
-            now,
-        )
-    });
+    let replacement = if revoke_others {
+        Some(new_session(state, client, &user.id, !current.dont_remember, now).await?)
+    } else {
+        None
+    };
     let change = PasswordChange {
         account_id: &checked.id,
         verified_hash: &checked.hash,
@@ -301,7 +297,9 @@ mod tests {
             .await
             .unwrap();
         let session = session.unwrap();
-        let other = new_session(state.config(), &client, &user.id, true, state.now());
+        let other = new_session(&state, &client, &user.id, true, state.now())
+            .await
+            .unwrap();
         state.db().create_session(&other).await.unwrap();
         let current = Current {
             found: state

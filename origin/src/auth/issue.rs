@@ -4,8 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::app::AppState;
-use crate::config::Config;
-use crate::db::Session;
+use crate::db::{DbError, Session};
 use crate::http::error::ApiError;
 use crate::http::extract::session::Lookup;
 use crate::ids;
@@ -21,20 +20,21 @@ pub struct Client {
 
 /// A new session row for `user_id`: 7 days (`session_expires_in`) when the user asked to be
 /// remembered, else one day with a browser-session cookie (Better Auth's rule).
-pub fn new_session(
-    config: &Config,
+pub async fn new_session(
+    state: &AppState,
     client: &Client,
     user_id: &str,
     remember: bool,
     now: DateTime<Utc>,
-) -> Session {
+) -> Result<Session, DbError> {
+    let config = state.config();
     let lifetime = if remember {
         Duration::seconds(config.session_expires_in)
     } else {
         Duration::days(1)
     };
-    Session {
-        id: ids::row_id(),
+    Ok(Session {
+        id: state.db().row_id("session").await?,
         expires_at: now + lifetime,
         token: ids::generate_id(),
         created_at: now,
@@ -43,7 +43,7 @@ pub fn new_session(
         user_agent: Some(client.user_agent.clone()),
         user_id: user_id.to_string(),
         extra: Default::default(),
-    }
+    })
 }
 
 /// Signs out: ends the session a request's credential resolved to, if it is live. Returns

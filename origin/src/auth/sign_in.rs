@@ -200,12 +200,13 @@ pub async fn complete(
         }
     };
     let session = new_session(
-        state.config(),
+        state,
         request.client,
         &user.id,
         request.remember,
         state.now(),
-    );
+    )
+    .await?;
     state.db().create_session(&session).await?;
     tracing::info!(user = %user.id, "sign-in");
     metrics::sign_in(SignIn::Success);

@@ -8,7 +8,6 @@ use super::issue::{new_session, Client};
 use crate::app::AppState;
 use crate::db::{DbError, FieldAction, FieldInput, NewUser, Session, User};
 use crate::http::error::{messages, ApiError};
-use crate::ids;
 use crate::metrics::{self, SignUp};
 
 /// What a new account is made of (checked by the caller: a valid, lower-cased email).
@@ -57,7 +56,7 @@ pub async fn create(
     };
     let now = state.now();
     let user = User {
-        id: ids::row_id(),
+        id: state.db().row_id("user").await?,
         name: new.name.to_string(),
         email: new.email.to_string(),
         email_verified: false,
@@ -69,8 +68,11 @@ pub async fn create(
     };
     let lifecycle = &state.config().lifecycle;
     // With verification required, sign-up creates no session: sign-in waits for the link.
-    let session = (!lifecycle.require_email_verification)
-        .then(|| new_session(state.config(), client, &user.id, remember, now));
+    let session = if lifecycle.require_email_verification {
+        None
+    } else {
+        Some(new_session(state, client, &user.id, remember, now).await?)
+    };
     let row = NewUser {
         user: user.clone(),
         password_hash: hash,

@@ -156,12 +156,23 @@ impl CommonArgs {
     /// The configured schema (Better Auth's defaults when `EDGEAUTH_SCHEMA` is unset); an
     /// invalid setting is an error naming the field.
     pub fn schema(&self) -> Result<crate::db::Schema, crate::db::DbError> {
-        match self.schema.as_deref() {
-            None => Ok(crate::db::Schema::default()),
+        let schema = match self.schema.as_deref() {
+            None => crate::db::Schema::default(),
             Some(setting) => {
-                crate::db::Schema::from_setting(setting).map_err(crate::db::DbError::Other)
+                crate::db::Schema::from_setting(setting).map_err(crate::db::DbError::Other)?
             }
+        };
+        let postgres = self
+            .database_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("postgres:") || url.starts_with("postgresql:"));
+        if schema.generate_id() == crate::db::GenerateId::Serial && !postgres {
+            return Err(crate::db::DbError::Other(
+                "EDGEAUTH_SCHEMA.generateId: \"serial\" needs PostgreSQL (it takes ids from the id columns' sequences)"
+                    .into(),
+            ));
         }
+        Ok(schema)
     }
 
     /// Connects lazily to the configured database with the configured schema ([`Db::connect`]).
@@ -658,6 +669,30 @@ mod tests {
             .into_iter()
             .chain(extra.iter().copied());
         Config::from_args(&Cli::try_parse_from(argv).unwrap().serve)
+    }
+
+    #[test]
+    fn serial_ids_need_postgresql() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            common: CommonArgs,
+        }
+        let common = |url: &str| {
+            Cli::try_parse_from([
+                "edgeauth",
+                "--database-url",
+                url,
+                "--schema",
+                r#"{"generateId": "serial"}"#,
+            ])
+            .unwrap()
+            .common
+        };
+        let refused = common("sqlite://edgeauth.db").schema().unwrap_err();
+        assert!(refused.to_string().contains("generateId"), "{refused}");
+        assert!(common("postgres://localhost/app").schema().is_ok());
     }
 
     #[test]

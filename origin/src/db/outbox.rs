@@ -226,6 +226,10 @@ impl Db {
         token: Option<&TokenRow<'_>>,
         mail: Option<&OutboxMail>,
     ) -> Result<bool, DbError> {
+        let verification_id = match token {
+            Some(_) => self.row_id("verification").await?,
+            None => String::new(),
+        };
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let taken = sqlx::query(
@@ -241,7 +245,7 @@ impl Db {
                 return Ok(false);
             }
             if let Some(token) = token {
-                super::verification::replace_verification!(self, tx, token);
+                super::verification::replace_verification!(self, tx, token, &verification_id);
             }
             if let Some(mail) = mail {
                 insert_outbox!(self, mail).execute(&mut *tx).await?;

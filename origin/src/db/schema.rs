@@ -31,7 +31,7 @@ use std::sync::{LazyLock, Mutex, RwLock};
 use serde_json::Value;
 
 use super::fields::{self, AdditionalField, ALIAS_PREFIX};
-use super::Db;
+use super::{on_pool, Db, DbError};
 use crate::doctor::{self, ColumnSpec, Kind};
 
 /// How new row ids are made (Better Auth's `advanced.database.generateId`).
@@ -42,6 +42,9 @@ pub enum GenerateId {
     Random,
     /// uuid v4 (PostgreSQL `uuid` columns): made by edgeauth, as Better Auth makes them.
     Uuid,
+    /// Integers from the id column's sequence (`serial`, or an identity column generated
+    /// by default): taken with `nextval` before each insert ([`Db::row_id`]), PostgreSQL only.
+    Serial,
 }
 
 /// How a column's values are stored, where that differs from what edgeauth binds and decodes.
@@ -52,6 +55,8 @@ pub enum ColumnClass {
     TimestampWithoutTimeZone,
     /// PostgreSQL `uuid`.
     Uuid,
+    /// A PostgreSQL integer id (`generateId: "serial"`): written from text, read as text.
+    Integer,
     /// A PostgreSQL timestamp whose time zone is not known (the database could not be
     /// examined at start-up): read as `CAST(column AS timestamptz)`, right for both kinds
     /// since edgeauth's sessions run in UTC.
@@ -264,18 +269,16 @@ impl Schema {
                     }
                 },
                 "generateId" => {
-                    generate_id = match value {
-                        Value::String(s) if s == "uuid" => GenerateId::Uuid,
-                        Value::Bool(false) | Value::Null => GenerateId::Random,
-                        Value::String(s) if s == "serial" => {
-                            return Err("EDGEAUTH_SCHEMA.generateId: \"serial\" (integer ids) is not supported yet; use \"uuid\" or leave it out".into())
+                    generate_id =
+                        match value {
+                            Value::String(s) if s == "uuid" => GenerateId::Uuid,
+                            Value::Bool(false) | Value::Null => GenerateId::Random,
+                            Value::String(s) if s == "serial" => GenerateId::Serial,
+                            _ => return Err(
+                                "EDGEAUTH_SCHEMA.generateId must be \"uuid\", \"serial\" or false"
+                                    .into(),
+                            ),
                         }
-                        _ => {
-                            return Err(
-                                "EDGEAUTH_SCHEMA.generateId must be \"uuid\" or false".into()
-                            )
-                        }
-                    }
                 }
                 model => {
                     let Some((name, columns, _)) = catalogue.iter().find(|(m, _, _)| *m == model)
@@ -382,14 +385,19 @@ impl Schema {
             models.insert(*model, Model { table, columns });
         }
         let mut classes = HashMap::new();
-        if generate_id == GenerateId::Uuid {
+        let id_class = match generate_id {
+            GenerateId::Random => None,
+            GenerateId::Uuid => Some(ColumnClass::Uuid),
+            GenerateId::Serial => Some(ColumnClass::Integer),
+        };
+        if let Some(id_class) = id_class {
             for (model, columns, better_auth) in &catalogue {
                 if !better_auth {
                     continue;
                 }
                 for column in columns {
                     if is_id(column.name) {
-                        classes.insert((*model, column.name), ColumnClass::Uuid);
+                        classes.insert((*model, column.name), id_class);
                     }
                 }
             }
@@ -544,7 +552,7 @@ impl Schema {
                     expr = format!("({expr} AT TIME ZONE 'UTC')");
                     true
                 }
-                Some(ColumnClass::Uuid) => {
+                Some(ColumnClass::Uuid | ColumnClass::Integer) => {
                     expr = format!("CAST({expr} AS TEXT)");
                     true
                 }
@@ -568,6 +576,7 @@ impl Schema {
             };
             return match self.class(model, field) {
                 Some(ColumnClass::Uuid) => format!("CAST(${number} AS uuid)"),
+                Some(ColumnClass::Integer) => format!("CAST(${number} AS bigint)"),
                 _ => format!("${number}"),
             };
         }
@@ -634,9 +643,15 @@ impl Schema {
     pub fn id_fits(&self, model: &str, field: &str, value: &str) -> bool {
         match self.class(model, field) {
             Some(ColumnClass::Uuid) => is_uuid(value),
+            Some(ColumnClass::Integer) => is_integer_id(value),
             _ => true,
         }
     }
+}
+
+/// 1 to 18 decimal digits: an id an integer column can hold (`bigint` holds every such).
+fn is_integer_id(value: &str) -> bool {
+    (1..=18).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `8-4-4-4-12` hexadecimal digits, as PostgreSQL's `uuid` input accepts them.
@@ -674,14 +689,37 @@ impl Db {
         &self.schema
     }
 
-    /// This database read with `schema`. A schema with `generateId: "uuid"` makes every new
-    /// row id of Better Auth's models a uuid ([`crate::ids::row_id`]) for the process.
+    /// This database read with `schema`.
     pub fn with_schema(mut self, schema: Schema) -> Self {
-        if schema.generate_id == GenerateId::Uuid {
-            crate::ids::use_uuid_row_ids();
-        }
         self.schema = std::sync::Arc::new(schema);
         self
+    }
+
+    /// A fresh id for a new row of `model` (one of Better Auth's), as the schema's
+    /// `generateId` says: Better Auth's 32-character random id, a uuid v4 (as
+    /// `crypto.randomUUID()`), or the next value of the id column's sequence. Only the last
+    /// asks the database (one statement), which is why this is here and async.
+    pub async fn row_id(&self, model: &'static str) -> Result<String, DbError> {
+        match self.schema.generate_id {
+            GenerateId::Random => Ok(crate::ids::generate_id()),
+            GenerateId::Uuid => Ok(crate::ids::uuid_v4()),
+            GenerateId::Serial => {
+                let table = quote(self.schema.table(model));
+                let column = self.schema.column(model, "id").to_string();
+                let next: Option<String> = on_pool!(self, pool => sqlx::query_scalar(
+                    "SELECT CAST(nextval(pg_get_serial_sequence($1, $2)) AS TEXT)",
+                )
+                .bind(&table)
+                .bind(&column)
+                .fetch_one(pool)
+                .await)?;
+                next.ok_or_else(|| {
+                    DbError::Other(format!(
+                        "{table}.{column} has no sequence: generateId \"serial\" needs a serial or identity id column"
+                    ))
+                })
+            }
+        }
     }
 }
 
@@ -692,6 +730,7 @@ pub fn class_of(kind: Kind, data_type: &str) -> Option<ColumnClass> {
             Some(ColumnClass::TimestampWithoutTimeZone)
         }
         (Kind::Text, "uuid") => Some(ColumnClass::Uuid),
+        (Kind::Text, "integer" | "bigint" | "smallint") => Some(ColumnClass::Integer),
         _ => None,
     }
 }
@@ -789,6 +828,27 @@ mod tests {
     }
 
     #[test]
+    fn a_serial_schema_casts_integer_ids_to_and_from_text() {
+        let serial = Schema::from_json(r#"{"generateId": "serial"}"#).unwrap();
+        assert_eq!(serial.generate_id(), GenerateId::Serial);
+        assert_eq!(
+            serial.render(
+                r#"SELECT {>user.id}, {>user.name} FROM {user} WHERE {user.id} = {$1:user.id}"#
+            ),
+            r#"SELECT CAST("id" AS TEXT) AS "id", "name" FROM "user" WHERE "id" = CAST($1 AS bigint)"#
+        );
+        assert_eq!(
+            serial.render(r#"{$2:session.userId} {$1:session.token}"#),
+            r#"CAST($2 AS bigint) $1"#
+        );
+        assert!(serial.id_fits("user", "id", "42"));
+        for bogus in ["", "4a", "-1", "1234567890123456789", "abc"] {
+            assert!(!serial.id_fits("user", "id", bogus), "{bogus}");
+        }
+        assert!(serial.id_fits("session", "token", "abc"));
+    }
+
+    #[test]
     fn invalid_settings_name_the_field() {
         for (json, needle) in [
             (
@@ -797,7 +857,7 @@ mod tests {
             ),
             (r#"{"users": {}}"#, "EDGEAUTH_SCHEMA.users"),
             (r#"{"casing": "kebab"}"#, "casing"),
-            (r#"{"generateId": "serial"}"#, "generateId"),
+            (r#"{"generateId": "number"}"#, "generateId"),
             (r#"{"session": {"modelName": 3}}"#, "session.modelName"),
             (r#"{"account": {"table": "x"}}"#, "account.table"),
             ("[1]", "JSON object"),

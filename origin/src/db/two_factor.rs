@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use sqlx::Connection as _;
 
 use super::{on_pool, Db, DbError, Pool};
-use crate::ids;
 
 /// A row of `twoFactor`: the sealed secret and backup codes of one user.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -103,6 +102,7 @@ impl Db {
         secret: &str,
         backup_codes: &str,
     ) -> Result<(), DbError> {
+        let id = self.row_id("twoFactor").await?;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(self.sql(r#"DELETE FROM {twoFactor} WHERE {twoFactor.userId} = {$1:twoFactor.userId}"#))
@@ -112,7 +112,7 @@ impl Db {
             sqlx::query(
                 self.sql(r#"INSERT INTO {twoFactor} ({twoFactor.id}, {twoFactor.secret}, {twoFactor.backupCodes}, {twoFactor.userId}) VALUES ({$1:twoFactor.id}, $2, $3, {$4:twoFactor.userId})"#),
             )
-            .bind(ids::row_id())
+            .bind(&id)
             .bind(secret)
             .bind(backup_codes)
             .bind(user_id)

@@ -14,7 +14,6 @@ use super::schema::quote;
 use super::session::insert_session;
 use super::verification::VerificationValue;
 use super::{on_pool, Db, DbError};
-use crate::ids;
 
 /// The columns of [`User`], in every `SELECT` and `RETURNING` of a user (a literal).
 macro_rules! user_columns {
@@ -131,6 +130,7 @@ impl Db {
         mail: Option<&OutboxMail>,
     ) -> Result<(), DbError> {
         let user = &new.user;
+        let account_id = self.row_id("account").await?;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let sql = self.insert_user_sql(&new.values);
@@ -139,7 +139,7 @@ impl Db {
                 self.sql(r#"INSERT INTO {account} ({account.id}, {account.accountId}, {account.providerId}, {account.userId}, {account.password}, {account.createdAt}, {account.updatedAt})
                    VALUES ({$1:account.id}, $2, 'credential', {$3:account.userId}, $4, $5, $6)"#),
             )
-            .bind(ids::row_id())
+            .bind(&account_id)
             .bind(&user.id)
             .bind(&user.id)
             .bind(&new.password_hash)

@@ -9,12 +9,11 @@ use sqlx::Connection as _;
 
 use super::outbox::{insert_outbox, OutboxMail, TokenRow};
 use super::{on_pool, Db, DbError};
-use crate::ids;
 
 /// Runs, in transaction `$tx`, the statements of [`Db::replace_verification`] for `$token`
 /// (a [`TokenRow`]).
 macro_rules! replace_verification {
-    ($db:expr, $tx:ident, $token:expr) => {{
+    ($db:expr, $tx:ident, $token:expr, $id:expr) => {{
         let token: &$crate::db::TokenRow<'_> = $token;
         // `_` and `%` are LIKE wildcards; the prefixes used here contain neither.
         let pattern = format!("{}%", token.kind_prefix);
@@ -27,7 +26,7 @@ macro_rules! replace_verification {
             $db.sql(r#"INSERT INTO {verification} ({verification.id}, {verification.identifier}, {verification.value}, {verification.expiresAt}, {verification.createdAt}, {verification.updatedAt})
                VALUES ({$1:verification.id}, $2, $3, $4, $5, $5)"#),
         )
-        .bind($crate::ids::row_id())
+        .bind($id)
         .bind(token.identifier)
         .bind(token.value)
         .bind(token.expires_at)
@@ -75,9 +74,10 @@ impl Db {
         token: &TokenRow<'_>,
         mail: Option<&OutboxMail>,
     ) -> Result<(), DbError> {
+        let id = self.row_id("verification").await?;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            replace_verification!(self, tx, token);
+            replace_verification!(self, tx, token, &id);
             if let Some(mail) = mail {
                 insert_outbox!(self, mail).execute(&mut *tx).await?;
             }
@@ -94,11 +94,12 @@ impl Db {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
+        let id = self.row_id("verification").await?;
         on_pool!(self, pool => sqlx::query(
             self.sql(r#"INSERT INTO {verification} ({verification.id}, {verification.identifier}, {verification.value}, {verification.expiresAt}, {verification.createdAt}, {verification.updatedAt})
                VALUES ({$1:verification.id}, $2, $3, $4, $5, $5)"#),
         )
-        .bind(ids::row_id())
+        .bind(&id)
         .bind(identifier)
         .bind(value)
         .bind(expires_at)
@@ -119,6 +120,7 @@ impl Db {
         now: DateTime<Utc>,
         mail: Option<&OutboxMail>,
     ) -> Result<(), DbError> {
+        let id = self.row_id("verification").await?;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(self.sql(r#"DELETE FROM {verification} WHERE {verification.identifier} = $1"#))
@@ -129,7 +131,7 @@ impl Db {
                 self.sql(r#"INSERT INTO {verification} ({verification.id}, {verification.identifier}, {verification.value}, {verification.expiresAt}, {verification.createdAt}, {verification.updatedAt})
                    VALUES ({$1:verification.id}, $2, $3, $4, $5, $5)"#),
             )
-            .bind(ids::row_id())
+            .bind(&id)
             .bind(identifier)
             .bind(value)
             .bind(expires_at)
@@ -188,6 +190,8 @@ impl Db {
         end_sessions: bool,
         now: DateTime<Utc>,
     ) -> Result<ResetOutcome, DbError> {
+        // The credential account's id, should the user have none (a provider-only user).
+        let account_id = self.row_id("account").await?;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let rows: Vec<VerificationValue> = sqlx::query_as(
@@ -219,7 +223,7 @@ impl Db {
                     self.sql(r#"INSERT INTO {account} ({account.id}, {account.accountId}, {account.providerId}, {account.userId}, {account.password}, {account.createdAt}, {account.updatedAt})
                        SELECT {$1:account.id}, {>user.id} AS "accountId", 'credential', {user.id}, $2, $3, $3 FROM {user} WHERE {user.id} = {$4:user.id}"#),
                 )
-                .bind(ids::row_id())
+                .bind(&account_id)
                 .bind(hash)
                 .bind(now)
                 .bind(&user_id)

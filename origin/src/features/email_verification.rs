@@ -339,7 +339,7 @@ impl Step<'_> {
         let cookies = match self.current {
             Some(c) if c.found.user.id == updated.id => self.session_cookie(c)?,
             _ => {
-                let session = new_session(state.config(), client, &updated.id, true, now);
+                let session = new_session(state, client, &updated.id, true, now).await?;
                 state.db().create_session(&session).await?;
                 CookieHeaders::session(state, &session.token, session.expires_at, now, false)?
             }

@@ -16,7 +16,6 @@ use tokio::sync::Mutex;
 use super::minted::MintCache;
 use super::row::{self as keys, KeyError, StoredKey};
 use crate::db::{Db, DbError, JwkRow};
-use crate::ids;
 
 /// How long a loaded key set is used before the table is read again.
 pub const CACHE_TTL: Duration = Duration::seconds(60);
@@ -133,7 +132,7 @@ impl KeyStore {
         if !rows.iter().any(|r| signs_at(r, now)) {
             // Processes starting together on an empty table all get here: the database
             // lets one of them add the key, and the others read it.
-            let (row, _) = keys::new_stored_key(&self.secret, ids::row_id())?;
+            let (row, _) = keys::new_stored_key(&self.secret, self.db.row_id("jwks").await?)?;
             let created = self
                 .db
                 .insert_jwk_unless(
@@ -185,7 +184,7 @@ pub async fn rotate(db: &Db, secret: &str, now: DateTime<Utc>) -> Result<String,
             keys::signing_key(secret, &stored(&row))?;
         }
     }
-    let (row, _) = keys::new_stored_key(secret, ids::row_id())?;
+    let (row, _) = keys::new_stored_key(secret, db.row_id("jwks").await?)?;
     let kid = row.id.clone();
     db.rotate_jwks(
         now,
@@ -213,7 +212,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!(
             "edgeauth-keys-{name}-{}-{}.db",
             std::process::id(),
-            ids::random_string(8)
+            crate::ids::random_string(8)
         ));
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let first = Db::connect(Some(&url)).unwrap();

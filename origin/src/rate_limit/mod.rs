@@ -147,11 +147,14 @@ impl RateLimiter {
         let now = now.timestamp_millis();
         if let Some(db) = &self.database {
             if now >= self.database_retry_at.load(Ordering::Relaxed) {
-                let id = crate::ids::row_id();
-                match db
-                    .rate_limit_hit(&id, key, now, rule.window_ms, rule.max)
-                    .await
-                {
+                let hit = match db.row_id("rateLimit").await {
+                    Ok(id) => {
+                        db.rate_limit_hit(&id, key, now, rule.window_ms, rule.max)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match hit {
                     Ok(hit) => {
                         self.maybe_purge(db, now);
                         return match hit {

@@ -15,7 +15,6 @@ use crate::config::{ClientAuthentication, GenericProvider, ProviderKind};
 use crate::db::{DbError, NewProviderAccount, ProviderTokens, User};
 use crate::http::error::ApiError;
 use crate::http::extract::body::{is_valid_email, MAX_IMAGE_LENGTH, MAX_NAME_LENGTH};
-use crate::ids;
 
 /// How a callback fails: a redirect to the error URL with Better Auth's `error` code, or
 /// an error of the origin itself (the database down).
@@ -827,7 +826,7 @@ pub async fn resolve_user(
             tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity not linked");
             return Err(Failure::Redirect("account_not_linked"));
         }
-        let id = ids::row_id();
+        let id = db.row_id("account").await?;
         db.insert_provider_account(&NewProviderAccount {
             id: &id,
             provider_id: &provider.provider_id,
@@ -844,7 +843,7 @@ pub async fn resolve_user(
         return Err(Failure::Redirect("signup_disabled"));
     }
     let user = User {
-        id: ids::row_id(),
+        id: db.row_id("user").await?,
         name: identity.name.clone().unwrap_or_else(|| email.clone()),
         email,
         email_verified: identity.email_verified,
@@ -854,7 +853,7 @@ pub async fn resolve_user(
         two_factor_enabled: false,
         extra: db.schema().user_defaults().shown,
     };
-    let id = ids::row_id();
+    let id = db.row_id("account").await?;
     let account = NewProviderAccount {
         id: &id,
         provider_id: &provider.provider_id,
@@ -925,7 +924,7 @@ pub async fn link_identity(
             Ok(())
         }
         None => {
-            let id = ids::row_id();
+            let id = db.row_id("account").await?;
             db.insert_provider_account(&NewProviderAccount {
                 id: &id,
                 provider_id: &provider.provider_id,

@@ -205,7 +205,7 @@ pub async fn register(
         .filter(|n| !n.is_empty())
         .map(|n| n.chars().take(MAX_NAME_LEN).collect());
     let row = PasskeyRow {
-        id: ids::row_id(),
+        id: state.db().row_id("passkey").await?,
         name,
         public_key: registered.public_key,
         user_id: user.id.clone(),

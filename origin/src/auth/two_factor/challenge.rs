@@ -382,7 +382,7 @@ pub async fn pass(
                 return Err(invalid_cookie());
             }
             let now = state.now();
-            let session = new_session(state.config(), client, &user.id, pending.remember, now);
+            let session = new_session(state, client, &user.id, pending.remember, now).await?;
             state.db().create_session(&session).await?;
             let mut cookies = vec![state.cookies().delete(TWO_FACTOR)];
             if trust_device {
