@@ -602,7 +602,7 @@ fn incompatible_fix(table: &str, column: &str, kind: Kind, found: &str) -> Strin
     match (kind, found) {
         (Kind::Text, _) => format!(
             "ALTER TABLE {table} ALTER COLUMN {column} TYPE text \
-             (ids other than text and uuid, such as serial integers, are not read yet)"
+             (ids may also be uuid or integers, with generateId \"uuid\" or \"serial\")"
         ),
         (kind, _) => format!(
             "ALTER TABLE {table} ALTER COLUMN {column} TYPE {}",
