@@ -67,33 +67,41 @@ const REDIRECT_TO_PROVIDER: Reply = Reply::ok(
     ]),
 );
 
+/// Body fields the provider endpoints share (here and in [`super::social`]).
+pub(super) const ERROR_CALLBACK_URL: Field = Field::optional(
+    "errorCallbackURL",
+    Type::String,
+    "Where to land on an error",
+);
+pub(super) const NEW_USER_CALLBACK_URL: Field =
+    Field::optional("newUserCallbackURL", Type::String, "Where a new user lands");
+pub(super) const DISABLE_REDIRECT: Field = Field::optional(
+    "disableRedirect",
+    Type::Boolean,
+    "Answer redirect: false (the client goes itself)",
+);
+pub(super) const SCOPES: Field = Field::optional(
+    "scopes",
+    Type::Strings,
+    "Scopes to ask for besides the configured ones",
+);
+pub(super) const REQUEST_SIGN_UP: Field = Field::optional(
+    "requestSignUp",
+    Type::Boolean,
+    "Create the user even when sign-up is implicit-off",
+);
+
 static SIGN_IN_OAUTH2: Endpoint = Endpoint {
     description: "State is bound to the browser (signed cookie, single use, 10 minutes); \
                   PKCE S256 and a nonce are sent; every callback URL is validated.",
     body: Some(&[
         Field::required("providerId", Type::String, "The configured provider's id"),
         Field::optional("callbackURL", Type::String, "Where to land signed in"),
-        Field::optional(
-            "errorCallbackURL",
-            Type::String,
-            "Where to land on an error",
-        ),
-        Field::optional("newUserCallbackURL", Type::String, "Where a new user lands"),
-        Field::optional(
-            "disableRedirect",
-            Type::Boolean,
-            "Answer redirect: false (the client goes itself)",
-        ),
-        Field::optional(
-            "scopes",
-            Type::Strings,
-            "Scopes to ask for besides the configured ones",
-        ),
-        Field::optional(
-            "requestSignUp",
-            Type::Boolean,
-            "Create the user even when sign-up is implicit-off",
-        ),
+        ERROR_CALLBACK_URL,
+        NEW_USER_CALLBACK_URL,
+        DISABLE_REDIRECT,
+        SCOPES,
+        REQUEST_SIGN_UP,
     ]),
     ..Endpoint::new(
         Method::Post,
@@ -116,16 +124,8 @@ static LINK: Endpoint = Endpoint {
     body: Some(&[
         Field::required("providerId", Type::String, "The configured provider's id"),
         Field::required("callbackURL", Type::String, "Where to land once linked"),
-        Field::optional(
-            "errorCallbackURL",
-            Type::String,
-            "Where to land on an error",
-        ),
-        Field::optional(
-            "scopes",
-            Type::Strings,
-            "Scopes to ask for besides the configured ones",
-        ),
+        ERROR_CALLBACK_URL,
+        SCOPES,
     ]),
     ..Endpoint::new(
         Method::Post,

@@ -24,7 +24,10 @@ use super::endpoint::{
     ApiRoutes, Caller, Endpoint, Field, Method, Reply, Shape, Type, INVALID_INPUT, NO_SESSION,
     UNTRUSTED_ORIGIN,
 };
-use super::generic_oauth::{finish_callback, query_params, scopes, target};
+use super::generic_oauth::{
+    finish_callback, query_params, scopes, target, DISABLE_REDIRECT, ERROR_CALLBACK_URL,
+    NEW_USER_CALLBACK_URL, REQUEST_SIGN_UP, SCOPES,
+};
 use super::Feature;
 use crate::app::AppState;
 use crate::auth::oauth::flow::{self, Failure, IdTokenRefusal};
@@ -109,27 +112,11 @@ static SIGN_IN_SOCIAL: Endpoint = Endpoint {
             "google, github, microsoft, apple, discord, gitlab, or a genericOAuth id",
         ),
         Field::optional("callbackURL", Type::String, "Where to land signed in"),
-        Field::optional(
-            "errorCallbackURL",
-            Type::String,
-            "Where to land on an error",
-        ),
-        Field::optional("newUserCallbackURL", Type::String, "Where a new user lands"),
-        Field::optional(
-            "disableRedirect",
-            Type::Boolean,
-            "Answer redirect: false (the client goes itself)",
-        ),
-        Field::optional(
-            "scopes",
-            Type::Strings,
-            "Scopes to ask for besides the configured ones",
-        ),
-        Field::optional(
-            "requestSignUp",
-            Type::Boolean,
-            "Create the user even when sign-up is implicit-off",
-        ),
+        ERROR_CALLBACK_URL,
+        NEW_USER_CALLBACK_URL,
+        DISABLE_REDIRECT,
+        SCOPES,
+        REQUEST_SIGN_UP,
         Field::optional("loginHint", Type::String, "Sent as login_hint"),
         Field::optional(
             "idToken",
@@ -167,21 +154,9 @@ static LINK_SOCIAL: Endpoint = Endpoint {
             "A configured provider's id (built in or genericOAuth)",
         ),
         Field::optional("callbackURL", Type::String, "Where to land once linked"),
-        Field::optional(
-            "errorCallbackURL",
-            Type::String,
-            "Where to land on an error",
-        ),
-        Field::optional(
-            "scopes",
-            Type::Strings,
-            "Scopes to ask for besides the configured ones",
-        ),
-        Field::optional(
-            "disableRedirect",
-            Type::Boolean,
-            "Answer redirect: false (the client goes itself)",
-        ),
+        ERROR_CALLBACK_URL,
+        SCOPES,
+        DISABLE_REDIRECT,
         Field::optional(
             "idToken",
             Type::Object,
