@@ -138,21 +138,17 @@ pub(super) async fn account_values(
             .collect();
         values.insert("passkeys".into(), json!(passkeys));
     }
+    // The user's accounts: read once, for the password sections and the sign-in methods.
+    let accounts = state.db().list_accounts(&user.id).await?;
     // A person who signs in only with a provider has no password to confirm actions with:
     // the sections that ask for one say so instead (Better Auth's forms just fail).
-    let has_password = state
-        .db()
-        .list_account_providers(&user.id)
-        .await?
-        .iter()
-        .any(|p| p == "credential");
+    let has_password = accounts.iter().any(|a| a.provider_id == "credential");
     values.insert("has_password".into(), json!(has_password));
     values.insert(
         "fresh_minutes".into(),
         json!(config.lifecycle.session_fresh_age.div_ceil(60)),
     );
     if config.oauth.has_providers() {
-        let accounts = state.db().list_accounts(&user.id).await?;
         let mut methods: Vec<Value> = accounts
             .iter()
             .map(|a| {
