@@ -258,19 +258,7 @@ pub async fn identify_with(
         form.push(("code_verifier", &data.code_verifier));
     }
     form.push(("redirect_uri", &redirect));
-    let basic = match provider.authentication {
-        ClientAuthentication::Post => {
-            form.push(("client_id", &provider.client_id));
-            if let Some(secret) = &provider.client_secret {
-                form.push(("client_secret", secret));
-            }
-            None
-        }
-        ClientAuthentication::Basic => Some((
-            provider.client_id.as_str(),
-            provider.client_secret.as_deref(),
-        )),
-    };
+    let basic = client_authentication(provider, &mut form);
     for (name, value) in &provider.token_url_params {
         form.push((name, value));
     }
@@ -429,6 +417,27 @@ fn map_user_info(provider: &GenericProvider, profile: &mut serde_json::Map<Strin
         .collect();
     for (to, value) in mapped {
         profile.insert(to.to_string(), value);
+    }
+}
+
+/// The client's credentials at the token endpoint: added to `form` (`post`, Better Auth's
+/// default), or returned for HTTP Basic (`basic`).
+fn client_authentication<'a>(
+    provider: &'a GenericProvider,
+    form: &mut Vec<(&'a str, &'a str)>,
+) -> Option<(&'a str, Option<&'a str>)> {
+    match provider.authentication {
+        ClientAuthentication::Post => {
+            form.push(("client_id", &provider.client_id));
+            if let Some(secret) = &provider.client_secret {
+                form.push(("client_secret", secret));
+            }
+            None
+        }
+        ClientAuthentication::Basic => Some((
+            provider.client_id.as_str(),
+            provider.client_secret.as_deref(),
+        )),
     }
 }
 
@@ -1001,19 +1010,7 @@ pub async fn refresh(
     if provider.kind == ProviderKind::Microsoft {
         form.push(("scope", &scope));
     }
-    let basic = match provider.authentication {
-        ClientAuthentication::Post => {
-            form.push(("client_id", &provider.client_id));
-            if let Some(secret) = &provider.client_secret {
-                form.push(("client_secret", secret));
-            }
-            None
-        }
-        ClientAuthentication::Basic => Some((
-            provider.client_id.as_str(),
-            provider.client_secret.as_deref(),
-        )),
-    };
+    let basic = client_authentication(provider, &mut form);
     let tokens = match engine.http().post_form(&resolved.token, &form, basic).await {
         Ok((200..=299, Some(tokens)))
             if tokens.get("access_token").is_some_and(Value::is_string) =>
