@@ -319,6 +319,8 @@ async fn sigkill_mid_burst_loses_no_acknowledged_write() {
 /// One answer under load: when it was sent and what came back.
 #[derive(Debug, Clone)]
 struct Outcome {
+    /// `sign-in` or `get-session`.
+    path: &'static str,
     sent: Instant,
     answered: Instant,
     answer: Result<u16, String>,
@@ -355,6 +357,7 @@ async fn postgres_restart_under_load_is_only_503s_and_recovers() {
                 let answer = answer.map(|(status, _)| status).map_err(|e| e.to_string());
                 let answered = Instant::now();
                 outcomes.lock().unwrap().push(Outcome {
+                    path: if i == 0 { "sign-in" } else { "get-session" },
                     sent,
                     answered,
                     answer,
@@ -437,13 +440,19 @@ async fn postgres_restart_under_load_is_only_503s_and_recovers() {
         .filter(|o| o.answered < stopped_at || o.sent > recovered_at)
         .map(|o| {
             format!(
-                "sent {:?} after the stop, {:?} after the recovery",
+                "{} sent {:?} after the stop, {:?} after the recovery, answered in {:?}",
+                o.path,
                 o.sent.checked_duration_since(stopped_at),
-                o.sent.checked_duration_since(recovered_at)
+                o.sent.checked_duration_since(recovered_at),
+                o.answered - o.sent
             )
         })
         .collect();
-    assert!(outside.is_empty(), "503s outside the outage: {outside:?}");
+    assert!(
+        outside.is_empty(),
+        "503s outside the outage: {outside:?}\n{}",
+        origin.process.log_tail()
+    );
     let after = outcomes.iter().filter(|o| o.sent > recovered_at).count();
     assert!(after > 0, "no load after the recovery");
     println!(

@@ -134,17 +134,17 @@ pub struct Db {
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {{
         let db: &$crate::db::Db = $db;
-        db.check_reachable()?;
+        let attempt = db.check_reachable()?;
         match &db.pool {
             $crate::db::Pool::Postgres(pool) => {
-                let mut connection = $crate::db::acquire(db, pool).await?;
+                let mut connection = $crate::db::acquire(db, pool, attempt).await?;
                 let $pool = &mut *connection;
-                $crate::db::outage::Noted::noted($body, db)
+                $crate::db::outage::Noted::noted($body, db, attempt)
             }
             $crate::db::Pool::Sqlite(pool) => {
-                let mut connection = $crate::db::acquire(db, pool).await?;
+                let mut connection = $crate::db::acquire(db, pool, attempt).await?;
                 let $pool = &mut *connection;
-                $crate::db::outage::Noted::noted($body, db)
+                $crate::db::outage::Noted::noted($body, db, attempt)
             }
         }
     }};
@@ -156,12 +156,13 @@ pub(crate) use on_pool;
 pub(crate) async fn acquire<D: sqlx::Database>(
     db: &Db,
     pool: &sqlx::Pool<D>,
+    attempt: outage::Attempt,
 ) -> Result<sqlx::pool::PoolConnection<D>, DbError> {
     let waiting = Instant::now();
     let connection = pool
         .acquire()
         .await
-        .map_err(|e| db.note(DbError::from(e)))?;
+        .map_err(|e| db.note(DbError::from(e), attempt))?;
     crate::metrics::db_acquired(waiting.elapsed());
     Ok(connection)
 }

@@ -14,8 +14,14 @@
 //! A saturated pool (every connection busy for the whole acquire timeout) also counts as
 //! unreachable: requests are then refused at once until a connection is free for the probe,
 //! which sheds load rather than queueing more of it.
+//!
+//! A failure marks the database down only if its statement began after the last recovery
+//! ([`Attempt`]). Statements that began before the mark was set keep waiting in sqlx's
+//! connection retries until the acquire timeout, which can end after the database answers
+//! again: their late timeout says nothing about the database now, and must not take it
+//! down a second time.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{Db, DbError};
@@ -30,14 +36,24 @@ pub(super) struct Outage {
     down: AtomicBool,
     /// A probe task is running.
     probing: AtomicBool,
+    /// How many times the probe has cleared the mark.
+    recoveries: AtomicU64,
 }
+
+/// When a statement began, as the number of recoveries before it: only the failure of a
+/// statement that began after the last recovery can mark the database unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Attempt(u64);
 
 impl Db {
     /// `Err` at once while the database is marked unreachable (starting the probe if none
-    /// runs); `Ok` otherwise. Every statement of [`on_pool!`](super::on_pool) asks first.
-    pub(super) fn check_reachable(&self) -> Result<(), DbError> {
+    /// runs); otherwise the [`Attempt`] a statement beginning now makes. Every statement of
+    /// [`on_pool!`](super::on_pool) asks first.
+    pub(super) fn check_reachable(&self) -> Result<Attempt, DbError> {
         if !self.outage.down.load(Ordering::Acquire) {
-            return Ok(());
+            // The probe counts a recovery before it clears the mark, so a statement that
+            // sees the mark cleared also sees the count.
+            return Ok(Attempt(self.outage.recoveries.load(Ordering::Acquire)));
         }
         self.start_probe();
         Err(DbError::Unavailable(
@@ -50,11 +66,13 @@ impl Db {
         self.outage.down.load(Ordering::Acquire)
     }
 
-    /// Notes `error`: one saying the database is unreachable marks it so (unless the pool
-    /// was closed on purpose, at shutdown). Returns it unchanged.
-    pub(super) fn note(&self, error: DbError) -> DbError {
+    /// Notes `error`, from a statement begun at `attempt`: one saying the database is
+    /// unreachable marks it so, unless the pool was closed on purpose (shutdown) or the
+    /// database has recovered since the statement began. Returns it unchanged.
+    pub(super) fn note(&self, error: DbError, attempt: Attempt) -> DbError {
         if matches!(error, DbError::Unavailable(_))
             && !self.is_closed()
+            && attempt == Attempt(self.outage.recoveries.load(Ordering::Acquire))
             && tokio::runtime::Handle::try_current().is_ok()
             && !self.outage.down.swap(true, Ordering::AcqRel)
         {
@@ -82,6 +100,7 @@ impl Db {
                 match db.ping_unchecked().await {
                     // Any answer, even an error, means the database is reachable.
                     Ok(()) | Err(DbError::Conflict | DbError::Slow(_) | DbError::Other(_)) => {
+                        db.outage.recoveries.fetch_add(1, Ordering::AcqRel);
                         db.outage.down.store(false, Ordering::Release);
                         tracing::info!("database answers again");
                         break;
@@ -99,28 +118,28 @@ impl Db {
 pub(crate) trait Noted {
     /// The result with [`DbError`] as its error.
     type Output;
-    /// Converts and notes.
-    fn noted(self, db: &Db) -> Self::Output;
+    /// Converts and notes, for a statement begun at `attempt`.
+    fn noted(self, db: &Db, attempt: Attempt) -> Self::Output;
 }
 
 impl<T> Noted for Result<T, sqlx::Error> {
     type Output = Result<T, DbError>;
-    fn noted(self, db: &Db) -> Self::Output {
-        self.map_err(|e| db.note(DbError::from(e)))
+    fn noted(self, db: &Db, attempt: Attempt) -> Self::Output {
+        self.map_err(|e| db.note(DbError::from(e), attempt))
     }
 }
 
 impl<T> Noted for Result<T, DbError> {
     type Output = Result<T, DbError>;
-    fn noted(self, db: &Db) -> Self::Output {
-        self.map_err(|e| db.note(e))
+    fn noted(self, db: &Db, attempt: Attempt) -> Self::Output {
+        self.map_err(|e| db.note(e, attempt))
     }
 }
 
 /// A body that returns nothing (a transaction whose failures leave through `?`).
 impl Noted for () {
     type Output = ();
-    fn noted(self, _: &Db) {}
+    fn noted(self, _: &Db, _: Attempt) {}
 }
 
 #[cfg(test)]
@@ -144,16 +163,18 @@ mod tests {
     }
 
     /// A failure that says the database is unreachable fails what follows at once, until
-    /// the probe gets an answer; other failures change nothing.
+    /// the probe gets an answer; other failures, and late ones from statements that began
+    /// before the recovery, change nothing.
     #[tokio::test]
     async fn an_unreachable_database_fails_fast_until_the_probe_gets_an_answer() {
         let (db, path) = sqlite("probe");
         db.ping().await.unwrap();
-        let _ = Err::<(), _>(DbError::Other("syntax".into())).noted(&db);
-        let _ = Err::<(), _>(sqlx::Error::RowNotFound).noted(&db);
+        let before = db.check_reachable().unwrap();
+        let _ = Err::<(), _>(DbError::Other("syntax".into())).noted(&db, before);
+        let _ = Err::<(), _>(sqlx::Error::RowNotFound).noted(&db, before);
         assert!(!db.marked_unreachable());
 
-        let _ = Err::<(), _>(sqlx::Error::PoolTimedOut).noted(&db);
+        let _ = Err::<(), _>(sqlx::Error::PoolTimedOut).noted(&db, before);
         assert!(db.marked_unreachable());
         // On this single-threaded runtime the probe has not run yet.
         assert!(matches!(db.ping().await, Err(DbError::Unavailable(_))));
@@ -166,9 +187,27 @@ mod tests {
         }
         db.ping().await.unwrap();
 
+        // A statement that began before the recovery (one still waiting in sqlx's connection
+        // retries when the database came back) times out late: that says nothing about the
+        // database now. One that began after it does.
+        let _ = Err::<(), _>(sqlx::Error::PoolTimedOut).noted(&db, before);
+        assert!(
+            !db.marked_unreachable(),
+            "a stale failure marked it down again"
+        );
+        let after = db.check_reachable().unwrap();
+        assert_ne!(after, before);
+        let _ = Err::<(), _>(sqlx::Error::PoolTimedOut).noted(&db, after);
+        assert!(db.marked_unreachable());
+        while db.marked_unreachable() {
+            assert!(waiting.elapsed() < Duration::from_secs(5), "never cleared");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
         // A pool closed on purpose (shutdown) is not an outage.
+        let now = db.check_reachable().unwrap();
         db.close().await;
-        let _ = Err::<(), _>(sqlx::Error::PoolClosed).noted(&db);
+        let _ = Err::<(), _>(sqlx::Error::PoolClosed).noted(&db, now);
         assert!(!db.marked_unreachable());
         cleanup(&path);
     }
