@@ -3,9 +3,11 @@
 //! following redirects, submitting the provider's own login and consent pages. The ID tokens
 //! are the provider's RS256 ones, verified against its JWKS; PKCE is required by the provider.
 //! (The attack cases run in-process against a provider that signs what the test asks:
-//! `origin/src/features/generic_oauth_tests.rs`.)
+//! `origin/src/features/generic_oauth_tests.rs`.) Last, the one-account-per-identity rule
+//! under concurrent callbacks, on both databases.
 
-use edgeauth_tests::fixtures::{browser, email, origin_env, BASE_URL};
+use edgeauth_origin::db::{Db, NewProviderAccount, ProviderTokens, User};
+use edgeauth_tests::fixtures::{browser, email, origin_env, sqlite_url, BASE_URL};
 use edgeauth_tests::{AuthClient, OidcClient, OidcProvider, Origin, Postgres};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -392,4 +394,95 @@ async fn better_auths_client_signs_in_with_a_built_in_provider() {
             "accountsAfterLink": 1,
         })
     );
+}
+
+/// Eight callbacks add one provider identity's account at once, four for each of two users
+/// (a double click; two people linking one identity): one account is written, and the seven
+/// others are told whose it is, on PostgreSQL (under an advisory lock named by the identity)
+/// and on SQLite (under the write lock). Better Auth's `account` table has no unique index
+/// on provider and subject, so a check-then-insert would write several.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_identity_gets_one_account_however_many_callbacks_add_it_at_once() {
+    let pg = Postgres::start_shared().await.unwrap();
+    for url in [pg.url(), sqlite_url("provider-accounts")] {
+        let db = Db::connect(Some(&url)).unwrap();
+        db.migrate().await.unwrap();
+        let now = chrono::Utc::now();
+        let tokens = ProviderTokens::default();
+        let mut users = Vec::new();
+        for n in 0..2 {
+            let user = User {
+                id: db.row_id("user").await.unwrap(),
+                name: format!("User {n}"),
+                email: email(&format!("race-{n}")),
+                email_verified: true,
+                image: None,
+                created_at: now,
+                updated_at: now,
+                two_factor_enabled: false,
+                extra: Default::default(),
+            };
+            let id = db.row_id("account").await.unwrap();
+            let subject = format!("seed-{n}");
+            db.create_provider_user(
+                &user,
+                &NewProviderAccount {
+                    id: &id,
+                    provider_id: "seed",
+                    account_id: &subject,
+                    user_id: &user.id,
+                    tokens: &tokens,
+                    now,
+                },
+            )
+            .await
+            .unwrap();
+            users.push(user.id);
+        }
+        let mut callbacks = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            let (db, owner) = (db.clone(), users[n % 2].clone());
+            callbacks.spawn(async move {
+                let id = db.row_id("account").await.unwrap();
+                let tokens = ProviderTokens::default();
+                let existing = db
+                    .insert_provider_account(&NewProviderAccount {
+                        id: &id,
+                        provider_id: "corp",
+                        account_id: "the-one-subject",
+                        user_id: &owner,
+                        tokens: &tokens,
+                        now: chrono::Utc::now(),
+                    })
+                    .await
+                    .unwrap();
+                (owner, existing.map(|account| account.user_id))
+            });
+        }
+        let outcomes = callbacks.join_all().await;
+        let winners: Vec<&String> = outcomes
+            .iter()
+            .filter(|(_, existing)| existing.is_none())
+            .map(|(owner, _)| owner)
+            .collect();
+        assert_eq!(winners.len(), 1, "{url}: {outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|(_, existing)| existing.as_ref().is_none_or(|o| o == winners[0])),
+            "{url}: {outcomes:?}"
+        );
+        let mut corp = 0;
+        for user in &users {
+            corp += db
+                .list_accounts(user)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|a| a.provider_id == "corp")
+                .count();
+        }
+        assert_eq!(corp, 1, "{url}");
+        db.close().await;
+    }
 }

@@ -64,7 +64,7 @@ impl Db {
         signs: impl Fn(&JwkRow) -> bool,
     ) -> Result<bool, DbError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin_with(self.jwks_writer_begin()).await?;
+            let mut tx = pool.begin_with(self.writer_begin()).await?;
             if let Some(lock) = self.jwks_writer_lock() {
                 sqlx::query(lock).execute(&mut *tx).await?;
             }
@@ -87,7 +87,7 @@ impl Db {
     /// one transaction taken in turn with [`Db::insert_jwk_unless`]: `edgeauth keys rotate`.
     pub async fn rotate_jwks(&self, at: DateTime<Utc>, row: &JwkRow) -> Result<(), DbError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin_with(self.jwks_writer_begin()).await?;
+            let mut tx = pool.begin_with(self.writer_begin()).await?;
             if let Some(lock) = self.jwks_writer_lock() {
                 sqlx::query(lock).execute(&mut *tx).await?;
             }
@@ -99,14 +99,6 @@ impl Db {
             tx.commit().await?;
         });
         Ok(())
-    }
-
-    /// How a transaction that writes `jwks` begins: SQLite takes its write lock at once.
-    fn jwks_writer_begin(&self) -> &'static str {
-        match self.dialect() {
-            "sqlite" => "BEGIN IMMEDIATE",
-            _ => "BEGIN",
-        }
     }
 
     /// The statement that serialises writers of `jwks` on PostgreSQL, first in the

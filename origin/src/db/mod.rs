@@ -259,6 +259,17 @@ impl Db {
         }
     }
 
+    /// How a transaction that must see no other writer between its reads and its writes
+    /// begins: on SQLite `BEGIN IMMEDIATE`, which takes the write lock at once (a deferred
+    /// transaction that reads first cannot take it later once another has written). On
+    /// PostgreSQL a plain `BEGIN`, followed by the lock the caller needs.
+    fn writer_begin(&self) -> &'static str {
+        match self.pool {
+            Pool::Postgres(_) => "BEGIN",
+            Pool::Sqlite(_) => "BEGIN IMMEDIATE",
+        }
+    }
+
     /// Applies the migrations in `migrations/<dialect>/` that have not run yet.
     pub async fn migrate(&self) -> Result<(), DbError> {
         match &self.pool {

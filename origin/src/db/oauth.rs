@@ -132,6 +132,12 @@ macro_rules! insert_provider_account {
     };
 }
 
+/// The account of a provider (`$1`) and subject (`$2`): the oldest, should a Better Auth
+/// server sharing the table have written two.
+static FIND_PROVIDER_ACCOUNT: &str = r#"SELECT {>account.id}, {>account.userId} FROM {account}
+   WHERE {account.providerId} = $1 AND {account.accountId} = $2
+   ORDER BY {account.createdAt} LIMIT 1"#;
+
 impl Db {
     /// The account of `provider_id` whose subject is `account_id`.
     pub async fn find_provider_account(
@@ -141,9 +147,7 @@ impl Db {
     ) -> Result<Option<ProviderAccountRef>, DbError> {
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, ProviderAccountRef>(
-            self.sql(r#"SELECT {>account.id}, {>account.userId} FROM {account}
-               WHERE {account.providerId} = $1 AND {account.accountId} = $2
-               ORDER BY {account.createdAt} LIMIT 1"#),
+            self.sql(FIND_PROVIDER_ACCOUNT),
         )
         .bind(provider_id)
         .bind(account_id)
@@ -184,16 +188,41 @@ impl Db {
         Ok(())
     }
 
-    /// Adds a provider account to an existing user.
+    /// Adds a provider account to an existing user unless the identity (provider and
+    /// subject) has an account already: `None` when added, else the existing account, whose
+    /// owner may be another user. Two callbacks for one identity at once (a double click,
+    /// two tabs, two users linking it) add one account, not two.
+    ///
+    /// Better Auth's `account` table has no unique index on provider and subject, and
+    /// edgeauth does not add one to a table it shares. Instead the check and the insert run
+    /// in one transaction that callbacks for the identity take in turn: on PostgreSQL under
+    /// a transaction-level advisory lock named by the identity, on SQLite under the write
+    /// lock (`BEGIN IMMEDIATE`).
     pub async fn insert_provider_account(
         &self,
         account: &NewProviderAccount<'_>,
-    ) -> Result<(), DbError> {
-        on_pool!(self, pool => insert_provider_account!(self, account)
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
-        Ok(())
+    ) -> Result<Option<ProviderAccountRef>, DbError> {
+        let key = format!("account\n{}\n{}", account.provider_id, account.account_id);
+        let existing = on_pool!(self, pool => {
+            let mut tx = pool.begin_with(self.writer_begin()).await?;
+            if self.dialect() == "postgres" {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let existing = sqlx::query_as::<_, ProviderAccountRef>(self.sql(FIND_PROVIDER_ACCOUNT))
+                .bind(account.provider_id)
+                .bind(account.account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if existing.is_none() {
+                insert_provider_account!(self, account).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(existing)
+        })?;
+        Ok(existing)
     }
 
     /// Replaces a provider account's tokens with the defined values of `tokens` (Better

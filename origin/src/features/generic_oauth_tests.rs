@@ -907,6 +907,81 @@ async fn a_verified_local_account_is_linked_only_on_a_verified_provider_email() 
     assert_eq!(error_of(&answer), "account_not_linked");
 }
 
+/// Three callbacks for one identity at once (a double click, two tabs) end as one user
+/// with one account of the provider, every browser signed in as that user: for a new user,
+/// and when linking a verified password account. Better Auth's `account` table has no
+/// unique index on provider and subject: checked, then written, two callbacks would add
+/// two accounts, and the loser of the user's email would get `unable_to_create_user`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callbacks_for_one_identity_make_one_user_and_one_account() {
+    for linking in [false, true] {
+        let h = Harness::new(&[]).await;
+        if linking {
+            let mut owner = Browser::new(&h.app);
+            owner
+                .send(
+                    "POST",
+                    "/sign-up/email",
+                    Some(json!({"name": "Ada", "email": EMAIL, "password": "a long passphrase"})),
+                )
+                .await;
+            h.state
+                .db()
+                .mark_email_verified(EMAIL, h.state.now())
+                .await
+                .unwrap();
+        }
+        let mut browsers = [
+            Browser::new(&h.app),
+            Browser::new(&h.app),
+            Browser::new(&h.app),
+        ];
+        let mut started = Vec::new();
+        for browser in &mut browsers {
+            started.push(h.start(browser).await);
+        }
+        let tokens: Vec<String> = started.iter().map(|s| h.key.sign(&h.claims(s))).collect();
+        let [a, b, c] = &mut browsers;
+        let answers = tokio::join!(
+            h.callback(a, &started[0], "c0", Some(tokens[0].clone())),
+            h.callback(b, &started[1], "c1", Some(tokens[1].clone())),
+            h.callback(c, &started[2], "c2", Some(tokens[2].clone())),
+        );
+        for answer in [&answers.0, &answers.1, &answers.2] {
+            assert!(
+                matches!(answer.location.as_deref(), Some("/welcome" | "/dashboard")),
+                "linking {linking}: {:?} {}",
+                answer.location,
+                answer.text
+            );
+        }
+        assert!(browsers.iter().all(Browser::has_session));
+        let user = h
+            .state
+            .db()
+            .find_user_by_email(EMAIL)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut providers: Vec<String> = h
+            .state
+            .db()
+            .list_accounts(&user.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.provider_id)
+            .collect();
+        providers.sort();
+        let expected: &[&str] = if linking {
+            &["corp", "credential"]
+        } else {
+            &["corp"]
+        };
+        assert_eq!(providers, expected, "linking {linking}");
+    }
+}
+
 /// A sign-in by `browser` whose genuine ID token `change` alters first.
 async fn sign_in_claiming(
     h: &Harness,

@@ -784,6 +784,9 @@ pub fn may_link(state: &AppState, identity: &Identity, user: &User) -> bool {
 /// else a new user with the account (unless sign-up is off), mailed the verification link
 /// (ending at `callback`) when the provider does not vouch for the address. `true` with a
 /// new user.
+///
+/// A callback that loses a race for the same identity (another one made its account or
+/// user first: a double click, two tabs) looks again, and signs in as the winner did.
 pub async fn resolve_user(
     state: &AppState,
     provider: &GenericProvider,
@@ -791,6 +794,25 @@ pub async fn resolve_user(
     request_sign_up: bool,
     callback: Option<&str>,
 ) -> Result<(User, bool), Failure> {
+    for _ in 0..2 {
+        if let Some(resolved) =
+            resolve_once(state, provider, identity, request_sign_up, callback).await?
+        {
+            return Ok(resolved);
+        }
+    }
+    Err(Failure::Redirect("unable_to_create_user"))
+}
+
+/// [`resolve_user`]'s one look: `None` when a concurrent callback made the identity's
+/// account, or a user with its email, between the look and the write.
+async fn resolve_once(
+    state: &AppState,
+    provider: &GenericProvider,
+    identity: &Identity,
+    request_sign_up: bool,
+    callback: Option<&str>,
+) -> Result<Option<(User, bool)>, Failure> {
     let db = state.db();
     let now = state.now();
     if let Some(account) = db
@@ -824,7 +846,7 @@ pub async fn resolve_user(
             user.name = name;
             user.image = identity.image.clone();
         }
-        return Ok((user, false));
+        return Ok(Some((user, false)));
     }
     let email = identity
         .email
@@ -836,17 +858,21 @@ pub async fn resolve_user(
             return Err(Failure::Redirect("account_not_linked"));
         }
         let id = db.row_id("account").await?;
-        db.insert_provider_account(&NewProviderAccount {
-            id: &id,
-            provider_id: &provider.provider_id,
-            account_id: &identity.subject,
-            user_id: &user.id,
-            tokens: &identity.tokens,
-            now,
-        })
-        .await?;
+        let existing = db
+            .insert_provider_account(&NewProviderAccount {
+                id: &id,
+                provider_id: &provider.provider_id,
+                account_id: &identity.subject,
+                user_id: &user.id,
+                tokens: &identity.tokens,
+                now,
+            })
+            .await?;
+        if existing.is_some() {
+            return Ok(None);
+        }
         tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity linked");
-        return Ok((user, false));
+        return Ok(Some((user, false)));
     }
     if provider.disable_sign_up || (provider.disable_implicit_sign_up && !request_sign_up) {
         return Err(Failure::Redirect("signup_disabled"));
@@ -873,7 +899,8 @@ pub async fn resolve_user(
     };
     match db.create_provider_user(&user, &account).await {
         Ok(()) => {}
-        Err(DbError::Conflict) => return Err(Failure::Redirect("unable_to_create_user")),
+        // The email is taken: by a concurrent callback for this identity, or a sign-up.
+        Err(DbError::Conflict) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user = %user.id, provider = %provider.provider_id, "user created from provider");
@@ -888,7 +915,7 @@ pub async fn resolve_user(
             tracing::warn!(user = %user.id, status = %e.status(), "verification mail not queued");
         }
     }
-    Ok((user, true))
+    Ok(Some((user, true)))
 }
 
 /// A link flow's end (`/oauth2/link`, Better Auth's core rules, which its genericOAuth skips):
@@ -934,15 +961,27 @@ pub async fn link_identity(
         }
         None => {
             let id = db.row_id("account").await?;
-            db.insert_provider_account(&NewProviderAccount {
-                id: &id,
-                provider_id: &provider.provider_id,
-                account_id: &identity.subject,
-                user_id: &user.id,
-                tokens: &identity.tokens,
-                now,
-            })
-            .await?;
+            let existing = db
+                .insert_provider_account(&NewProviderAccount {
+                    id: &id,
+                    provider_id: &provider.provider_id,
+                    account_id: &identity.subject,
+                    user_id: &user.id,
+                    tokens: &identity.tokens,
+                    now,
+                })
+                .await?;
+            // Linked by a concurrent callback meanwhile: to this user, done; to another,
+            // refused as if it had come first.
+            if let Some(account) = existing {
+                return if account.user_id == user.id {
+                    Ok(())
+                } else {
+                    Err(Failure::Redirect(
+                        "account_already_linked_to_different_user",
+                    ))
+                };
+            }
             tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity linked");
             if oauth.update_user_info_on_link {
                 let name = identity.name.as_deref().unwrap_or(&user.name);
