@@ -4,7 +4,9 @@
 // provider OIDC_PROVIDER_ID ("Continue with corp"), its redirect URI on the edge. A new
 // person signs up through it; a password account links it from the account page and signs
 // in with it; a denied consent, a provider answering markup, and a look-alike password
-// account (pre-account takeover) each land on the sign-in page saying what happened.
+// account (pre-account takeover) each land on the sign-in page saying what happened. The
+// same provider is also the origin's built-in "google" (through its endpoint overrides, the
+// profile read from the ID token as Google's is): "Continue with Google" signs a person in.
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { closeBrowser, createUser, EDGE, fresh, heading, screenshot, signIn, uniqueEmail } from "./lib.mjs";
@@ -58,6 +60,14 @@ async function continueWithProvider(page, callbackURL = "/app/page") {
   await page.getByRole("button", { name: CONTINUE }).click();
 }
 
+/**
+ * The account page's linked sign-in methods: every configured provider is listed, those not
+ * linked with a "Link <provider>" button.
+ */
+function linkedMethods(methods) {
+  return methods.getByRole("listitem").filter({ hasNot: methods.page().getByRole("button", { name: /^Link / }) });
+}
+
 /** The text of the page's alert (an error summary). */
 async function alertText(page) {
   return (await page.getByRole("alert").first().textContent()).trim();
@@ -85,7 +95,7 @@ test("a new person signs up with the provider, the app sees them, and their only
 
     await page.goto("/auth/account");
     const methods = page.getByRole("region", { name: "Sign-in methods" });
-    const items = methods.getByRole("listitem");
+    const items = linkedMethods(methods);
     assert.equal(await items.count(), 1, "the provider only, no password");
     assert.match(await items.first().innerText(), new RegExp(`^${PROVIDER}\\s+Linked `));
     const unlink = methods.getByRole("button", { name: `Unlink ${PROVIDER}` });
@@ -117,6 +127,28 @@ test("a new person signs up with the provider, the app sees them, and their only
   }
 });
 
+test("the built-in Google button signs a new person in through Better Auth's core callback", async () => {
+  const { page, close } = await freshWithProvider();
+  const login = uniqueEmail("google-new");
+  try {
+    await page.goto(`/auth/sign-in?callbackURL=${encodeURIComponent("/app/page")}`);
+    await page.getByRole("button", { name: "Continue with Google" }).click();
+    await throughTheProvider(page, login);
+    await backAt(page, "/app/page");
+    assert.equal(await heading(page), `Hello, User ${login}`);
+    await page.goto("/auth/account");
+    const methods = page.getByRole("region", { name: "Sign-in methods" });
+    const items = linkedMethods(methods);
+    assert.equal(await items.count(), 1, "Google only");
+    assert.match(await items.first().innerText(), /^Google\s+Linked /);
+    // The generic provider is offered to link, Google is not offered twice.
+    await methods.getByRole("button", { name: `Link ${PROVIDER}`, exact: true }).waitFor();
+    assert.equal(await methods.getByRole("button", { name: "Link Google", exact: true }).count(), 0);
+  } finally {
+    await close();
+  }
+});
+
 test("a password account links the provider from the account page, then signs in with it", async () => {
   const user = await createUser("oidc-link", "Linda Linker");
   const { page, close } = await freshWithProvider();
@@ -128,7 +160,7 @@ test("a password account links the provider from the account page, then signs in
     await backAt(page, "/auth/account");
     assert.equal(new URL(page.url()).searchParams.get("notice"), "provider-linked");
     await page.getByRole("status").getByText("The provider is linked: you can sign in with it.").waitFor();
-    const items = methods.getByRole("listitem");
+    const items = linkedMethods(methods);
     assert.equal(await items.count(), 2, "the password and the provider");
     assert.ok(await methods.getByRole("button", { name: `Unlink ${PROVIDER}` }).isEnabled());
   } finally {

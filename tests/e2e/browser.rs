@@ -3,7 +3,8 @@
 //! `edgeauth` binary, the real worker under `wrangler dev` in front of it and of the demo
 //! application (`scripts/demo-upstream.mjs`), the SMTP listener the origin mails to, and a
 //! real OpenID Provider (panva's `oidc-provider`, [`edgeauth_tests::OidcProvider`]) that the
-//! origin offers as the `genericOAuth` provider `corp`, its redirect URI on the edge.
+//! origin offers as the `genericOAuth` provider `corp` and as the built-in `google` (through
+//! its endpoint overrides), their redirect URIs on the edge.
 //!
 //! This test starts the stack, serves the captured mail to node as JSON
 //! (`GET <MAIL_URL>/messages`), then runs the flows in `tests/browser/` with node's test
@@ -125,15 +126,24 @@ async fn the_hosted_pages_in_a_real_browser() {
         .current_dir(&root);
     let mut demo = Process::spawn(&format!("demo-{demo_port}"), demo_command, &logs).unwrap();
 
-    // The browser reaches the origin through the edge, so the provider sends it back there.
+    // The browser reaches the origin through the edge, so the provider sends it back there:
+    // as the genericOAuth provider, and as the built-in `google` pointed at it (the profile
+    // in the ID token, as Google's).
     let redirect_uri = format!("{edge_url}/api/auth/oauth2/callback/{OIDC_PROVIDER_ID}");
     let oidc_client = OidcClient {
         id: "edgeauth",
         secret: "browser-oidc-client-secret",
         redirect_uri: &redirect_uri,
     };
-    let oidc = OidcProvider::start(&[oidc_client]).unwrap();
+    let google_redirect_uri = format!("{edge_url}/api/auth/callback/google");
+    let google_client = OidcClient {
+        id: "edgeauth-google",
+        secret: "browser-google-client-secret",
+        redirect_uri: &google_redirect_uri,
+    };
+    let oidc = OidcProvider::start_with_profile_in_id_token(&[oidc_client, google_client]).unwrap();
     let generic_oauth = oidc.generic_oauth(OIDC_PROVIDER_ID, &oidc_client);
+    let social_providers = oidc.google(&google_client);
 
     let database_url = sqlite_url("browser");
     let smtp_url = smtp.url();
@@ -160,6 +170,7 @@ async fn the_hosted_pages_in_a_real_browser() {
             ("BETTER_AUTH_TRUSTED_ORIGINS", &edge_localhost_url),
             // Sign-in with the OpenID Provider (tests/browser/oauth.test.mjs).
             ("EDGEAUTH_GENERIC_OAUTH", &generic_oauth),
+            ("EDGEAUTH_SOCIAL_PROVIDERS", &social_providers),
         ],
     )
     .unwrap();

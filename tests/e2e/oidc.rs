@@ -54,21 +54,6 @@ fn config(provider: &OidcProvider) -> String {
     provider.generic_oauth("corp", &CLIENT)
 }
 
-/// `EDGEAUTH_SOCIAL_PROVIDERS` with the built-in `google` pointed at `provider` through the
-/// endpoint overrides (its routes are oidc-provider's defaults), as [`GOOGLE_CLIENT`].
-fn social_config(provider: &OidcProvider) -> String {
-    let issuer = &provider.issuer;
-    json!({"google": {
-        "clientId": GOOGLE_CLIENT.id,
-        "clientSecret": GOOGLE_CLIENT.secret,
-        "authorizationEndpoint": format!("{issuer}/auth"),
-        "tokenEndpoint": format!("{issuer}/token"),
-        "jwksUrl": format!("{issuer}/jwks"),
-        "idTokenIssuer": issuer,
-    }})
-    .to_string()
-}
-
 /// The `action` of the page's first form, and whether it is the login form.
 fn form_of(html: &str) -> (String, bool) {
     let start = html.find("<form").expect("a form on the provider's page");
@@ -367,7 +352,7 @@ async fn better_auths_client_signs_in_with_a_built_in_provider() {
     let provider = OidcProvider::start_with_profile_in_id_token(&[GOOGLE_CLIENT]).unwrap();
     let database = edgeauth_tests::fixtures::sqlite_url("social-client");
     let mut env = origin_env(&database);
-    env.push(("EDGEAUTH_SOCIAL_PROVIDERS", social_config(&provider)));
+    env.push(("EDGEAUTH_SOCIAL_PROVIDERS", provider.google(&GOOGLE_CLIENT)));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let origin = Origin::start(&env).unwrap();
     let login = email("social-client");

@@ -73,6 +73,25 @@ impl OidcProvider {
         })
     }
 
+    /// `EDGEAUTH_SOCIAL_PROVIDERS` with the built-in `google` pointed at this provider
+    /// through the endpoint overrides (its routes are oidc-provider's defaults), for
+    /// `client` (whose redirect URI must be Better Auth's core callback,
+    /// `BETTER_AUTH_URL/api/auth/callback/google`). Start the provider
+    /// [with the profile in the ID token](Self::start_with_profile_in_id_token): Google's
+    /// profile is read from it alone.
+    pub fn google(&self, client: &OidcClient) -> String {
+        let issuer = &self.issuer;
+        json!({"google": {
+            "clientId": client.id,
+            "clientSecret": client.secret,
+            "authorizationEndpoint": format!("{issuer}/auth"),
+            "tokenEndpoint": format!("{issuer}/token"),
+            "jwksUrl": format!("{issuer}/jwks"),
+            "idTokenIssuer": issuer,
+        }})
+        .to_string()
+    }
+
     /// `EDGEAUTH_GENERIC_OAUTH` with this provider as `provider_id`, through discovery, for
     /// `client` (whose redirect URI must be the origin's default one,
     /// `BETTER_AUTH_URL/api/auth/oauth2/callback/<provider_id>`).
