@@ -484,6 +484,24 @@ impl Harness {
         self.callback(browser, &started, code, Some(token)).await
     }
 
+    /// Ada's password account at [`EMAIL`], its address verified.
+    async fn verified_password_account(&self) {
+        let mut owner = Browser::new(&self.app);
+        let answer = owner
+            .send(
+                "POST",
+                "/sign-up/email",
+                Some(json!({"name": "Ada", "email": EMAIL, "password": "a long passphrase"})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        self.state
+            .db()
+            .mark_email_verified(EMAIL, self.state.now())
+            .await
+            .unwrap();
+    }
+
     async fn user_count(&self) -> usize {
         usize::from(
             self.state
@@ -838,19 +856,7 @@ async fn an_unverified_local_account_is_never_linked() {
 #[tokio::test]
 async fn a_verified_local_account_is_linked_only_on_a_verified_provider_email() {
     let h = Harness::new(&[]).await;
-    let mut owner = Browser::new(&h.app);
-    owner
-        .send(
-            "POST",
-            "/sign-up/email",
-            Some(json!({"name": "Ada", "email": EMAIL, "password": "a long passphrase"})),
-        )
-        .await;
-    h.state
-        .db()
-        .mark_email_verified(EMAIL, h.state.now())
-        .await
-        .unwrap();
+    h.verified_password_account().await;
 
     // The provider does not assert the address: not linked.
     let mut browser = Browser::new(&h.app);
@@ -889,19 +895,7 @@ async fn a_verified_local_account_is_linked_only_on_a_verified_provider_email() 
 
     // With linking off, never.
     let h = Harness::new(&["--account-linking", "off"]).await;
-    let mut owner = Browser::new(&h.app);
-    owner
-        .send(
-            "POST",
-            "/sign-up/email",
-            Some(json!({"name": "Ada", "email": EMAIL, "password": "a long passphrase"})),
-        )
-        .await;
-    h.state
-        .db()
-        .mark_email_verified(EMAIL, h.state.now())
-        .await
-        .unwrap();
+    h.verified_password_account().await;
     let mut browser = Browser::new(&h.app);
     let answer = h.sign_in(&mut browser, "u3").await;
     assert_eq!(error_of(&answer), "account_not_linked");
@@ -917,19 +911,7 @@ async fn concurrent_callbacks_for_one_identity_make_one_user_and_one_account() {
     for linking in [false, true] {
         let h = Harness::new(&[]).await;
         if linking {
-            let mut owner = Browser::new(&h.app);
-            owner
-                .send(
-                    "POST",
-                    "/sign-up/email",
-                    Some(json!({"name": "Ada", "email": EMAIL, "password": "a long passphrase"})),
-                )
-                .await;
-            h.state
-                .db()
-                .mark_email_verified(EMAIL, h.state.now())
-                .await
-                .unwrap();
+            h.verified_password_account().await;
         }
         let mut browsers = [
             Browser::new(&h.app),

@@ -12,7 +12,7 @@ use super::{ProviderError, Resolved};
 use crate::app::AppState;
 use crate::auth::email_verification::send_verification;
 use crate::config::{ClientAuthentication, GenericProvider, ProviderKind};
-use crate::db::{DbError, NewProviderAccount, ProviderTokens, User};
+use crate::db::{DbError, NewProviderAccount, ProviderAccountRef, ProviderTokens, User};
 use crate::http::error::ApiError;
 use crate::http::extract::body::{is_valid_email, MAX_IMAGE_LENGTH, MAX_NAME_LENGTH};
 
@@ -857,21 +857,12 @@ async fn resolve_once(
             tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity not linked");
             return Err(Failure::Redirect("account_not_linked"));
         }
-        let id = db.row_id("account").await?;
-        let existing = db
-            .insert_provider_account(&NewProviderAccount {
-                id: &id,
-                provider_id: &provider.provider_id,
-                account_id: &identity.subject,
-                user_id: &user.id,
-                tokens: &identity.tokens,
-                now,
-            })
-            .await?;
-        if existing.is_some() {
+        if add_account(state, provider, identity, &user.id)
+            .await?
+            .is_some()
+        {
             return Ok(None);
         }
-        tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity linked");
         return Ok(Some((user, false)));
     }
     if provider.disable_sign_up || (provider.disable_implicit_sign_up && !request_sign_up) {
@@ -918,6 +909,32 @@ async fn resolve_once(
     Ok(Some((user, true)))
 }
 
+/// Adds `identity` as an account of `user_id` ([`crate::db::Db::insert_provider_account`]): `None`
+/// when added, else the account a concurrent callback gave it first (nothing written).
+async fn add_account(
+    state: &AppState,
+    provider: &GenericProvider,
+    identity: &Identity,
+    user_id: &str,
+) -> Result<Option<ProviderAccountRef>, Failure> {
+    let db = state.db();
+    let id = db.row_id("account").await?;
+    let existing = db
+        .insert_provider_account(&NewProviderAccount {
+            id: &id,
+            provider_id: &provider.provider_id,
+            account_id: &identity.subject,
+            user_id,
+            tokens: &identity.tokens,
+            now: state.now(),
+        })
+        .await?;
+    if existing.is_none() {
+        tracing::info!(user = %user_id, provider = %provider.provider_id, "provider identity linked");
+    }
+    Ok(existing)
+}
+
 /// A link flow's end (`/oauth2/link`, Better Auth's core rules, which its genericOAuth skips):
 /// linking on, the provider trusted or asserting the address verified
 /// (`unable_to_link_account`), the provider's address the user's own unless
@@ -960,20 +977,9 @@ pub async fn link_identity(
             Ok(())
         }
         None => {
-            let id = db.row_id("account").await?;
-            let existing = db
-                .insert_provider_account(&NewProviderAccount {
-                    id: &id,
-                    provider_id: &provider.provider_id,
-                    account_id: &identity.subject,
-                    user_id: &user.id,
-                    tokens: &identity.tokens,
-                    now,
-                })
-                .await?;
             // Linked by a concurrent callback meanwhile: to this user, done; to another,
             // refused as if it had come first.
-            if let Some(account) = existing {
+            if let Some(account) = add_account(state, provider, identity, &user.id).await? {
                 return if account.user_id == user.id {
                     Ok(())
                 } else {
@@ -982,7 +988,6 @@ pub async fn link_identity(
                     ))
                 };
             }
-            tracing::info!(user = %user.id, provider = %provider.provider_id, "provider identity linked");
             if oauth.update_user_info_on_link {
                 let name = identity.name.as_deref().unwrap_or(&user.name);
                 db.set_user_profile(&user.id, name, identity.image.as_deref(), now)
