@@ -616,3 +616,49 @@ async fn json_logs_carry_the_text_logs_fields() {
         assert!(fields["latency"].ends_with(" ms"), "{fields:?}");
     }
 }
+
+/// `edgeauth_mail_pending` counts the outbox that every process on the database shares: a
+/// mail one origin queued (its SMTP server unreachable, so it stays pending) shows on the
+/// other origin's scrape, which never saw it queued. Counted per process, the second would
+/// say 0 while mail waits, and the first would never come back down once the second sent it.
+#[tokio::test]
+async fn pending_mail_is_the_shared_outboxs() {
+    let pg = edgeauth_tests::Postgres::start_shared().await.unwrap();
+    let metrics_listen = format!("127.0.0.1:{}", free_port().unwrap());
+    let metrics_url = format!("http://{metrics_listen}");
+    let start = |metrics: bool| {
+        let mut env = origin_env(&pg.url());
+        // Nothing listens on port 1: every delivery attempt fails and is retried later.
+        env.push(("EDGEAUTH_SMTP_URL", "smtp://127.0.0.1:1".into()));
+        env.push(("EDGEAUTH_MAIL_FROM", "Example <auth@example.com>".into()));
+        env.push(("EDGEAUTH_VERIFICATION_ON_SIGN_UP", "on".into()));
+        if metrics {
+            env.push(("EDGEAUTH_METRICS_LISTEN", metrics_listen.clone()));
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Origin::start(&env).unwrap()
+    };
+    let (watched, queuing) = (start(true), start(false));
+    assert_eq!(
+        scrape(&metrics_url)
+            .await
+            .value("edgeauth_mail_pending", &[]),
+        0.0
+    );
+    for n in 0..2 {
+        let reply = browser(&queuing.url)
+            .sign_up("Pending", &email(&format!("pending-{n}")), PASSWORD)
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    // Both verification mails are pending; the watched origin queued neither.
+    assert_eq!(
+        scrape(&metrics_url)
+            .await
+            .value("edgeauth_mail_pending", &[]),
+        2.0,
+        "{}",
+        watched.process.log_tail()
+    );
+}

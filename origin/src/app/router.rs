@@ -78,6 +78,16 @@ pub fn metrics_router(state: AppState) -> Router {
 }
 
 async fn scrape(State(state): State<AppState>) -> Response {
+    // The outbox is shared by every process on the database: its count, not this process's
+    // queue, says how much mail waits. Read within readiness' budget, so that a slow or
+    // unreachable database never holds the scrape (the gauge then keeps its last value).
+    let mail_pending = tokio::time::timeout(
+        crate::features::health::READY_BUDGET,
+        state.db().count_pending_mail(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok);
     let passwords = state.passwords();
     let pool = state.db().pool_stats();
     let sample = metrics::Sample {
@@ -89,6 +99,7 @@ async fn scrape(State(state): State<AppState>) -> Response {
         db_max: pool.max,
         db_unreachable: state.db().marked_unreachable(),
         key_created_at: state.keys().signer_created_at(),
+        mail_pending,
         now: state.now(),
     };
     match metrics::render(&sample) {

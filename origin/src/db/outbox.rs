@@ -266,6 +266,16 @@ impl Db {
         .map(|r| r.rows_affected()))?)
     }
 
+    /// How many rows are pending (queued or being delivered, by any process sharing the
+    /// database): the `edgeauth_mail_pending` gauge.
+    pub async fn count_pending_mail(&self) -> Result<i64, DbError> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
+            self.sql(r#"SELECT COUNT(*) FROM {edgeauth_mail_outbox} WHERE {edgeauth_mail_outbox.status} = 'pending'"#),
+        )
+        .fetch_one(pool)
+        .await)?)
+    }
+
     /// Every row, oldest first, without payloads (tests and diagnostics).
     pub async fn list_mail(&self) -> Result<Vec<OutboxStatus>, DbError> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, OutboxStatus>(

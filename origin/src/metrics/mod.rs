@@ -195,6 +195,9 @@ pub struct Sample {
     pub db_unreachable: bool,
     /// When the signing key in use was created, if this process has loaded one.
     pub key_created_at: Option<DateTime<Utc>>,
+    /// Mails pending in the outbox, of every process sharing the database; `None` when it
+    /// could not be read (the gauge keeps its last value).
+    pub mail_pending: Option<i64>,
     /// The time now.
     pub now: DateTime<Utc>,
 }
@@ -284,7 +287,7 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     (Kind::Counter, names::MAIL_RETRIED, "Failed mail delivery attempts that are retried, by kind."),
     (Kind::Counter, names::MAIL_FAILED, "Mails given up on (permanent refusal or every attempt failed), by kind."),
     (Kind::Counter, names::MAIL_DROPPED, "Mails dropped because the queue was full, by kind."),
-    (Kind::Gauge, names::MAIL_PENDING, "Mails queued or being delivered."),
+    (Kind::Gauge, names::MAIL_PENDING, "Mails queued or being delivered, by every process sharing the database (read from the outbox at each scrape)."),
     (
         Kind::Gauge,
         names::KEY_AGE,
@@ -423,6 +426,9 @@ pub fn render(sample: &Sample) -> Option<String> {
     m.db_max.set(f64::from(sample.db_max));
     m.db_unreachable
         .set(if sample.db_unreachable { 1.0 } else { 0.0 });
+    if let Some(pending) = sample.mail_pending {
+        m.mail_pending.set(pending as f64);
+    }
     if let Some(created) = sample.key_created_at {
         let age = (sample.now - created).num_milliseconds().max(0);
         m.key_age.set(age as f64 / 1000.0);
@@ -482,50 +488,41 @@ pub fn db_acquire_timed_out() {
     }
 }
 
-fn mail_series(kind: MailKind, record: impl FnOnce(&MailSeries, &Gauge)) {
+fn mail_series(kind: MailKind, record: impl FnOnce(&MailSeries)) {
     if let Some(m) = INSTALLED.get() {
         if let Some(series) = MailKind::ALL
             .iter()
             .position(|k| *k == kind)
             .and_then(|i| m.mail.get(i))
         {
-            record(series, &m.mail_pending);
+            record(series);
         }
     }
 }
 
 /// A mail of `kind` was queued (pending until sent or failed).
 pub fn mail_queued(kind: MailKind) {
-    mail_series(kind, |s, pending| {
-        s.queued.increment(1);
-        pending.increment(1.0);
-    });
+    mail_series(kind, |s| s.queued.increment(1));
 }
 
 /// A queued mail of `kind` was delivered.
 pub fn mail_sent(kind: MailKind) {
-    mail_series(kind, |s, pending| {
-        s.sent.increment(1);
-        pending.decrement(1.0);
-    });
+    mail_series(kind, |s| s.sent.increment(1));
 }
 
 /// A delivery attempt of a mail of `kind` failed and will be retried.
 pub fn mail_retried(kind: MailKind) {
-    mail_series(kind, |s, _| s.retried.increment(1));
+    mail_series(kind, |s| s.retried.increment(1));
 }
 
 /// A queued mail of `kind` was given up on.
 pub fn mail_failed(kind: MailKind) {
-    mail_series(kind, |s, pending| {
-        s.failed.increment(1);
-        pending.decrement(1.0);
-    });
+    mail_series(kind, |s| s.failed.increment(1));
 }
 
 /// A mail of `kind` was dropped without being queued (the queue was full).
 pub fn mail_dropped(kind: MailKind) {
-    mail_series(kind, |s, _| s.dropped.increment(1));
+    mail_series(kind, |s| s.dropped.increment(1));
 }
 
 #[cfg(test)]
