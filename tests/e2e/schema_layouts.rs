@@ -678,7 +678,7 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     );
     let pg = database(&fixture).await;
     let schema = json!({"user": {"additionalFields": {
-        "plan": {"type": "string", "required": false, "defaultValue": "free", "input": true},
+        "plan": {"type": ["free", "pro", "team"], "required": false, "defaultValue": "free", "input": true},
         "role": {"type": "string", "required": false, "defaultValue": "member", "input": false},
         "trialEndsAt": {"type": "date", "required": false},
         "credits": {"type": "number", "required": false, "defaultValue": 3},
@@ -725,8 +725,8 @@ async fn user_additional_fields_are_shared_with_better_auth() {
         claims.get_str("plan").map(str::to_string)
     };
 
-    // Signed up on edgeauth with a plan (and a role it may not set), seen alike by Better
-    // Auth, whose JWT carries the plan.
+    // Signed up on edgeauth with a plan (one of a literal union) and a role it may not set,
+    // seen alike by Better Auth, whose JWT carries the plan.
     let here = email("fields-here");
     let reply = browser(&ours)
         .post(
@@ -811,4 +811,23 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     assert_eq!(session["session"]["device"], "web", "{}", log());
     assert_eq!(session["session"]["trusted"], false, "{}", log());
     assert_eq!(session["user"]["plan"], "pro", "{}", log());
+
+    // `plan` is a literal union. Better Auth takes a value outside it (its union is a
+    // TypeScript type only); edgeauth refuses it, and reads the row Better Auth wrote as it is.
+    let body = json!({"plan": "gold"});
+    let refused = carried.post("/api/auth/update-user", &body).await.unwrap();
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(
+        refused.json()["code"],
+        "VALIDATION_ERROR",
+        "{}",
+        refused.text
+    );
+    let taken = on_theirs
+        .post("/api/auth/update-user", &body)
+        .await
+        .unwrap();
+    assert_eq!(taken.status, 200, "{}\n{}", taken.text, log());
+    let session = carried.get("/api/auth/get-session").await.unwrap().json();
+    assert_eq!(session["user"]["plan"], "gold", "{}", log());
 }

@@ -18,12 +18,17 @@ use serde_json::{Map, Number, Value};
 use super::models::js_date;
 use crate::doctor::Kind;
 
-/// The declared type of an additional field. Better Auth 1.4 also has `json`, `string[]`,
-/// `number[]` and literal-union types; those are refused at start-up (not supported yet).
+/// The declared type of an additional field. Better Auth 1.4 also has `json`, `string[]`
+/// and `number[]`; those are refused at start-up (not supported yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
     /// `"string"`.
     String,
+    /// A literal union, `["free", "pro"]`: a string that is one of them (a `text` column, as
+    /// Better Auth's CLI makes it). Better Auth takes any value at run time; edgeauth refuses
+    /// the others. The values, and their description for error messages, leaked once at
+    /// configuration.
+    OneOf(&'static [&'static str], &'static str),
     /// `"number"`.
     Number,
     /// `"boolean"`.
@@ -36,7 +41,7 @@ impl FieldType {
     /// The column kind the doctor expects.
     pub fn kind(self) -> Kind {
         match self {
-            FieldType::String => Kind::Text,
+            FieldType::String | FieldType::OneOf(..) => Kind::Text,
             FieldType::Number => Kind::Number,
             FieldType::Boolean => Kind::Bool,
             FieldType::Date => Kind::Timestamp,
@@ -46,6 +51,7 @@ impl FieldType {
     fn name(self) -> &'static str {
         match self {
             FieldType::String => "string",
+            FieldType::OneOf(_, described) => described,
             FieldType::Number => "number",
             FieldType::Boolean => "boolean",
             FieldType::Date => "date",
@@ -169,6 +175,10 @@ pub fn parse_declarations(
             };
             match attribute.as_str() {
                 "type" => {
+                    if let Value::Array(choices) = value {
+                        ty = Some(one_of(&at, choices)?);
+                        continue;
+                    }
                     ty = Some(match value.as_str() {
                         Some("string") => FieldType::String,
                         Some("number") => FieldType::Number,
@@ -176,12 +186,12 @@ pub fn parse_declarations(
                         Some("date") => FieldType::Date,
                         Some(other @ ("json" | "string[]" | "number[]")) => {
                             return Err(format!(
-                                "{at}.type: \"{other}\" is not supported yet (string, number, boolean, date are)"
+                                "{at}.type: \"{other}\" is not supported yet (string, number, boolean, date and literal unions are)"
                             ))
                         }
                         _ => {
                             return Err(format!(
-                                "{at}.type must be \"string\", \"number\", \"boolean\" or \"date\""
+                                "{at}.type must be \"string\", \"number\", \"boolean\", \"date\" or an array of strings"
                             ))
                         }
                     })
@@ -223,15 +233,48 @@ pub fn parse_declarations(
     Ok(fields)
 }
 
+/// A literal-union type from its declared values: at least one, each a string, none twice.
+fn one_of(at: &str, choices: &[Value]) -> Result<FieldType, String> {
+    let mut values: Vec<&'static str> = Vec::new();
+    for choice in choices {
+        let Some(choice) = choice.as_str() else {
+            return Err(format!(
+                "{at}.type: a literal union's values must be strings"
+            ));
+        };
+        if values.contains(&choice) {
+            return Err(format!("{at}.type: \"{choice}\" is listed twice"));
+        }
+        values.push(Box::leak(choice.to_string().into_boxed_str()));
+    }
+    if values.is_empty() {
+        return Err(format!(
+            "{at}.type: a literal union needs at least one value"
+        ));
+    }
+    let described = values
+        .iter()
+        .map(|v| Value::String((*v).to_string()).to_string())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    Ok(FieldType::OneOf(
+        Box::leak(values.into_boxed_slice()),
+        Box::leak(described.into_boxed_str()),
+    ))
+}
+
 /// `value` as a bindable value of type `ty`, if it is one (`null` is `NULL`). Strings are
 /// accepted for numbers, booleans and dates, as a form body sends them.
 fn to_value(ty: FieldType, value: &Value) -> Option<FieldValue> {
     Some(match (ty, value) {
-        (FieldType::String, Value::Null) => FieldValue::Text(None),
+        (FieldType::String | FieldType::OneOf(..), Value::Null) => FieldValue::Text(None),
         (FieldType::Number, Value::Null) => FieldValue::Int(None),
         (FieldType::Boolean, Value::Null) => FieldValue::Bool(None),
         (FieldType::Date, Value::Null) => FieldValue::Date(None),
         (FieldType::String, Value::String(s)) => FieldValue::Text(Some(s.clone())),
+        (FieldType::OneOf(values, _), Value::String(s)) if values.contains(&s.as_str()) => {
+            FieldValue::Text(Some(s.clone()))
+        }
         (FieldType::Number, Value::Number(n)) => number(n)?,
         (FieldType::Number, Value::String(s)) => number(&s.trim().parse::<Number>().ok()?)?,
         (FieldType::Boolean, Value::Bool(b)) => FieldValue::Bool(Some(*b)),
@@ -392,7 +435,8 @@ pub fn decode(fields: &[AdditionalField], model: &str, raw: &RawExtra) -> Extra 
 
 fn decode_text(ty: FieldType, text: &str) -> Option<Value> {
     match ty {
-        FieldType::String => Some(Value::String(text.to_string())),
+        // A stored value outside the union (written by another server) is shown as it is.
+        FieldType::String | FieldType::OneOf(..) => Some(Value::String(text.to_string())),
         FieldType::Number => {
             if let Ok(i) = text.parse::<i64>() {
                 return Some(Value::from(i));
@@ -564,6 +608,38 @@ mod tests {
         );
     }
 
+    /// A literal union (`["free", "pro"]`) takes one of its values, or `null` when not
+    /// required; Better Auth takes any value at run time.
+    #[test]
+    fn a_literal_union_takes_only_its_values() {
+        let fields = fields(json!({
+            "plan": {"type": ["free", "pro", "team"], "defaultValue": "free"},
+        }));
+        let parsed = parse_input(&fields, &body(json!({})), Action::Create).unwrap();
+        assert_eq!(
+            parsed.values,
+            [("plan", FieldValue::Text(Some("free".into())))]
+        );
+        let parsed = parse_input(&fields, &body(json!({"plan": "team"})), Action::Update).unwrap();
+        assert_eq!(
+            parsed.values,
+            [("plan", FieldValue::Text(Some("team".into())))]
+        );
+        assert!(parse_input(&fields, &body(json!({"plan": null})), Action::Update).is_ok());
+        for refused in [json!("gold"), json!("Pro"), json!(1), json!(["pro"])] {
+            assert_eq!(
+                parse_input(&fields, &body(json!({"plan": refused})), Action::Update),
+                Err(FieldError::WrongType("plan", r#""free" | "pro" | "team""#)),
+                "{refused}"
+            );
+        }
+        assert_eq!(fields[0].ty.kind(), Kind::Text);
+        assert_eq!(sql_literal(fields[0].ty, &json!("free")), "'free'");
+        // Read back as it is, even a value another server wrote outside the union.
+        let raw: RawExtra = [("user.plan".to_string(), Some("legacy".to_string()))].into();
+        assert_eq!(decode(&fields, "user", &raw)["plan"], json!("legacy"));
+    }
+
     #[test]
     fn values_read_as_text_decode_by_type() {
         let fields = fields(json!({
@@ -612,6 +688,22 @@ mod tests {
                 "additionalFields.plan.type: \"json\" is not supported yet",
             ),
             (json!({"plan": {}}), "additionalFields.plan.type is missing"),
+            (
+                json!({"plan": {"type": []}}),
+                "additionalFields.plan.type: a literal union needs at least one value",
+            ),
+            (
+                json!({"plan": {"type": ["free", 2]}}),
+                "additionalFields.plan.type: a literal union's values must be strings",
+            ),
+            (
+                json!({"plan": {"type": ["free", "free"]}}),
+                "additionalFields.plan.type: \"free\" is listed twice",
+            ),
+            (
+                json!({"plan": {"type": ["free", "pro"], "defaultValue": "gold"}}),
+                r#"additionalFields.plan.defaultValue: not a "free" | "pro" value"#,
+            ),
             (
                 json!({"plan": {"type": "number", "defaultValue": "x"}}),
                 "additionalFields.plan.defaultValue: not a number",
