@@ -29,6 +29,9 @@ pub enum Kind {
     BigInt,
     /// Any number (an additional field of type `number`).
     Number,
+    /// JSON (an additional field of type `json`, `string[]` or `number[]`): `jsonb` as
+    /// Better Auth's CLI makes it, or `json` or text holding JSON.
+    Json,
 }
 
 impl Kind {
@@ -41,6 +44,7 @@ impl Kind {
             Kind::Integer => "integer",
             Kind::BigInt => "bigint",
             Kind::Number => "integer",
+            Kind::Json => "jsonb",
         }
     }
 
@@ -62,6 +66,7 @@ impl Kind {
                 data_type,
                 "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision"
             ),
+            Kind::Json => matches!(data_type, "jsonb" | "json" | "text" | "character varying"),
         }
     }
 }

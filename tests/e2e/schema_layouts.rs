@@ -672,6 +672,8 @@ async fn user_additional_fields_are_shared_with_better_auth() {
          ALTER TABLE \"user\" ADD COLUMN \"role\" text;\
          ALTER TABLE \"user\" ADD COLUMN \"trialEndsAt\" timestamptz;\
          ALTER TABLE \"user\" ADD COLUMN \"credits\" integer;\
+         ALTER TABLE \"user\" ADD COLUMN \"tags\" jsonb;\
+         ALTER TABLE \"user\" ADD COLUMN \"prefs\" jsonb;\
          ALTER TABLE \"session\" ADD COLUMN \"device\" text;\
          ALTER TABLE \"session\" ADD COLUMN \"trusted\" boolean;",
         include_str!("../../migrations/postgres/20261126000001_better_auth.sql")
@@ -682,6 +684,8 @@ async fn user_additional_fields_are_shared_with_better_auth() {
         "role": {"type": "string", "required": false, "defaultValue": "member", "input": false},
         "trialEndsAt": {"type": "date", "required": false},
         "credits": {"type": "number", "required": false, "defaultValue": 3},
+        "tags": {"type": "string[]", "required": false},
+        "prefs": {"type": "json", "required": false, "defaultValue": {"theme": "dark"}},
     }}, "session": {"additionalFields": {
         "device": {"type": "string", "required": false, "defaultValue": "web"},
         "trusted": {"type": "boolean", "required": false, "defaultValue": false},
@@ -708,7 +712,7 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     };
     let extra = |user: &Value| {
         json!({"plan": user["plan"], "role": user["role"], "trialEndsAt": user["trialEndsAt"],
-               "credits": user["credits"]})
+               "credits": user["credits"], "tags": user["tags"], "prefs": user["prefs"]})
     };
     let keys = KeySet::from_jwks_json(
         &browser(&ours)
@@ -732,13 +736,15 @@ async fn user_additional_fields_are_shared_with_better_auth() {
         .post(
             "/api/auth/sign-up/email",
             &json!({"name": "Here", "email": here, "password": PASSWORD, "credits": 7,
-                    "plan": "pro", "role": "admin", "trialEndsAt": "2027-01-02T03:04:05.678Z"}),
+                    "plan": "pro", "role": "admin", "trialEndsAt": "2027-01-02T03:04:05.678Z",
+                    "tags": ["early", "beta"]}),
         )
         .await
         .unwrap();
     assert_eq!(reply.status, 200, "{}\n{}", reply.text, log());
     let expected = json!({"plan": "pro", "role": "member",
-                          "trialEndsAt": "2027-01-02T03:04:05.678Z", "credits": 7});
+                          "trialEndsAt": "2027-01-02T03:04:05.678Z", "credits": 7,
+                          "tags": ["early", "beta"], "prefs": {"theme": "dark"}});
     assert_eq!(extra(&reply.json()["user"]), expected);
     let mut on_theirs = browser(&theirs);
     let reply = on_theirs.sign_in(&here, PASSWORD).await.unwrap();
@@ -786,12 +792,16 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     let session = on_ours.get("/api/auth/get-session").await.unwrap().json();
     assert_eq!(
         extra(&session["user"]),
-        json!({"plan": "free", "role": "member", "trialEndsAt": null, "credits": 3}),
+        json!({"plan": "free", "role": "member", "trialEndsAt": null, "credits": 3,
+               "tags": null, "prefs": {"theme": "dark"}}),
         "{}",
         log()
     );
     let reply = on_ours
-        .post("/api/auth/update-user", &json!({"plan": "team"}))
+        .post(
+            "/api/auth/update-user",
+            &json!({"plan": "team", "tags": ["x"], "prefs": {"theme": "light", "size": 2}}),
+        )
         .await
         .unwrap();
     assert_eq!(reply.status, 200, "{}\n{}", reply.text, log());
@@ -801,6 +811,13 @@ async fn user_additional_fields_are_shared_with_better_auth() {
     back.cookies = on_ours.cookies.clone();
     let session = back.get("/api/auth/get-session").await.unwrap().json();
     assert_eq!(session["user"]["plan"], "team", "{}", log());
+    assert_eq!(session["user"]["tags"], json!(["x"]), "{}", log());
+    assert_eq!(
+        session["user"]["prefs"],
+        json!({"theme": "light", "size": 2}),
+        "{}",
+        log()
+    );
     // edgeauth's session has the session field's default, as Better Auth reads it, and
     // Better Auth's has it as edgeauth reads it.
     assert_eq!(session["session"]["device"], "web", "{}", log());

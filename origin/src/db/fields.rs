@@ -18,8 +18,7 @@ use serde_json::{Map, Number, Value};
 use super::models::js_date;
 use crate::doctor::Kind;
 
-/// The declared type of an additional field. Better Auth 1.4 also has `json`, `string[]`
-/// and `number[]`; those are refused at start-up (not supported yet).
+/// The declared type of an additional field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
     /// `"string"`.
@@ -35,6 +34,13 @@ pub enum FieldType {
     Boolean,
     /// `"date"`.
     Date,
+    /// `"json"`: any JSON value, stored as JSON (`jsonb` on PostgreSQL, text on SQLite, as
+    /// Better Auth stores it).
+    Json,
+    /// `"string[]"`: an array of strings, stored as JSON like `json`.
+    StringArray,
+    /// `"number[]"`: an array of numbers, stored as JSON like `json`.
+    NumberArray,
 }
 
 impl FieldType {
@@ -45,6 +51,7 @@ impl FieldType {
             FieldType::Number => Kind::Number,
             FieldType::Boolean => Kind::Bool,
             FieldType::Date => Kind::Timestamp,
+            FieldType::Json | FieldType::StringArray | FieldType::NumberArray => Kind::Json,
         }
     }
 
@@ -55,6 +62,9 @@ impl FieldType {
             FieldType::Number => "number",
             FieldType::Boolean => "boolean",
             FieldType::Date => "date",
+            FieldType::Json => "json",
+            FieldType::StringArray => "string[]",
+            FieldType::NumberArray => "number[]",
         }
     }
 }
@@ -92,6 +102,8 @@ pub enum FieldValue {
     Bool(Option<bool>),
     /// A date.
     Date(Option<DateTime<Utc>>),
+    /// JSON, as its text (bound as text, cast to `jsonb` on PostgreSQL).
+    Json(Option<String>),
 }
 
 /// An additional field's values as answers show them (Better Auth's JSON: dates as ISO
@@ -184,14 +196,12 @@ pub fn parse_declarations(
                         Some("number") => FieldType::Number,
                         Some("boolean") => FieldType::Boolean,
                         Some("date") => FieldType::Date,
-                        Some(other @ ("json" | "string[]" | "number[]")) => {
-                            return Err(format!(
-                                "{at}.type: \"{other}\" is not supported yet (string, number, boolean, date and literal unions are)"
-                            ))
-                        }
+                        Some("json") => FieldType::Json,
+                        Some("string[]") => FieldType::StringArray,
+                        Some("number[]") => FieldType::NumberArray,
                         _ => {
                             return Err(format!(
-                                "{at}.type must be \"string\", \"number\", \"boolean\", \"date\" or an array of strings"
+                                "{at}.type must be \"string\", \"number\", \"boolean\", \"date\", \"json\", \"string[]\", \"number[]\" or an array of strings"
                             ))
                         }
                     })
@@ -271,6 +281,16 @@ fn to_value(ty: FieldType, value: &Value) -> Option<FieldValue> {
         (FieldType::Number, Value::Null) => FieldValue::Int(None),
         (FieldType::Boolean, Value::Null) => FieldValue::Bool(None),
         (FieldType::Date, Value::Null) => FieldValue::Date(None),
+        (FieldType::Json | FieldType::StringArray | FieldType::NumberArray, Value::Null) => {
+            FieldValue::Json(None)
+        }
+        (FieldType::Json, value) => FieldValue::Json(Some(value.to_string())),
+        (FieldType::StringArray, Value::Array(items)) if items.iter().all(Value::is_string) => {
+            FieldValue::Json(Some(value.to_string()))
+        }
+        (FieldType::NumberArray, Value::Array(items)) if items.iter().all(Value::is_number) => {
+            FieldValue::Json(Some(value.to_string()))
+        }
         (FieldType::String, Value::String(s)) => FieldValue::Text(Some(s.clone())),
         (FieldType::OneOf(values, _), Value::String(s)) if values.contains(&s.as_str()) => {
             FieldValue::Text(Some(s.clone()))
@@ -332,6 +352,10 @@ fn shown(value: &FieldValue) -> Value {
         FieldValue::Date(v) => v
             .as_ref()
             .map_or(Value::Null, |d| Value::String(js_date(d))),
+        FieldValue::Json(v) => v
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or(Value::Null),
     }
 }
 
@@ -344,6 +368,7 @@ pub fn sql_literal(ty: FieldType, default: &Value) -> String {
         Some(FieldValue::Float(Some(f))) => f.to_string(),
         Some(FieldValue::Bool(Some(b))) => if b { "TRUE" } else { "FALSE" }.to_string(),
         Some(FieldValue::Date(Some(d))) => format!("'{}'", js_date(&d)),
+        Some(FieldValue::Json(Some(text))) => format!("'{}'", text.replace('\'', "''")),
         // Checked when the declaration was read.
         _ => "NULL".to_string(),
     }
@@ -454,6 +479,10 @@ fn decode_text(ty: FieldType, text: &str) -> Option<Value> {
             _ => None,
         },
         FieldType::Date => parse_date(text).map(|d| Value::String(js_date(&d))),
+        // Better Auth on SQLite stores a `json` string as it is, not quoted: shown as it is.
+        FieldType::Json | FieldType::StringArray | FieldType::NumberArray => {
+            serde_json::from_str(text).ok()
+        }
     }
 }
 
@@ -640,6 +669,82 @@ mod tests {
         assert_eq!(decode(&fields, "user", &raw)["plan"], json!("legacy"));
     }
 
+    /// `json` takes any JSON value, `string[]` and `number[]` arrays of their items; all
+    /// are written as JSON text and read back as the same JSON.
+    #[test]
+    fn json_and_arrays_are_written_and_read_as_json() {
+        let fields = fields(json!({
+            "prefs": {"type": "json", "defaultValue": {"theme": "dark"}},
+            "tags": {"type": "string[]"},
+            "scores": {"type": "number[]"},
+        }));
+        let parsed = parse_input(
+            &fields,
+            &body(json!({"tags": ["a", "b"], "scores": [1, 2.5]})),
+            Action::Create,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.values,
+            [
+                (
+                    "prefs",
+                    FieldValue::Json(Some(r#"{"theme":"dark"}"#.into()))
+                ),
+                ("tags", FieldValue::Json(Some(r#"["a","b"]"#.into()))),
+                ("scores", FieldValue::Json(Some("[1,2.5]".into()))),
+            ]
+        );
+        assert_eq!(
+            parsed.shown,
+            body(json!({"prefs": {"theme": "dark"}, "tags": ["a", "b"], "scores": [1, 2.5]}))
+                .into_iter()
+                .collect::<Extra>()
+        );
+        for (key, refused) in [
+            ("tags", json!(["a", 1])),
+            ("tags", json!("a")),
+            ("scores", json!(["1"])),
+            ("scores", json!({"a": 1})),
+        ] {
+            assert!(
+                matches!(
+                    parse_input(&fields, &body(json!({key: refused})), Action::Update),
+                    Err(FieldError::WrongType(k, _)) if k == key
+                ),
+                "{key}: {refused}"
+            );
+        }
+        assert!(parse_input(
+            &fields,
+            &body(json!({"prefs": [1, "x", null]})),
+            Action::Update
+        )
+        .is_ok());
+        assert_eq!(fields[0].ty.kind(), Kind::Json);
+        assert_eq!(
+            sql_literal(fields[0].ty, &json!({"it's": 1})),
+            r#"'{"it''s":1}'"#
+        );
+        // As PostgreSQL prints jsonb, and as Better Auth on SQLite may store a bare string.
+        let raw: RawExtra = [
+            ("user.prefs", Some(r#"{"theme": "light"}"#)),
+            ("user.tags", Some(r#"["x"]"#)),
+            ("user.scores", None),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+        .collect();
+        assert_eq!(
+            decode(&fields, "user", &raw),
+            body(json!({"prefs": {"theme": "light"}, "tags": ["x"], "scores": null}))
+                .into_iter()
+                .collect::<Extra>()
+        );
+        let raw: RawExtra = [("user.prefs".to_string(), Some("plain".to_string()))].into();
+        assert_eq!(decode(&fields, "user", &raw)["prefs"], json!("plain"));
+    }
+
     #[test]
     fn values_read_as_text_decode_by_type() {
         let fields = fields(json!({
@@ -684,8 +789,12 @@ mod tests {
                 "additionalFields.plan.type must be",
             ),
             (
-                json!({"plan": {"type": "json"}}),
-                "additionalFields.plan.type: \"json\" is not supported yet",
+                json!({"plan": {"type": "string[][]"}}),
+                "additionalFields.plan.type must be",
+            ),
+            (
+                json!({"tags": {"type": "string[]", "defaultValue": [1]}}),
+                "additionalFields.tags.defaultValue: not a string[] value",
             ),
             (json!({"plan": {}}), "additionalFields.plan.type is missing"),
             (

@@ -954,7 +954,7 @@ mod tests {
                     let ty = match c.kind {
                         Kind::Bool | Kind::Integer | Kind::BigInt | Kind::Number => "integer",
                         Kind::Timestamp => "date",
-                        Kind::Text => "text",
+                        Kind::Text | Kind::Json => "text",
                     };
                     format!("{} {ty}{unique}", quote(name))
                 })

@@ -61,6 +61,7 @@ macro_rules! bind_field {
             $crate::db::FieldValue::Float(v) => $q.bind(*v),
             $crate::db::FieldValue::Bool(v) => $q.bind(*v),
             $crate::db::FieldValue::Date(v) => $q.bind(*v),
+            $crate::db::FieldValue::Json(v) => $q.bind(v.clone()),
         }
     };
 }
@@ -104,11 +105,20 @@ impl Db {
         }
         let mut columns = self.schema.render(INSERT_USER_COLUMNS);
         let mut params = self.schema.render(INSERT_USER_VALUES);
-        for (i, (field, _)) in values.iter().enumerate() {
+        for (i, (field, value)) in values.iter().enumerate() {
             columns.push_str(&format!(", {}", quote(self.schema.column("user", field))));
-            params.push_str(&format!(", ${}", 8 + i));
+            params.push_str(&format!(", {}", self.field_param(value, 8 + i)));
         }
         Cow::Owned(format!("{columns}{params})"))
+    }
+
+    /// Parameter `$n` for an additional field's `value`: JSON, bound as text, is cast to
+    /// `jsonb` on PostgreSQL (a `json` or text column takes that by assignment).
+    fn field_param(&self, value: &FieldValue, n: usize) -> String {
+        match (value, self.dialect()) {
+            (FieldValue::Json(_), "postgres") => format!("CAST(${n} AS jsonb)"),
+            _ => format!("${n}"),
+        }
     }
 
     /// The user of a row read with its additional fields.
@@ -210,11 +220,11 @@ impl Db {
             let set: String = values
                 .iter()
                 .enumerate()
-                .map(|(i, (field, _))| {
+                .map(|(i, (field, value))| {
                     format!(
-                        ", {} = ${}",
+                        ", {} = {}",
                         quote(self.schema.column("user", field)),
-                        6 + i
+                        self.field_param(value, 6 + i)
                     )
                 })
                 .collect();

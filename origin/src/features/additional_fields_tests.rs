@@ -129,7 +129,7 @@ async fn start_up_refuses_a_missing_column_or_a_bad_declaration() {
         &path,
         &[
             "--schema",
-            r#"{"user": {"additionalFields": {"plan": {"type": "string[]"}}}}"#,
+            r#"{"user": {"additionalFields": {"plan": {"type": "string[][]"}}}}"#,
         ],
     )
     .await
@@ -308,4 +308,85 @@ async fn additional_fields_are_written_returned_and_checked_as_better_auth_does(
         "team"
     );
     let _ = std::fs::remove_file(path);
+}
+
+/// `json`, `string[]` and `number[]` fields on SQLite (JSON text, as Better Auth stores them
+/// there): written on sign-up and update-user, answered as JSON in get-session and the JWT,
+/// a session field's JSON default in every session; an array of the wrong items refused.
+#[tokio::test]
+async fn json_and_array_fields_round_trip_on_sqlite() {
+    let (path, url) = temp_db();
+    let pool = database(
+        &url,
+        &[
+            r#"ALTER TABLE "user" ADD COLUMN "tags" text"#,
+            r#"ALTER TABLE "user" ADD COLUMN "scores" text"#,
+            r#"ALTER TABLE "user" ADD COLUMN "prefs" text"#,
+            r#"ALTER TABLE "session" ADD COLUMN "context" text"#,
+        ],
+    )
+    .await;
+    let schema = r#"{"user": {"additionalFields": {
+        "tags": {"type": "string[]", "required": false},
+        "scores": {"type": "number[]", "required": false},
+        "prefs": {"type": "json", "required": false, "defaultValue": {"theme": "dark"}}
+    }}, "session": {"additionalFields": {
+        "context": {"type": "json", "defaultValue": {"via": "it's web"}}
+    }}}"#;
+    let (state, _clock) = state_at(&path, &["--rate-limit", "off", "--schema", schema])
+        .await
+        .unwrap();
+    let app = crate::app::router(state);
+    let created = send(
+        &app,
+        "POST",
+        "/sign-up/email",
+        "",
+        Some(
+            json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD,
+                    "tags": ["a", "b"], "scores": [1, 2.5]}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let cookie = created.cookie.unwrap();
+    let session = send(&app, "GET", "/get-session", &cookie, None).await;
+    assert_eq!(session.body["user"]["tags"], json!(["a", "b"]));
+    assert_eq!(session.body["user"]["scores"], json!([1, 2.5]));
+    assert_eq!(session.body["user"]["prefs"], json!({"theme": "dark"}));
+    assert_eq!(
+        session.body["session"]["context"],
+        json!({"via": "it's web"})
+    );
+    let stored: String = sqlx::query_scalar(r#"SELECT "tags" FROM "user""#)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, r#"["a","b"]"#);
+
+    let refused = send(
+        &app,
+        "POST",
+        "/update-user",
+        &cookie,
+        Some(json!({"scores": ["1"]})),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.body["code"], "VALIDATION_ERROR", "{}", refused.body);
+    let updated = send(
+        &app,
+        "POST",
+        "/update-user",
+        &cookie,
+        Some(json!({"tags": [], "prefs": {"theme": "light", "nested": [null]}})),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    let token = send(&app, "GET", "/token", &cookie, None).await;
+    let claims = claims(token.body["token"].as_str().unwrap());
+    assert_eq!(claims["tags"], json!([]));
+    assert_eq!(claims["prefs"], json!({"theme": "light", "nested": [null]}));
+    pool.close().await;
+    let _ = std::fs::remove_file(&path);
 }
