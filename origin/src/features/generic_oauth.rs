@@ -27,9 +27,9 @@ use super::Feature;
 use crate::app::AppState;
 use crate::auth::oauth::flow::{self, Failure};
 use crate::auth::oauth::state::{self, LinkTarget, Requested, STATE_COOKIE};
-use crate::auth::sign_in::{self, Completed};
+use crate::auth::sign_in::Completed;
 use crate::config::GenericProvider;
-use crate::http::cookies::{CookieHeaders, TRUST_DEVICE};
+use crate::http::cookies::CookieHeaders;
 use crate::http::error::{derive_code, ApiError};
 use crate::http::extract::body::{optional_bool, optional_str, required_str, RawBody};
 use crate::http::extract::client_ip::SessionClient;
@@ -422,18 +422,15 @@ pub(crate) async fn finish_callback(
         Err(Failure::Redirect(code)) => return Ok(fail(&error_url, code)),
         Err(Failure::Api(e)) => return Err(e),
     };
-    let authenticated = sign_in::Authenticated {
-        attempted_as: user.email.clone(),
+    let completed = match flow::complete_sign_in(
+        state,
         user,
-        method: sign_in::Method::OAuth,
-    };
-    let request = sign_in::Request {
         client,
-        remember: true,
-        callback: Some(&data.callback_url),
-        trusted_device: state.cookies().get(headers, TRUST_DEVICE),
-    };
-    let completed = match sign_in::complete(state, authenticated, request).await {
+        Some(&data.callback_url),
+        headers,
+    )
+    .await
+    {
         Ok(completed) => completed,
         Err(e) if e.status() == StatusCode::FORBIDDEN => {
             return Ok(fail(&error_url, "email_not_verified"))

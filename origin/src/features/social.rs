@@ -32,9 +32,9 @@ use super::Feature;
 use crate::app::AppState;
 use crate::auth::oauth::flow::{self, Failure, IdTokenRefusal};
 use crate::auth::oauth::state::{LinkTarget, Requested};
-use crate::auth::sign_in::{self, Completed};
+use crate::auth::sign_in::Completed;
 use crate::config::GenericProvider;
-use crate::http::cookies::{CookieHeaders, TRUST_DEVICE};
+use crate::http::cookies::CookieHeaders;
 use crate::http::error::{derive_code, ApiError};
 use crate::http::extract::body::{optional_bool, optional_str, required_str, RawBody};
 use crate::http::extract::client_ip::SessionClient;
@@ -388,18 +388,10 @@ async fn sign_in_social(
             Err(Failure::Redirect(code)) => return Err(unauthorized(&code.replace('_', " "))),
             Err(Failure::Api(e)) => return Err(e),
         };
-        let authenticated = sign_in::Authenticated {
-            attempted_as: user.email.clone(),
-            user,
-            method: sign_in::Method::OAuth,
-        };
-        let request = sign_in::Request {
-            client: &client,
-            remember: true,
-            callback: callback_url.as_deref(),
-            trusted_device: state.cookies().get(&headers, TRUST_DEVICE),
-        };
-        return match sign_in::complete(&state, authenticated, request).await? {
+        let completed =
+            flow::complete_sign_in(&state, user, &client, callback_url.as_deref(), &headers)
+                .await?;
+        return match completed {
             Completed::SignedIn(user, session, extra) => {
                 Ok(CookieHeaders::new_session(&state, &session, false)?
                     .with_cookies(extra)

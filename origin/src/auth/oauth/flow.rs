@@ -2,7 +2,7 @@
 //! [`identify`] (code exchange, ID-token verification, user info) and [`resolve_user`]
 //! (the account by provider and subject, else linking or a new user).
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
@@ -11,8 +11,11 @@ use super::state::{self, LinkTarget, Requested, StateData};
 use super::{ProviderError, Resolved};
 use crate::app::AppState;
 use crate::auth::email_verification::send_verification;
+use crate::auth::issue::Client;
+use crate::auth::sign_in::{self, Completed};
 use crate::config::{ClientAuthentication, GenericProvider, ProviderKind};
 use crate::db::{DbError, NewProviderAccount, ProviderAccountRef, ProviderTokens, User};
+use crate::http::cookies::TRUST_DEVICE;
 use crate::http::error::ApiError;
 use crate::http::extract::body::{is_valid_email, MAX_IMAGE_LENGTH, MAX_NAME_LENGTH};
 
@@ -777,6 +780,30 @@ pub fn may_link(state: &AppState, identity: &Identity, user: &User) -> bool {
         && !oauth.disable_implicit_linking
         && identity.email_verified
         && user.email_verified
+}
+
+/// Ends a provider sign-in as every sign-in ends ([`sign_in::complete`]: the verified-email
+/// rule, the second factor, the session), remembered, with the request's trusted-device
+/// cookie.
+pub async fn complete_sign_in(
+    state: &AppState,
+    user: User,
+    client: &Client,
+    callback: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Completed, ApiError> {
+    let authenticated = sign_in::Authenticated {
+        attempted_as: user.email.clone(),
+        user,
+        method: sign_in::Method::OAuth,
+    };
+    let request = sign_in::Request {
+        client,
+        remember: true,
+        callback,
+        trusted_device: state.cookies().get(headers, TRUST_DEVICE),
+    };
+    sign_in::complete(state, authenticated, request).await
 }
 
 /// The user a provider identity signs in as: the owner of the account with this provider
