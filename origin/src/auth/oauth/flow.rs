@@ -1,6 +1,7 @@
 //! The steps of a provider sign-in: [`authorize`] at the start, then at the callback
 //! [`identify`] (code exchange, ID-token verification, user info) and [`resolve_user`]
-//! (the account by provider and subject, else linking or a new user).
+//! (the account by provider and subject, else linking or a new user), and
+//! [`complete_sign_in`], where it ends as every sign-in does.
 
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Duration, Utc};
