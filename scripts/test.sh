@@ -36,7 +36,9 @@ step "no_std build of edgeauth-token for wasm32" bash scripts/check-nostd.sh
 step "edge worker bundle" bash scripts/build-edge.sh
 # The end-to-end tests run the real `edgeauth` binary from target/debug.
 step "build binaries" cargo build --workspace --locked --bins
-step "tests" cargo test --workspace --locked
+# No backtraces: a failing test's message and place stay at the end of the log, where CI
+# shows it, rather than above thirty frames of the async runtime.
+step "tests" env RUST_BACKTRACE=0 cargo test --workspace --locked
 step "docs" env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
 
 banner "all checks passed"

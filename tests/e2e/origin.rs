@@ -30,6 +30,18 @@ async fn serve_answers_ok_and_stops_gracefully_on_sigterm() {
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.text().await.unwrap(), "");
 
+    // An origin whose port another program holds stops at once, naming the setting and
+    // the address.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let taken = Origin::start_on(port, &[]).err().unwrap().to_string();
+    assert!(
+        taken.contains(&format!(
+            "EDGEAUTH_LISTEN: cannot listen on 127.0.0.1:{port}: Address already in use"
+        )),
+        "{taken}"
+    );
+
     let status = origin.process.terminate(Duration::from_secs(10)).unwrap();
     assert!(
         status.success(),

@@ -132,6 +132,28 @@ impl Process {
         }
     }
 
+    /// Waits until the process's log contains `needle`, failing early if the process
+    /// exits. The error carries the end of the process's log.
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().contains(needle) {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited early ({status})\n{}", self.name, self.log_tail());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not log {needle:?} within {timeout:?}\n{}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends SIGTERM to the process group and waits (bounded) for the process to exit.
     pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
         signal_group(self.pid(), "TERM");
@@ -238,10 +260,15 @@ pub struct Origin {
     pub url: String,
 }
 
+/// What the origin logs once it has bound its port (in the text and the JSON log formats).
+const LISTENING: &str = "edgeauth origin listening";
+
 impl Origin {
-    /// Starts `edgeauth serve` with `env` and waits until it listens.
+    /// Starts `edgeauth serve` with `env` on a free port and waits until it listens. If
+    /// another process takes the port between [`free_port`] and the origin's bind, the
+    /// origin starts again on another port.
     pub fn start(env: &[(&str, &str)]) -> Result<Self> {
-        Self::start_on(free_port()?, env)
+        Self::start_on_free_port(Command::new(edgeauth_bin()?), env)
     }
 
     /// Starts `edgeauth serve` on `port` (e.g. again on the port of a stopped origin, so a
@@ -258,11 +285,28 @@ impl Origin {
         command
             .arg(format!("--nofile={soft}:"))
             .arg(edgeauth_bin()?);
-        Self::start_command(free_port()?, command, env)
+        Self::start_on_free_port(command, env)
+    }
+
+    /// [`Origin::start_command`] on a [`free_port`], again on another if the port was taken
+    /// before the origin could bind it (as the PostgreSQL harness does).
+    fn start_on_free_port(command: Command, env: &[(&str, &str)]) -> Result<Self> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut again = Command::new(command.get_program());
+            again.args(command.get_args());
+            match Self::start_command(free_port()?, again, env) {
+                Err(e) if attempts < 5 && e.to_string().contains("Address already in use") => {}
+                started => return started,
+            }
+        }
     }
 
     /// Runs `command` (the origin's binary, or a program that execs it, with its
-    /// arguments) with `serve` and `env` on `port`, and waits until it listens.
+    /// arguments) with `serve` and `env` on `port`, and waits until it listens: until its
+    /// log says so, which proves the port is the origin's (a connection alone could reach
+    /// another process that took the port, while the origin fails to bind it).
     fn start_command(port: u16, mut command: Command, env: &[(&str, &str)]) -> Result<Self> {
         // A private SQLite database unless the test names one (never ./edgeauth.db).
         let sqlite = scratch_dir("sqlite")?.join(format!("origin-{port}.db"));
@@ -279,7 +323,7 @@ impl Origin {
         }
         let mut process =
             Process::spawn(&format!("origin-{port}"), command, &scratch_dir("logs")?)?;
-        process.wait_for_port(port, Duration::from_secs(30))?;
+        process.wait_for_log(LISTENING, Duration::from_secs(30))?;
         Ok(Origin {
             process,
             url: format!("http://127.0.0.1:{port}"),

@@ -29,9 +29,6 @@ use crate::pages::{self, render::Renderer};
 use crate::password::{HashPool, PasswordPolicy};
 use crate::rate_limit::{RateLimiter, Rules};
 
-/// How long one request may take before it is answered with 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Everything a handler needs, shared by all requests.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);

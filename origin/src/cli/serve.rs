@@ -54,7 +54,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(address) => Some(start_metrics(&state, address, limits).await?),
         None => None,
     };
-    let listener = TcpListener::bind(args.listen).await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("EDGEAUTH_LISTEN: cannot listen on {}: {e}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, "edgeauth origin listening");
     http::serve(
         listener,

@@ -186,7 +186,6 @@ pub async fn change_password(
     SessionClient(client): SessionClient,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let _now = state.now();
     let body = body.object(false, false)?;
     let new_password = required_str(&body, "newPassword")?;
     let current_password = required_str(&body, "currentPassword")?;
