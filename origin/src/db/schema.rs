@@ -860,6 +860,15 @@ mod tests {
             (r#"{"generateId": "number"}"#, "generateId"),
             (r#"{"session": {"modelName": 3}}"#, "session.modelName"),
             (r#"{"account": {"table": "x"}}"#, "account.table"),
+            // Better Auth accepts these; edgeauth would not write the columns, so it stops.
+            (
+                r#"{"account": {"additionalFields": {"team": {"type": "string"}}}}"#,
+                "EDGEAUTH_SCHEMA.account.additionalFields: unknown option",
+            ),
+            (
+                r#"{"verification": {"additionalFields": {"ip": {"type": "string"}}}}"#,
+                "EDGEAUTH_SCHEMA.verification.additionalFields: unknown option",
+            ),
             ("[1]", "JSON object"),
             ("{", "not valid JSON"),
         ] {
