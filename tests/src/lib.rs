@@ -113,31 +113,30 @@ impl Process {
     /// exits. The error carries the end of the process's log. Polls every 10 ms: an origin
     /// listens within tens of milliseconds, and a refused loopback connection costs little.
     pub fn wait_for_port(&mut self, port: u16, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("{} exited early ({status})\n{}", self.name, self.log_tail());
-            }
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{} did not open port {port} within {timeout:?}\n{}",
-                    self.name,
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.wait_until(&format!("open port {port}"), timeout, |_| {
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+        })
     }
 
     /// Waits until the process's log contains `needle`, failing early if the process
     /// exits. The error carries the end of the process's log.
     pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Result<()> {
+        self.wait_until(&format!("log {needle:?}"), timeout, |process| {
+            process.log().contains(needle)
+        })
+    }
+
+    /// Polls `ready` every 10 ms until it holds, failing early if the process exits, or
+    /// after `timeout` saying it did not `what`.
+    fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        ready: impl Fn(&Self) -> bool,
+    ) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.log().contains(needle) {
+            if ready(self) {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
@@ -145,7 +144,7 @@ impl Process {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "{} did not log {needle:?} within {timeout:?}\n{}",
+                    "{} did not {what} within {timeout:?}\n{}",
                     self.name,
                     self.log_tail()
                 );
@@ -268,7 +267,7 @@ impl Origin {
     /// another process takes the port between [`free_port`] and the origin's bind, the
     /// origin starts again on another port.
     pub fn start(env: &[(&str, &str)]) -> Result<Self> {
-        Self::start_on_free_port(Command::new(edgeauth_bin()?), env)
+        Self::start_on_free_port(|| Ok(Command::new(edgeauth_bin()?)), env)
     }
 
     /// Starts `edgeauth serve` on `port` (e.g. again on the port of a stopped origin, so a
@@ -281,22 +280,27 @@ impl Origin {
     /// hard limit unchanged), as a service manager's default of 1024 would start it: through
     /// util-linux's `prlimit`, which execs the origin in its place.
     pub fn start_with_open_files(soft: u64, env: &[(&str, &str)]) -> Result<Self> {
-        let mut command = Command::new("prlimit");
-        command
-            .arg(format!("--nofile={soft}:"))
-            .arg(edgeauth_bin()?);
+        let command = || {
+            let mut command = Command::new("prlimit");
+            command
+                .arg(format!("--nofile={soft}:"))
+                .arg(edgeauth_bin()?);
+            Ok(command)
+        };
         Self::start_on_free_port(command, env)
     }
 
-    /// [`Origin::start_command`] on a [`free_port`], again on another if the port was taken
-    /// before the origin could bind it (as the PostgreSQL harness does).
-    fn start_on_free_port(command: Command, env: &[(&str, &str)]) -> Result<Self> {
+    /// [`Origin::start_command`] with a command from `command` on a [`free_port`], again on
+    /// another if the port was taken before the origin could bind it (as the PostgreSQL
+    /// harness does).
+    fn start_on_free_port(
+        command: impl Fn() -> Result<Command>,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut again = Command::new(command.get_program());
-            again.args(command.get_args());
-            match Self::start_command(free_port()?, again, env) {
+            match Self::start_command(free_port()?, command()?, env) {
                 Err(e) if attempts < 5 && e.to_string().contains("Address already in use") => {}
                 started => return started,
             }
