@@ -54,9 +54,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(address) => Some(start_metrics(&state, address, limits).await?),
         None => None,
     };
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("EDGEAUTH_LISTEN: cannot listen on {}: {e}", args.listen))?;
+    let listener = listen("EDGEAUTH_LISTEN", args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "edgeauth origin listening");
     http::serve(
         listener,
@@ -83,6 +81,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Binds `address`, from the setting named `setting`; the error names both, so an operator
+/// whose port is taken knows which setting to change.
+async fn listen(setting: &str, address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("{setting}: cannot listen on {address}: {e}"))
+}
+
 /// Installs the metrics recorder and serves `GET /metrics` on `address`
 /// (`EDGEAUTH_METRICS_LISTEN`), within the same connection limits as the main listener,
 /// until the sender returned is used (or dropped).
@@ -94,9 +100,7 @@ async fn start_metrics(
     let prefixes = state.rate_limiter().rules().prefixes();
     crate::metrics::install(prefixes)
         .map_err(|e| anyhow::anyhow!("cannot set up the metrics: {e}"))?;
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|e| anyhow::anyhow!("EDGEAUTH_METRICS_LISTEN: cannot listen on {address}: {e}"))?;
+    let listener = listen("EDGEAUTH_METRICS_LISTEN", address).await?;
     tracing::info!(address = %listener.local_addr()?, "metrics listening (GET /metrics)");
     let (stop, stopped) = oneshot::channel::<()>();
     let router = app::metrics_router(state.clone());
